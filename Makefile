@@ -1,0 +1,42 @@
+# durable-agents: every target sets up what it needs on a fresh machine (a .venv with the
+# dependencies, and the Temporal CLI built from Go modules into the user cache), and is
+# fast when that is already done.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: setup temporal-cli demo test lint worker bench chaos clean
+
+$(DEPS_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "durable-agents needs Python >= 3.11"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.deps-*
+	@touch $@
+
+setup: $(DEPS_STAMP) temporal-cli
+
+# Prints progress while the first build runs (a few minutes); instant once cached.
+temporal-cli: $(DEPS_STAMP)
+	@$(PY) -m client.temporal_cli > /dev/null
+
+demo: setup
+	$(PY) -m client.demo $(DEMO_ARGS)
+
+lint: $(DEPS_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+worker: setup
+	$(VENV)/bin/agent-worker
+
+clean:
+	rm -rf .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,21 @@
+"""All I/O of durable-agents: model calls, planning, the tool registry and built-in tools."""
+
+from activities.agent_activities import AgentActivities
+from activities.tool_api import (
+    RegisteredTool,
+    ToolContext,
+    ToolFailedError,
+    ToolInputError,
+    ToolRegistry,
+    ToolUnavailable,
+)
+
+__all__ = [
+    "AgentActivities",
+    "RegisteredTool",
+    "ToolContext",
+    "ToolFailedError",
+    "ToolInputError",
+    "ToolRegistry",
+    "ToolUnavailable",
+]

@@ -1,0 +1,199 @@
+"""The activities of an agent run: ``plan``, ``llm_complete`` and ``invoke_tool``.
+
+They are methods of one object so the worker can hand them their dependencies (model
+provider, tool registry, payload store) explicitly: no module-level clients, nothing
+read from the environment at import time.
+"""
+
+import asyncio
+import json
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.openai_provider import ModelProvider, ProviderReply
+from activities.payload_store import DEFAULT_INLINE_LIMIT, PayloadStore, preview_of
+from activities.tool_api import (
+    ToolContext,
+    ToolFailedError,
+    ToolInputError,
+    ToolRegistry,
+    ToolUnavailable,
+)
+from domain.errors import ErrorType
+from domain.evaluation import EvalReply, Judgement
+from domain.llm import LlmCall, LlmResult, Message
+from domain.plan import Plan, PlanReply
+from domain.tools import ToolCall, ToolResult
+
+
+@dataclass
+class AgentActivities:
+    """Holds what the activities need; register ``activities()`` on a worker."""
+
+    provider: ModelProvider
+    tools: ToolRegistry
+    store: PayloadStore
+    data_dir: Path
+    inline_limit: int = DEFAULT_INLINE_LIMIT
+
+    def activities(self) -> list[Any]:
+        """The activity callables to register on a worker."""
+        return [self.plan, self.llm_complete, self.evaluate, self.invoke_tool]
+
+    def _render(self, messages: list[Message]) -> list[dict[str, str]]:
+        rendered = []
+        for m in messages:
+            parts = [m.text] + [self.store.get(a).decode() for a in m.attachments]
+            rendered.append({"role": m.role, "content": "\n".join(parts)})
+        return rendered
+
+    async def _complete(self, call: LlmCall) -> tuple[ProviderReply, LlmResult]:
+        reply = await self.provider.complete(call, self._render(call.messages))
+        result = LlmResult(
+            model=reply.model,
+            text=reply.text,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            finish_reason=reply.finish_reason,
+        )
+        return reply, result
+
+    @activity.defn(name="llm_complete")
+    async def llm_complete(self, call: LlmCall) -> LlmResult:
+        """One model call. Replies over the inline limit go to the payload store."""
+        reply, result = await self._complete(call)
+        data = reply.text.encode()
+        if len(data) > self.inline_limit:
+            ref = self.store.put(data, preview_of(reply.text))
+            result = result.model_copy(update={"text": ref.preview, "ref": ref})
+        return result
+
+    @activity.defn(name="plan")
+    async def plan(self, call: LlmCall) -> PlanReply:
+        """Ask the planning model for a plan and parse it against the `Plan` schema.
+
+        A reply that is not a valid plan is *not* an activity failure: the call worked and
+        cost tokens, so the problems are returned for the workflow to send back to the
+        planner (a semantic error is answered by replanning, not by a blind retry).
+        """
+        reply, result = await self._complete(call)
+        if reply.finish_reason == "length":
+            return PlanReply(
+                plan=None,
+                problems=[f"the reply was cut at max_tokens={call.max_tokens}; plan fewer tasks"],
+                result=result,
+            )
+        try:
+            plan = Plan.model_validate(json.loads(_strip_fences(reply.text)))
+        except json.JSONDecodeError as err:
+            return PlanReply(plan=None, problems=[f"the reply is not JSON: {err}"], result=result)
+        except pydantic.ValidationError as err:
+            problems = [
+                f"{'.'.join(str(p) for p in e['loc']) or 'plan'}: {e['msg']}" for e in err.errors()
+            ]
+            return PlanReply(plan=None, problems=problems, result=result)
+        return PlanReply(plan=plan, result=result)
+
+    @activity.defn(name="evaluate")
+    async def evaluate(self, call: LlmCall) -> EvalReply:
+        """Ask the evaluation model for a judgement on criteria code cannot check.
+
+        An unreadable judgement is recorded as ``soft`` (a warning): a confused evaluator
+        must not stop a run that may be fine, nor be retried blindly.
+        """
+        reply, result = await self._complete(call)
+        try:
+            data = json.loads(_strip_fences(reply.text))
+            judgement = Judgement(data["judgement"])
+            reason = str(data.get("reason", ""))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            return EvalReply(
+                judgement=Judgement.SOFT, reason=f"unreadable evaluation: {err}", result=result
+            )
+        return EvalReply(judgement=judgement, reason=reason, result=result)
+
+    @activity.defn(name="invoke_tool")
+    async def invoke_tool(self, call: ToolCall) -> ToolResult:
+        """Run one tool call with its idempotency key; map its errors to typed failures."""
+        info = activity.info()
+        workflow_id = info.workflow_id or "standalone"
+        key = f"{workflow_id}/{info.activity_id}"
+        try:
+            tool = self.tools.get(call.tool)
+            args = tool.args_model.model_validate(call.args)
+        except ToolInputError as err:
+            raise ApplicationError(
+                str(err), type=ErrorType.UNKNOWN_TOOL, non_retryable=True
+            ) from err
+        except pydantic.ValidationError as err:
+            raise ApplicationError(
+                f"invalid arguments for {call.tool}: {err}",
+                type=ErrorType.TOOL_INPUT,
+                non_retryable=True,
+            ) from err
+        ctx = ToolContext(
+            idempotency_key=key,
+            workflow_id=workflow_id,
+            attempt=info.attempt,
+            data_dir=self.data_dir,
+            heartbeat=activity.heartbeat,
+        )
+        beat = _start_heartbeat(info.heartbeat_timeout)
+        try:
+            output = await tool.fn(args, ctx)
+        except ToolInputError as err:
+            raise ApplicationError(str(err), type=ErrorType.TOOL_INPUT, non_retryable=True) from err
+        except ToolUnavailable as err:
+            delay = timedelta(seconds=err.retry_after_s) if err.retry_after_s else None
+            raise ApplicationError(
+                str(err), type=ErrorType.TOOL_UNAVAILABLE, next_retry_delay=delay
+            ) from err
+        except ToolFailedError as err:
+            raise ApplicationError(
+                str(err), type=ErrorType.TOOL_FAILED, non_retryable=True
+            ) from err
+        finally:
+            if beat is not None:
+                beat.cancel()
+                with suppress(asyncio.CancelledError):
+                    await beat
+        return self._tool_result(output, key).model_copy(update={"attempt": info.attempt})
+
+    def _tool_result(self, output: Any, key: str) -> ToolResult:
+        if isinstance(output, pydantic.BaseModel):
+            output = output.model_dump(mode="json")
+        text = json.dumps(output, ensure_ascii=False, default=str, sort_keys=True)
+        if len(text.encode()) > self.inline_limit:
+            ref = self.store.put(text.encode(), preview_of(text))
+            return ToolResult(ref=ref, preview=ref.preview, idempotency_key=key)
+        return ToolResult(output=json.loads(text), preview=preview_of(text), idempotency_key=key)
+
+
+def _start_heartbeat(timeout: timedelta | None) -> "asyncio.Task[None] | None":
+    """Heartbeat in the background so a dead worker is noticed within the timeout."""
+    if not timeout:
+        return None
+    interval = max(timeout.total_seconds() / 3, 0.1)
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(interval)
+
+    return asyncio.create_task(beat())
+
+
+def _strip_fences(text: str) -> str:
+    """Models sometimes wrap JSON in Markdown fences; accept that."""
+    t = text.strip()
+    if t.startswith("```"):
+        t = t.split("\n", 1)[1] if "\n" in t else ""
+        t = t.rsplit("```", 1)[0]
+    return t

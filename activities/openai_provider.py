@@ -1,0 +1,136 @@
+"""The OpenAI-compatible model provider and its error mapping.
+
+The client is built with ``max_retries=0``: Temporal owns retries, so each attempt is
+visible in the history and a retry survives a worker crash. Provider errors are mapped
+to `ApplicationError` types the workflow understands (see `domain.errors`):
+
+- 429: retryable, and the next attempt waits for ``Retry-After`` (``next_retry_delay``);
+- timeouts, connection errors, 5xx, 408/409 and unparseable bodies: retryable;
+- 400/401/403/404/422: non-retryable, so the workflow can move to a fallback model.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol, cast
+
+import openai
+from temporalio.exceptions import ApplicationError
+
+from domain.errors import ErrorType
+from domain.llm import LlmCall
+
+PURPOSE_HEADER = "X-Agent-Purpose"
+_MAX_RETRY_AFTER_S = 600.0
+
+
+@dataclass(frozen=True)
+class ProviderReply:
+    """A model's answer with the usage the provider reported."""
+
+    text: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str
+
+
+class ModelProvider(Protocol):
+    """Anything that completes a chat: the OpenAI client, or the offline model."""
+
+    async def complete(self, call: LlmCall, messages: list[dict[str, str]]) -> ProviderReply:
+        """Answer ``messages`` (already rendered) as ``call`` asks."""
+        ...
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds from a ``Retry-After`` (or ``retry-after-ms``) header, if usable."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    raw = headers.get("retry-after")
+    try:
+        seconds = float(raw_ms) / 1000 if raw_ms is not None else float(raw)
+    except (TypeError, ValueError):
+        return None  # an HTTP-date form: let the retry policy's backoff decide
+    return seconds if 0 < seconds <= _MAX_RETRY_AFTER_S else None
+
+
+def map_openai_error(err: openai.OpenAIError, model: str) -> ApplicationError:
+    """Translate an openai exception into a typed, correctly retryable ApplicationError."""
+    if isinstance(err, openai.APIStatusError):
+        status = err.status_code
+        message = f"model '{model}' answered HTTP {status}: {err.message}"
+        if status == 429:
+            delay = retry_after_seconds(err.response.headers)
+            return ApplicationError(
+                message,
+                type=ErrorType.MODEL_RATE_LIMITED,
+                next_retry_delay=timedelta(seconds=delay) if delay else None,
+            )
+        if status >= 500 or status in (408, 409):
+            return ApplicationError(message, type=ErrorType.MODEL_UNAVAILABLE)
+        return ApplicationError(message, type=ErrorType.MODEL_REJECTED, non_retryable=True)
+    if isinstance(err, openai.APITimeoutError):
+        return ApplicationError(f"model '{model}' timed out", type=ErrorType.MODEL_UNAVAILABLE)
+    if isinstance(err, openai.APIConnectionError):
+        return ApplicationError(
+            f"cannot reach the model endpoint for '{model}': {err}",
+            type=ErrorType.MODEL_UNAVAILABLE,
+        )
+    # A body the client could not parse: most often a proxy or provider glitch.
+    return ApplicationError(
+        f"model '{model}' sent an unreadable response: {err}", type=ErrorType.MODEL_UNAVAILABLE
+    )
+
+
+class OpenAIProvider:
+    """Chat completions through the official ``openai`` async client."""
+
+    def __init__(self, client: openai.AsyncOpenAI) -> None:
+        self._client = client
+
+    @classmethod
+    def from_settings(
+        cls, api_key: str, base_url: str | None, timeout_s: float = 120.0
+    ) -> "OpenAIProvider":
+        """Build the client with retries disabled: Temporal owns them."""
+        return cls(
+            openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
+        )
+
+    async def complete(self, call: LlmCall, messages: list[dict[str, str]]) -> ProviderReply:
+        """One chat completion; errors are raised as typed `ApplicationError`."""
+        extra: dict[str, Any] = {}
+        if call.json_mode:
+            extra["response_format"] = {"type": "json_object"}
+        try:
+            resp = await self._client.chat.completions.create(
+                model=call.model,
+                messages=messages,  # type: ignore[arg-type]
+                max_completion_tokens=call.max_tokens,
+                temperature=call.temperature,
+                extra_headers={PURPOSE_HEADER: call.purpose},
+                **extra,
+            )
+        except openai.OpenAIError as err:
+            raise map_openai_error(err, call.model) from err
+        except ValueError as err:
+            # openai raises the bare JSONDecodeError for a 200 whose body is not JSON.
+            raise ApplicationError(
+                f"model '{call.model}' sent a body that is not JSON: {err}",
+                type=ErrorType.MODEL_UNAVAILABLE,
+            ) from err
+        if not resp.choices:
+            raise ApplicationError(
+                f"model '{call.model}' returned no choices", type=ErrorType.MODEL_UNAVAILABLE
+            )
+        choice = resp.choices[0]
+        usage = resp.usage
+        return ProviderReply(
+            text=choice.message.content or "",
+            model=resp.model,
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+            # Some compatible servers omit it, whatever the type says.
+            finish_reason=cast("str | None", choice.finish_reason) or "stop",
+        )

@@ -1,0 +1,1 @@
+"""What users touch: the Python API, the agentctl CLI, the dev-server manager."""

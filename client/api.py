@@ -1,0 +1,191 @@
+"""The typed, async Python API of durable-agents; ``agentctl`` is a thin layer over it.
+
+agents = await AgentsClient.connect()
+handle = await agents.start_run("db-tuner", "make the slow queries fast")
+report = await agents.result(handle.workflow_id)
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pydantic
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+
+from client.catalog import Catalog
+from client.connection import TemporalSettings, connect
+from domain.approvals import BudgetExtension, Decision
+from domain.budget import BudgetOverride
+from domain.run import WORKFLOW_TYPE, RunReport, RunRequest, RunView, workflow_id_for
+from domain.spec import AgentSpec
+from workflows import search_attributes as sa
+
+
+class InvalidRunRequestError(ValueError):
+    """A request refused before any workflow started; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """A started (or already running, for a repeated request) run."""
+
+    workflow_id: str
+    request_id: str
+    agent: str
+    run_id: str | None
+
+
+def build_request(
+    spec: AgentSpec,
+    goal: str,
+    *,
+    request_id: str | None = None,
+    user: str = "anonymous",
+    budget: BudgetOverride | None = None,
+    ui_base_url: str | None = None,
+) -> RunRequest:
+    """Validate everything a run needs, raising `InvalidRunRequestError` with the fixes."""
+    try:
+        # Dump and re-validate nested models: an instance built with model_construct (or
+        # mutated after validation) must not slip an invalid value past the client.
+        return RunRequest.model_validate(
+            {
+                "request_id": request_id or uuid.uuid4().hex,
+                "goal": goal,
+                "spec": spec.model_dump(),
+                "user": user,
+                "budget": budget.model_dump() if budget else None,
+                "ui_base_url": ui_base_url,
+            }
+        )
+    except pydantic.ValidationError as err:
+        problems = "\n".join(
+            f"  - {'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}"
+            for e in err.errors()
+        )
+        raise InvalidRunRequestError(f"run request refused:\n{problems}") from None
+
+
+class AgentsClient:
+    """Start, steer and inspect agent runs."""
+
+    def __init__(
+        self, client: Client, catalog: Catalog, task_queue: str, ui_base_url: str | None = None
+    ) -> None:
+        self.temporal = client
+        self.catalog = catalog
+        self.task_queue = task_queue
+        self.ui_base_url = ui_base_url
+
+    @classmethod
+    async def connect(
+        cls, settings: TemporalSettings | None = None, catalog: Catalog | None = None
+    ) -> "AgentsClient":
+        """Connect using ``settings`` (default: the environment)."""
+        settings = settings or TemporalSettings.from_env()
+        client = await connect(settings.address, settings.namespace)
+        return cls(client, catalog or Catalog.from_env(), settings.task_queue, settings.ui_url)
+
+    def resolve(self, agent: str | AgentSpec, model: str | None = None) -> AgentSpec:
+        """An agent name or spec, resolved and priced (errors name the fix)."""
+        if isinstance(agent, AgentSpec):
+            return self.catalog.priced(agent)
+        return self.catalog.resolve(agent, model=model)
+
+    async def start_run(
+        self,
+        agent: str | AgentSpec,
+        goal: str,
+        *,
+        request_id: str | None = None,
+        user: str = "anonymous",
+        budget: BudgetOverride | None = None,
+        model: str | None = None,
+    ) -> RunHandle:
+        """Validate and start a run; a repeated ``request_id`` returns the existing run."""
+        try:
+            spec = self.resolve(agent, model=model)
+        except (LookupError, ValueError) as err:
+            raise InvalidRunRequestError(f"run request refused: {err}") from None
+        request = build_request(
+            spec,
+            goal,
+            request_id=request_id,
+            user=user,
+            budget=budget,
+            ui_base_url=self.ui_base_url,
+        )
+        workflow_id = workflow_id_for(request.request_id)
+        handle: WorkflowHandle[object, RunReport] = await self.temporal.start_workflow(
+            WORKFLOW_TYPE,
+            request,
+            id=workflow_id,
+            task_queue=self.task_queue,
+            result_type=RunReport,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.AGENT_NAME, spec.name),
+                    SearchAttributePair(sa.AGENT_USER, request.user),
+                    SearchAttributePair(sa.AGENT_STATUS, "running"),
+                ]
+            ),
+            static_summary=f"{spec.name}: {request.goal[:200]}",
+            static_details=_static_details(request),
+        )
+        return RunHandle(workflow_id, request.request_id, spec.name, handle.result_run_id)
+
+    async def status(self, workflow_id: str) -> RunView:
+        """The live view of a run (the ``status`` query)."""
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        view: RunView = await handle.query("status", result_type=RunView)
+        return view
+
+    async def result(self, workflow_id: str) -> RunReport:
+        """Wait for a run to end and return its report."""
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=RunReport)
+        report: RunReport = await handle.result()
+        return report
+
+    async def approve(self, workflow_id: str, decision: Decision) -> None:
+        """Send an approval; invalid ones are audited and ignored by the run."""
+        await self.temporal.get_workflow_handle(workflow_id).signal("approve", decision)
+
+    async def reject(self, workflow_id: str, decision: Decision) -> None:
+        """Send a rejection; its reason goes to the planner."""
+        await self.temporal.get_workflow_handle(workflow_id).signal("reject", decision)
+
+    async def extend_budget(self, workflow_id: str, extension: BudgetExtension) -> None:
+        """Grant more budget to a run."""
+        await self.temporal.get_workflow_handle(workflow_id).signal("extend_budget", extension)
+
+    async def cancel(self, workflow_id: str) -> None:
+        """Ask a run to stop; it returns a partial report."""
+        await self.temporal.get_workflow_handle(workflow_id).cancel()
+
+    async def describe_status(self, workflow_id: str) -> WorkflowExecutionStatus | None:
+        """Temporal's own status of the run's execution."""
+        desc = await self.temporal.get_workflow_handle(workflow_id).describe()
+        return desc.status
+
+    async def list_runs(self, query: str = "", limit: int = 50) -> Sequence[str]:
+        """Workflow ids of runs matching a visibility query, newest first."""
+        base = f"WorkflowType = '{WORKFLOW_TYPE}'"
+        full = f"{base} AND ({query})" if query else base
+        ids: list[str] = []
+        async for wf in self.temporal.list_workflows(full, limit=limit):
+            ids.append(wf.id)
+        return ids
+
+
+def _static_details(request: RunRequest) -> str:
+    b = request.effective_budget()
+    spec = request.spec
+    return (
+        f"**Agent** {spec.name} · **user** {request.user}\n\n**Goal** {request.goal}\n\n"
+        f"**Budget** ${b.max_cost_usd} · tokens {b.max_tokens or '∞'} · iterations "
+        f"{b.max_iterations}\n\n**Models** plan={spec.models.plan.model} "
+        f"execute={spec.models.execute.model}\n\n**Approvals** deadline "
+        f"{spec.approvals.deadline_s:.0f}s, on timeout {spec.approvals.on_timeout.value}"
+    )

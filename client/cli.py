@@ -1,0 +1,308 @@
+"""``agentctl``: start, follow, approve and inspect agent runs from a terminal.
+
+Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
+5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``).
+"""
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from client.api import AgentsClient, InvalidRunRequestError
+from client.follow import follow
+from client.render import print_report, print_request, print_view, to_json
+from domain.approvals import ApprovalRequest, BudgetExtension, Decision
+from domain.budget import BudgetOverride
+from domain.run import RunReport, RunStatus, RunView
+
+EXIT_CODES = {
+    RunStatus.COMPLETED: 0,
+    RunStatus.FAILED: 3,
+    RunStatus.ESCALATED: 4,
+    RunStatus.BUDGET_EXHAUSTED: 5,
+    RunStatus.CANCELLED: 6,
+    RunStatus.RUNNING: 7,
+    RunStatus.AWAITING_APPROVAL: 7,
+}
+
+app = typer.Typer(
+    help="Run and steer durable AI agents on Temporal.", no_args_is_help=True, add_completion=False
+)
+out = Console()
+err = Console(stderr=True)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """Run an async command; turn expected errors into one clear line and exit code 1."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return asyncio.run(fn(*args, **kwargs))
+        except (InvalidRunRequestError, ConnectionError, LookupError) as e:
+            err.print(f"[red]error:[/] {e}")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _workflow_id(run: str) -> str:
+    return run if run.startswith("run-") else f"run-{run}"
+
+
+def _finish(report: RunReport, as_json: bool) -> None:
+    if as_json:
+        out.print_json(to_json(report))
+    else:
+        print_report(out, report)
+    raise typer.Exit(EXIT_CODES[report.status])
+
+
+@app.command()
+@run_async
+async def agents(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the agents this client can start."""
+    client = await AgentsClient.connect()
+    specs = [client.catalog.plugin(n).build_spec() for n in client.catalog.names()]
+    if as_json:
+        out.print_json(
+            to_json(
+                [
+                    {
+                        "name": s.name,
+                        "description": s.description,
+                        "tools": [t.name for t in s.tools],
+                    }
+                    for s in specs
+                ]
+            )
+        )
+        return
+    for s in specs:
+        out.print(
+            f"[bold]{s.name}[/]: {s.description} (tools: {', '.join(t.name for t in s.tools)})"
+        )
+
+
+@app.command()
+@run_async
+async def run(
+    agent: str,
+    goal: str,
+    budget_usd: float | None = typer.Option(None, help="Hard cost limit in USD."),
+    max_iterations: int | None = typer.Option(None, help="Plan-execute rounds at most."),
+    user: str = typer.Option("anonymous", help="Who the run is for (per-user limits)."),
+    request_id: str | None = typer.Option(None, help="Idempotency key; repeats return the run."),
+    model: str | None = typer.Option(None, help="Route every purpose to this model."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the run until it ends."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Start a run of AGENT towards GOAL."""
+    client = await AgentsClient.connect()
+    budget = BudgetOverride(max_cost_usd=budget_usd, max_iterations=max_iterations)
+    handle = await client.start_run(
+        agent, goal, request_id=request_id, user=user, budget=budget, model=model
+    )
+    if not wait:
+        if as_json:
+            out.print_json(
+                to_json(
+                    {
+                        "workflow_id": handle.workflow_id,
+                        "request_id": handle.request_id,
+                        "agent": handle.agent,
+                    }
+                )
+            )
+        else:
+            out.print(f"started {handle.workflow_id}")
+        raise typer.Exit(EXIT_CODES[RunStatus.RUNNING])
+    if not as_json:
+        err.print(f"started {handle.workflow_id}")
+    report = await follow(
+        client,
+        handle.workflow_id,
+        on_view=None if as_json else lambda v: print_view(err, v),
+        on_approval=_interactive_approval(client, handle.workflow_id, as_json),
+    )
+    _finish(report, as_json)
+
+
+def _interactive_approval(
+    client: AgentsClient, workflow_id: str, quiet: bool
+) -> Callable[[RunView, ApprovalRequest], Awaitable[None]]:
+    async def on_approval(view: RunView, request: ApprovalRequest) -> None:
+        print_request(err, workflow_id, request)
+        if not sys.stdin.isatty():
+            err.print("no terminal: waiting for the command above to be run elsewhere")
+            return
+        answer = await asyncio.to_thread(typer.confirm, f"Approve {request.what}?")
+        decision = Decision(
+            request_id=request.id,
+            approver="cli-user",
+            args_digest=request.args_digest,
+            reason="approved at the terminal" if answer else "declined at the terminal",
+        )
+        await (client.approve if answer else client.reject)(workflow_id, decision)
+
+    return on_approval
+
+
+@app.command()
+@run_async
+async def watch(run: str) -> None:
+    """Follow RUN live until it ends."""
+    client = await AgentsClient.connect()
+    wid = _workflow_id(run)
+    report = await follow(
+        client,
+        wid,
+        on_view=lambda v: print_view(out, v),
+        on_approval=lambda v, r: _print_request_async(wid, r),
+    )
+    _finish(report, False)
+
+
+async def _print_request_async(workflow_id: str, request: ApprovalRequest) -> None:
+    print_request(out, workflow_id, request)
+
+
+@app.command()
+@run_async
+async def status(run: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show where RUN stands (phase, budget, pending approvals)."""
+    client = await AgentsClient.connect()
+    view = await client.status(_workflow_id(run))
+    if as_json:
+        out.print_json(to_json(view))
+    else:
+        print_view(out, view)
+        for r in view.pending_approvals:
+            print_request(out, view.workflow_id, r)
+    raise typer.Exit(EXIT_CODES[view.status])
+
+
+@app.command()
+@run_async
+async def result(run: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Wait for RUN to end and print its report."""
+    client = await AgentsClient.connect()
+    _finish(await client.result(_workflow_id(run)), as_json)
+
+
+async def _decide(run: str, request: str | None, reason: str, approver: str, approve: bool) -> None:
+    client = await AgentsClient.connect()
+    wid = _workflow_id(run)
+    view = await client.status(wid)
+    pending = {r.id: r for r in view.pending_approvals}
+    if request is None:
+        if len(pending) != 1:
+            raise LookupError(
+                f"{len(pending)} pending requests on {wid}; name one of: "
+                f"{', '.join(pending) or 'none'}"
+            )
+        request = next(iter(pending))
+    target = pending.get(request)
+    decision = Decision(
+        request_id=request,
+        approver=approver,
+        reason=reason,
+        args_digest=target.args_digest if target else None,
+    )
+    await (client.approve if approve else client.reject)(wid, decision)
+    out.print(f"{'approved' if approve else 'rejected'} {request} on {wid} as {approver}")
+
+
+@app.command()
+@run_async
+async def approve(
+    run: str,
+    request: str | None = typer.Argument(None),
+    reason: str = typer.Option("", "--reason"),
+    as_: str = typer.Option("cli-user", "--as", help="Approver name."),
+) -> None:
+    """Approve a pending request of RUN (the only one if REQUEST is omitted)."""
+    await _decide(run, request, reason, as_, approve=True)
+
+
+@app.command()
+@run_async
+async def reject(
+    run: str,
+    request: str | None = typer.Argument(None),
+    reason: str = typer.Option("", "--reason"),
+    as_: str = typer.Option("cli-user", "--as", help="Approver name."),
+) -> None:
+    """Reject a pending request of RUN; the reason goes to the planner."""
+    await _decide(run, request, reason, as_, approve=False)
+
+
+@app.command("extend-budget")
+@run_async
+async def extend_budget(
+    run: str,
+    usd: float = typer.Option(..., "--usd"),
+    reason: str = typer.Option("", "--reason"),
+    as_: str = typer.Option("cli-user", "--as"),
+) -> None:
+    """Grant RUN more budget."""
+    client = await AgentsClient.connect()
+    await client.extend_budget(
+        _workflow_id(run), BudgetExtension(approver=as_, add_usd=usd, reason=reason)
+    )
+    out.print(f"extended {_workflow_id(run)} by ${usd:.2f}")
+
+
+@app.command()
+@run_async
+async def cancel(run: str) -> None:
+    """Ask RUN to stop; it ends with a partial report."""
+    client = await AgentsClient.connect()
+    await client.cancel(_workflow_id(run))
+    out.print(f"cancel requested for {_workflow_id(run)}")
+
+
+@app.command("list")
+@run_async
+async def list_runs(
+    status_: str | None = typer.Option(None, "--status"),
+    agent: str | None = typer.Option(None, "--agent"),
+    pending_approval: bool = typer.Option(False, "--pending-approval"),
+    limit: int = typer.Option(50),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List runs, filtered by the search attributes."""
+    client = await AgentsClient.connect()
+    clauses = []
+    if status_:
+        clauses.append(f"AgentStatus = '{RunStatus(status_).value}'")
+    if agent:
+        clauses.append(f"AgentName = '{agent}'")
+    if pending_approval:
+        clauses.append("PendingApproval = true")
+    ids = await client.list_runs(" AND ".join(clauses), limit=limit)
+    if as_json:
+        out.print_json(to_json(list(ids)))
+    else:
+        for wid in ids:
+            out.print(wid)
+
+
+@app.command()
+def dev(keep_worker: bool = typer.Option(True, "--worker/--no-worker")) -> None:
+    """Start the dev server (Web UI on :8233) and a worker; Ctrl-C stops both."""
+    from client.devenv import run_dev
+
+    asyncio.run(run_dev(with_worker=keep_worker))
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,49 @@
+"""One way to connect to Temporal, shared by the worker, the CLI, the API and the tests.
+
+Every client uses the same data converter (pydantic), so payloads written by one are
+read by all.
+"""
+
+import os
+from dataclasses import dataclass
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from domain.run import DEFAULT_TASK_QUEUE
+
+DEFAULT_ADDRESS = "127.0.0.1:7233"
+
+
+@dataclass(frozen=True)
+class TemporalSettings:
+    """Where Temporal is, from ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
+    ``AGENTS_TASK_QUEUE`` and ``TEMPORAL_UI_URL`` (links in notifications)."""
+
+    address: str = DEFAULT_ADDRESS
+    namespace: str = "default"
+    task_queue: str = DEFAULT_TASK_QUEUE
+    ui_url: str | None = None
+
+    @classmethod
+    def from_env(cls) -> "TemporalSettings":
+        """Read the environment (called by entry points, never at import time)."""
+        return cls(
+            address=os.environ.get("TEMPORAL_ADDRESS", DEFAULT_ADDRESS),
+            namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
+            task_queue=os.environ.get("AGENTS_TASK_QUEUE", DEFAULT_TASK_QUEUE),
+            ui_url=os.environ.get("TEMPORAL_UI_URL", "http://127.0.0.1:8233"),
+        )
+
+
+async def connect(address: str, namespace: str = "default") -> Client:
+    """Connect with the project's data converter; the error says what to check."""
+    try:
+        return await Client.connect(
+            address, namespace=namespace, data_converter=pydantic_data_converter
+        )
+    except RuntimeError as err:
+        raise ConnectionError(
+            f"cannot reach Temporal at {address} (namespace {namespace}): {err}. Start a dev "
+            "server with `agentctl dev` or set TEMPORAL_ADDRESS."
+        ) from err

@@ -1,0 +1,114 @@
+"""``make demo``: run the db-tuner agent end to end on the embedded dev server.
+
+Generates the shop database if needed, starts (or reuses) the dev server and a worker,
+runs ``db-tuner``, and at the ``drop_index`` checkpoint asks a terminal user y/n. Without
+a terminal it prints the request and approves as user ``demo``, so it never hangs.
+Without ``OPENAI_API_KEY`` the deterministic offline model plays the agent.
+"""
+
+import argparse
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from rich.console import Console
+
+from client.api import AgentsClient
+from client.catalog import Catalog
+from client.devenv import dev_environment
+from client.follow import follow
+from client.render import print_report, print_request, print_view
+from domain.approvals import ApprovalRequest, Decision
+from domain.run import RunStatus, RunView
+from examples.db_tuner.data import default_db_path, generate
+
+GOAL = "Make the queries in the slow query log fast, and clean up indexes nothing uses."
+console = Console()
+
+
+async def _demo(data_dir: Path, keep_server: bool) -> int:
+    db = default_db_path(data_dir)
+    if not db.exists():
+        console.print(f"generating the demo shop database at {db} …")
+        await asyncio.to_thread(generate, db)
+    offline = not os.environ.get("OPENAI_API_KEY")
+    async with dev_environment(data_dir, keep_server=keep_server) as env:
+        agents = AgentsClient(
+            env.client, Catalog.from_env(), env.settings.temporal.task_queue, env.ui_url
+        )
+        handle = await agents.start_run(
+            "db-tuner",
+            GOAL,
+            request_id=f"demo-{uuid.uuid4().hex[:8]}",
+            user="demo",
+            model="offline" if offline else None,
+        )
+        console.print(
+            f"run {handle.workflow_id} started "
+            f"({'offline model' if offline else 'OpenAI-compatible model'})"
+        )
+        console.print(f"watch it live: {env.workflow_url(handle.workflow_id)}\n")
+
+        async def on_approval(view: RunView, request: ApprovalRequest) -> None:
+            print_request(console, handle.workflow_id, request)
+            if sys.stdin.isatty():
+                yes = await asyncio.to_thread(console.input, f"Approve {request.what}? [y/N] ")
+                approve = yes.strip().lower() in ("y", "yes")
+                approver, reason = "demo-user", "answered at the terminal"
+            else:
+                approve, approver, reason = True, "demo", "no terminal: the demo approves"
+                console.print(f"no terminal: approving as '{approver}'")
+            decision = Decision(
+                request_id=request.id,
+                approver=approver,
+                reason=reason,
+                args_digest=request.args_digest,
+            )
+            await (agents.approve if approve else agents.reject)(handle.workflow_id, decision)
+
+        report = await follow(
+            agents,
+            handle.workflow_id,
+            on_view=lambda v: print_view(console, v),
+            on_approval=on_approval,
+        )
+        print_report(console, report)
+        console.print(f"\nOpen the run in the Web UI: {env.workflow_url(handle.workflow_id)}")
+        if keep_server and env.server is not None:
+            console.print("the dev server keeps running (Ctrl-C to stop it)")
+            await _wait_forever()
+        elif env.server is not None:
+            console.print(
+                "stopping the dev server (run `make demo DEMO_ARGS=--keep-server` "
+                "or `agentctl dev` to keep it up and browse the UI)"
+            )
+    return 0 if report.status is RunStatus.COMPLETED else 1
+
+
+async def _wait_forever() -> None:
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        return
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m client.demo``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data-dir", type=Path, default=Path(".data"))
+    parser.add_argument(
+        "--keep-server",
+        action="store_true",
+        help="keep the dev server (and Web UI) up after the run",
+    )
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(_demo(args.data_dir, args.keep_server))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

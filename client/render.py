@@ -1,0 +1,70 @@
+"""How runs look in a terminal (rich) and as stable JSON."""
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from domain.approvals import ApprovalRequest
+from domain.money import micros_to_usd
+from domain.run import RunReport, RunView
+
+
+def to_json(value: BaseModel | list[Any] | dict[str, Any]) -> str:
+    """Stable, parseable JSON (sorted keys) for ``--json``."""
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(mode="json"), sort_keys=True, indent=2)
+    return json.dumps(value, sort_keys=True, indent=2, default=str)
+
+
+def budget_line(view: RunView | RunReport) -> str:
+    """``$0.0123 / $0.50 · 4,210 tokens · 5 LLM calls · 7 tool calls``."""
+    u, b = view.usage, view.budget
+    limit = "∞" if b.max_cost_usd is None else f"${b.max_cost_usd:.2f}"
+    return (
+        f"${micros_to_usd(u.cost_micros):.4f} / {limit} · {u.tokens:,} tokens · "
+        f"{u.llm_calls} LLM calls · {u.tool_calls} tool calls"
+    )
+
+
+def print_view(console: Console, view: RunView) -> None:
+    """One progress line per update."""
+    last = view.steps[-1] if view.steps else None
+    step = f" · last: {last.label} → {last.outcome.value}" if last else ""
+    console.print(
+        f"[dim]{view.phase.value:>17}[/] iteration {view.iteration} · {budget_line(view)}{step}"
+    )
+
+
+def print_request(console: Console, workflow_id: str, request: ApprovalRequest) -> None:
+    """An approval request, with the commands that answer it."""
+    console.print(f"\n[bold yellow]Approval needed[/] ({request.id}): {request.what}")
+    console.print(
+        f"  why: {request.why} · risk: {request.risk} · deadline "
+        f"{request.deadline:%H:%M:%S} UTC, then {request.on_timeout.value}"
+    )
+    console.print(f"  approve: agentctl approve {workflow_id} {request.id} --reason '...'")
+    console.print(f"  reject:  agentctl reject {workflow_id} {request.id} --reason '...'\n")
+
+
+def print_report(console: Console, report: RunReport) -> None:
+    """The final report: status, steps, usage, approvals, answer."""
+    table = Table(title=f"{report.agent} · {report.workflow_id} · {report.status.value}")
+    for col in ("it", "task", "call", "outcome", "tries", "why"):
+        table.add_column(col)
+    for s in report.steps:
+        table.add_row(
+            str(s.iteration), s.task_id, s.label, s.outcome.value, str(s.attempts), s.why or ""
+        )
+    console.print(table)
+    console.print(
+        f"Usage: {budget_line(report)} · {report.iterations} iterations · {report.replans} replans"
+    )
+    for a in report.approvals:
+        console.print(
+            f"Approval {a.id}: {a.what} → {a.state.value} by {a.decided_by}"
+            + (f" ({a.reason})" if a.reason else "")
+        )
+    console.print(f"\n[bold]Answer[/]\n{report.answer}")

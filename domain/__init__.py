@@ -1,0 +1,84 @@
+"""Pure types and policy of durable-agents: no I/O, no clocks, no randomness.
+
+Everything here is safe to use inside workflows.
+"""
+
+from domain.approvals import (
+    ApprovalKind,
+    ApprovalPolicy,
+    ApprovalRequest,
+    ApprovalState,
+    AuditEntry,
+    BudgetExtension,
+    Decision,
+    OnTimeout,
+    args_digest,
+)
+from domain.budget import Budget, BudgetExceededError, BudgetLedger, BudgetOverride, Usage
+from domain.llm import LlmCall, LlmResult, Message, PayloadRef
+from domain.permissions import Effect, PermissionMatrix, PermissionRule
+from domain.plan import Plan, Task, TaskKind, validate_plan
+from domain.prices import DEFAULT_PRICES, ModelPrice, UnpricedModelError
+from domain.run import (
+    DEFAULT_TASK_QUEUE,
+    WORKFLOW_TYPE,
+    Outcome,
+    Phase,
+    RunReport,
+    RunRequest,
+    RunStatus,
+    RunView,
+    StepRecord,
+    workflow_id_for,
+)
+from domain.spec import AgentSpec, LoopLimits, ModelRoute, ModelRouting, Purpose
+from domain.tools import RetrySpec, SideEffect, ToolSpec
+
+__all__ = [
+    "DEFAULT_PRICES",
+    "DEFAULT_TASK_QUEUE",
+    "WORKFLOW_TYPE",
+    "AgentSpec",
+    "ApprovalKind",
+    "ApprovalPolicy",
+    "ApprovalRequest",
+    "ApprovalState",
+    "AuditEntry",
+    "Budget",
+    "BudgetExceededError",
+    "BudgetExtension",
+    "BudgetLedger",
+    "BudgetOverride",
+    "Decision",
+    "Effect",
+    "LlmCall",
+    "LlmResult",
+    "LoopLimits",
+    "Message",
+    "ModelPrice",
+    "ModelRoute",
+    "ModelRouting",
+    "OnTimeout",
+    "Outcome",
+    "PayloadRef",
+    "PermissionMatrix",
+    "PermissionRule",
+    "Phase",
+    "Plan",
+    "Purpose",
+    "RetrySpec",
+    "RunReport",
+    "RunRequest",
+    "RunStatus",
+    "RunView",
+    "SideEffect",
+    "StepRecord",
+    "Task",
+    "TaskKind",
+    "ToolSpec",
+    "UnpricedModelError",
+    "Usage",
+    "args_digest",
+    "validate_plan",
+    "workflow_id_for",
+]

@@ -1,0 +1,47 @@
+"""Error classes of durable-agents, by the name they travel under.
+
+Activities raise ``ApplicationError(type=<one of these>)``; the workflow decides what to
+do from the type alone. The names are persisted in histories: renaming one breaks runs
+in flight.
+"""
+
+from enum import StrEnum
+
+
+class ErrorType(StrEnum):
+    """``ApplicationError.type`` values and what each one means to the workflow."""
+
+    # Transient: retried by Temporal with backoff (honouring Retry-After).
+    MODEL_RATE_LIMITED = "ModelRateLimited"
+    MODEL_UNAVAILABLE = "ModelUnavailable"
+    TOOL_UNAVAILABLE = "ToolUnavailable"
+    CIRCUIT_OPEN = "CircuitOpen"
+    # Permanent: one attempt, then the model's fallback chain (or fail fast).
+    MODEL_REJECTED = "ModelRejected"
+    # Semantic: no blind retry; the failure goes back to the planner.
+    MODEL_REPLY_INVALID = "ModelReplyInvalid"
+    TOOL_INPUT = "ToolInputError"
+    UNKNOWN_TOOL = "UnknownTool"
+    PERMISSION_DENIED = "PermissionDenied"
+    # The tool itself reported that the goal cannot be reached this way.
+    TOOL_FAILED = "ToolFailed"
+
+
+TRANSIENT = frozenset(
+    {
+        ErrorType.MODEL_RATE_LIMITED,
+        ErrorType.MODEL_UNAVAILABLE,
+        ErrorType.TOOL_UNAVAILABLE,
+        ErrorType.CIRCUIT_OPEN,
+    }
+)
+NON_RETRYABLE = frozenset(
+    {
+        ErrorType.MODEL_REJECTED,
+        ErrorType.MODEL_REPLY_INVALID,
+        ErrorType.TOOL_INPUT,
+        ErrorType.UNKNOWN_TOOL,
+        ErrorType.PERMISSION_DENIED,
+        ErrorType.TOOL_FAILED,
+    }
+)

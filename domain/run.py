@@ -1,0 +1,157 @@
+"""A run's input, live status and final report."""
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from domain.approvals import ApprovalRequest, AuditEntry
+from domain.budget import Budget, BudgetOverride, Usage
+from domain.llm import PayloadRef
+from domain.plan import Plan, TaskKind
+from domain.spec import AgentSpec
+
+WORKFLOW_TYPE = "AgentRun"
+DEFAULT_TASK_QUEUE = "agents"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def workflow_id_for(request_id: str) -> str:
+    """The workflow id of a request: a repeated request maps to the same run."""
+    return f"run-{request_id}"
+
+
+class RunStatus(StrEnum):
+    """Where a run stands; the terminal ones end it."""
+
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ESCALATED = "escalated"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the run has ended."""
+        return self not in (RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL)
+
+
+class Phase(StrEnum):
+    """What the run is doing right now."""
+
+    STARTING = "starting"
+    PLANNING = "planning"
+    EXECUTING = "executing"
+    EVALUATING = "evaluating"
+    AWAITING_APPROVAL = "awaiting_approval"
+    ANSWERING = "answering"
+    DONE = "done"
+
+
+class Outcome(StrEnum):
+    """How one task ended."""
+
+    OK = "ok"
+    SOFT = "soft"  # a warning was recorded, the run continued
+    HARD = "hard"  # the task failed; the planner is asked to replan
+    CRITICAL = "critical"  # the run halts and escalates
+    SKIPPED = "skipped"  # a non-critical task that kept failing
+    DENIED = "denied"  # a person or the policy refused it
+
+
+class RunRequest(BaseModel):
+    """Everything needed to start a run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str
+    goal: str = Field(max_length=20_000)
+    spec: AgentSpec
+    user: str = Field(default="anonymous", min_length=1, max_length=200)
+    budget: BudgetOverride | None = None
+    parent_workflow_id: str | None = None
+    depth: int = Field(default=0, ge=0, le=10)
+    ui_base_url: str | None = Field(default=None, description="Web UI, for links in notices.")
+
+    @field_validator("request_id")
+    @classmethod
+    def _request_id(cls, v: str) -> str:
+        if not _REQUEST_ID.match(v):
+            raise ValueError(
+                "request_id must be 1-128 characters of letters, digits and _.:- "
+                "starting with a letter or digit"
+            )
+        return v
+
+    @field_validator("goal")
+    @classmethod
+    def _goal(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("goal is empty: say what the agent should achieve")
+        return v.strip()
+
+    def effective_budget(self) -> Budget:
+        """The spec's budget with this request's overrides applied."""
+        return self.budget.apply(self.spec.budget) if self.budget else self.spec.budget
+
+
+class StepRecord(BaseModel):
+    """One executed (or refused) task, as the report shows it."""
+
+    iteration: int
+    task_id: str
+    kind: TaskKind
+    label: str
+    outcome: Outcome
+    attempts: int = 0
+    model: str | None = None
+    usage: Usage = Usage()
+    output_preview: str = ""
+    output: Any = None
+    output_ref: PayloadRef | None = None
+    why: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class RunView(BaseModel):
+    """The ``status`` query's answer: a live view of a run."""
+
+    workflow_id: str
+    agent: str
+    goal: str
+    user: str
+    status: RunStatus
+    phase: Phase
+    iteration: int
+    usage: Usage
+    budget: Budget
+    reserved: Usage
+    pending_approvals: list[ApprovalRequest]
+    plan: Plan | None
+    last_error: str | None
+    steps: list[StepRecord]
+
+
+class RunReport(BaseModel):
+    """The result of a run, including partial results when it stopped early."""
+
+    workflow_id: str
+    request_id: str
+    agent: str
+    goal: str
+    user: str
+    status: RunStatus
+    answer: str
+    steps: list[StepRecord]
+    usage: Usage
+    budget: Budget
+    iterations: int
+    replans: int
+    approvals: list[ApprovalRequest] = []
+    audit: list[AuditEntry] = []
+    errors: list[str] = []

@@ -1,0 +1,144 @@
+"""The agent specification: everything a run needs, resolved before it starts.
+
+The client resolves a whole `AgentSpec` (prompts, tools, models, prices, budget,
+approval policy, permissions) and passes it in the start input, so each run's history
+records exactly what it ran with, and a later change to the catalog never alters a run
+in flight.
+"""
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.approvals import ApprovalPolicy
+from domain.budget import Budget
+from domain.permissions import PermissionMatrix
+from domain.prices import ModelPrice
+from domain.tools import RetrySpec, ToolSpec
+
+
+class Purpose(StrEnum):
+    """Why a model is called; each purpose routes to its own model."""
+
+    PLAN = "plan"
+    EXECUTE = "execute"
+    EVALUATE = "evaluate"
+    SUMMARIZE = "summarize"
+
+
+class ModelRoute(BaseModel):
+    """A model for one purpose, with the fallbacks tried on permanent model errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(min_length=1)
+    fallbacks: list[str] = []
+    max_tokens: int = Field(default=1024, ge=1, le=200_000)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+
+    @property
+    def chain(self) -> list[str]:
+        """The model then its fallbacks, in order."""
+        return [self.model, *self.fallbacks]
+
+
+class ModelRouting(BaseModel):
+    """Models per purpose, plus cheaper models tried when the budget is tight."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    plan: ModelRoute
+    execute: ModelRoute
+    evaluate: ModelRoute
+    summarize: ModelRoute
+    cheaper: list[str] = Field(default_factory=list, description="Cheapest last.")
+
+    @classmethod
+    def single(cls, model: str, max_tokens: int = 1024) -> "ModelRouting":
+        """Route every purpose to one model."""
+        route = ModelRoute(model=model, max_tokens=max_tokens)
+        return cls(plan=route, execute=route, evaluate=route, summarize=route)
+
+    def route(self, purpose: Purpose) -> ModelRoute:
+        """The route for ``purpose``."""
+        route: ModelRoute = getattr(self, purpose.value)
+        return route
+
+    def all_models(self) -> set[str]:
+        """Every model a run of this spec may call."""
+        models = set(self.cheaper)
+        for purpose in Purpose:
+            models.update(self.route(purpose).chain)
+        return models
+
+
+class LoopLimits(BaseModel):
+    """Bounds of the plan-execute-evaluate loop."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_replans: int = Field(default=3, ge=0)
+    max_invalid_plans: int = Field(default=3, ge=1)
+    observation_window: int = Field(default=8, ge=1)
+    max_repeats: int = Field(default=3, ge=2, description="Same call attempted K times.")
+    continue_as_new_every: int = Field(default=200, ge=1, description="Iterations per run.")
+    max_subagent_depth: int = Field(default=2, ge=0, description="Nesting of sub-agents.")
+    subagent_budget_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of the remaining budget a sub-agent gets."
+    )
+
+
+class LlmPolicy(BaseModel):
+    """How LLM activities are run (tools declare their own policy in `ToolSpec`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timeout_s: float = Field(
+        default=120.0, gt=0, description="Start-to-close timeout of one model call attempt."
+    )
+    retry: RetrySpec = Field(
+        default=RetrySpec(initial_interval_s=1.0, backoff=2.0, max_interval_s=60.0, max_attempts=6),
+        description="Backoff for transient model errors (429, 5xx, timeouts).",
+    )
+
+
+class AgentSpec(BaseModel):
+    """A fully resolved agent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")
+    description: str = ""
+    system_prompt: str = Field(min_length=1)
+    role: str = "agent"
+    tools: list[ToolSpec] = []
+    models: ModelRouting
+    prices: dict[str, ModelPrice] = {}
+    budget: Budget = Budget()
+    approvals: ApprovalPolicy = ApprovalPolicy()
+    permissions: PermissionMatrix = PermissionMatrix.allow_all()
+    limits: LoopLimits = LoopLimits()
+    llm: LlmPolicy = LlmPolicy()
+    sensitive_fields: list[str] = Field(
+        default_factory=list, description="Argument names redacted in logs and notifications."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "AgentSpec":
+        names = [t.name for t in self.tools]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tool names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def tool(self, name: str) -> ToolSpec | None:
+        """The tool named ``name``, if the agent has it."""
+        return next((t for t in self.tools if t.name == name), None)
+
+    def tool_map(self) -> dict[str, ToolSpec]:
+        """Tools by name."""
+        return {t.name: t for t in self.tools}
+
+    def unpriced_models(self) -> list[str]:
+        """Models the spec may call that have no price in ``prices``."""
+        return sorted(m for m in self.models.all_models() if m not in self.prices)

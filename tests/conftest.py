@@ -1,0 +1,122 @@
+"""Fixtures: one real Temporal dev server per session, a scripted model per test, and a
+worker per test on its own uuid task queue.
+
+No test may reach a real model: the OpenAI settings of every worker point at the
+scripted server, and the environment's key is removed for the whole session.
+"""
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from activities.plugins import load_plugins, plugin_modules
+from client.api import AgentsClient
+from client.catalog import Catalog, load_price_table
+from client.connection import TemporalSettings, connect
+from client.dev_server import DevServer
+from client.temporal_cli import find_temporal_cli
+from tests.support.scripted_model import ScriptedModelServer
+from workers.build import build_worker
+from workers.config import WorkerSettings
+
+TEST_PLUGINS = "tests.support.test_agent"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_real_models() -> Iterator[None]:
+    """Tests never talk to a real model, whatever the developer's shell exports."""
+    saved = {k: os.environ.pop(k) for k in ("OPENAI_API_KEY", "OPENAI_BASE_URL") if k in os.environ}
+    yield
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def temporal_cli() -> Path:
+    """A working Temporal CLI (built from Go modules on first use, then cached)."""
+    return find_temporal_cli()
+
+
+@pytest.fixture(scope="session")
+async def dev_server(
+    temporal_cli: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[DevServer]:
+    """One real dev server for the session, on a SQLite file in a temp dir."""
+    root = tmp_path_factory.mktemp("temporal")
+    server = DevServer(
+        db_file=root / "temporal.db", ui=True, log_file=root / "server.log", cli=temporal_cli
+    )
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def client(dev_server: DevServer) -> Client:
+    """A client with the project's data converter."""
+    return await connect(dev_server.address)
+
+
+@pytest.fixture
+def model() -> Iterator[ScriptedModelServer]:
+    """A scripted OpenAI-compatible server for this test."""
+    with ScriptedModelServer() as server:
+        yield server
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A task queue of this test's own."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def worker_settings(
+    dev_server: DevServer, model: ScriptedModelServer, tmp_path: Path, task_queue: str
+) -> WorkerSettings:
+    """Settings of this test's worker: scripted model, private data dir and queue."""
+    return WorkerSettings(
+        temporal=TemporalSettings(address=dev_server.address, task_queue=task_queue),
+        data_dir=tmp_path / "worker-data",
+        openai_api_key="test-key",
+        openai_base_url=model.base_url,
+        plugins=TEST_PLUGINS,
+    )
+
+
+def worker_env(settings: WorkerSettings) -> dict[str, str]:
+    """The environment that makes ``agent-worker`` run with ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TEMPORAL_"))}
+    env.update(
+        TEMPORAL_ADDRESS=settings.temporal.address,
+        AGENTS_TASK_QUEUE=settings.temporal.task_queue,
+        AGENT_DATA_DIR=str(settings.data_dir),
+        AGENT_PLUGINS=settings.plugins or "",
+        OPENAI_API_KEY=settings.openai_api_key or "",
+        OPENAI_BASE_URL=settings.openai_base_url or "",
+    )
+    if not settings.openai_api_key:
+        env.pop("OPENAI_API_KEY")
+    return env
+
+
+@pytest.fixture
+async def worker(client: Client, worker_settings: WorkerSettings) -> AsyncIterator[None]:
+    """An in-process worker on this test's queue, running for the whole test."""
+    async with build_worker(client, worker_settings):
+        yield
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    """The agents tests can start: the examples plus the test agent."""
+    return Catalog(load_plugins(plugin_modules(TEST_PLUGINS)), load_price_table(None))
+
+
+@pytest.fixture
+def agents(client: Client, catalog: Catalog, task_queue: str) -> AgentsClient:
+    """The Python API, pointed at this test's queue."""
+    return AgentsClient(client, catalog, task_queue)

@@ -1,0 +1,68 @@
+"""A worker killed with SIGKILL mid-run: a new worker finishes the run, and nothing that
+had completed runs again."""
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from client.api import AgentsClient
+from domain.run import RunStatus
+from tests.conftest import worker_env
+from tests.support import test_agent
+from tests.support.plans import plan_reply, tool_task
+from tests.support.processes import WorkerProcess
+from tests.support.scripted_model import Reply, ScriptedModelServer
+from workers.config import WorkerSettings
+
+pytestmark = [pytest.mark.crash, pytest.mark.e2e]
+
+
+async def _wait_for(predicate, timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def test_kill_9_mid_run_resumes_without_repeating(
+    agents: AgentsClient,
+    model: ScriptedModelServer,
+    worker_settings: WorkerSettings,
+    tmp_path: Path,
+) -> None:
+    model.enqueue(
+        plan_reply(
+            tool_task("t1", "record_effect", name="a"),
+            tool_task("t2", "record_effect", name="b", seconds=3, depends_on=["t1"]),
+            tool_task("t3", "record_effect", name="c", depends_on=["t2"]),
+        ),
+        purpose="plan",
+    )
+    model.enqueue(Reply.text("a, b and c recorded"), purpose="summarize")
+    data = worker_settings.data_dir
+    env = worker_env(worker_settings)
+    first = await WorkerProcess(env, tmp_path / "worker-1.log").start()
+    try:
+        handle = await agents.start_run("test-agent", "record a, b, c")
+        # Kill once the plan is made, t1 has completed and t2 is in the middle of its work.
+        await _wait_for(lambda: any(e[1] == "b" for e in test_agent.executions(data, "started")))
+    finally:
+        first.kill()
+    assert [e[1] for e in test_agent.executions(data)] == ["a"]
+
+    second = await WorkerProcess(env, tmp_path / "worker-2.log").start()
+    try:
+        report = await asyncio.wait_for(agents.result(handle.workflow_id), 90)
+    finally:
+        second.terminate()
+
+    assert report.status is RunStatus.COMPLETED, report.errors
+    completed = Counter(e[1] for e in test_agent.executions(data))
+    assert completed == {"a": 1, "b": 1, "c": 1}
+    assert test_agent.effects(data) == ["a", "b", "c"]
+    # t2 really was interrupted: it started twice, completed once.
+    assert Counter(e[1] for e in test_agent.executions(data, "started"))["b"] == 2
+    # The model was asked once for the plan and once for the answer: nothing repeated.
+    assert model.count(purpose="plan") == 1
+    assert model.count(purpose="summarize") == 1

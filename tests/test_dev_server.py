@@ -1,0 +1,169 @@
+"""End-to-end checks of the Temporal CLI finder and the dev-server manager (real server)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    RegisterNamespaceRequest,
+)
+from temporalio.client import Client
+
+import client.dev_server as dev_server_module
+from client.dev_server import DevServer, DevServerError
+from client.temporal_cli import TemporalCliNotFoundError, find_temporal_cli
+from domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
+
+# The first run may build the CLI from Go modules, which takes minutes.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+
+_INDEX_TYPES = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+}
+
+
+@pytest.fixture(scope="module")
+def temporal_cli() -> Path:
+    return find_temporal_cli()
+
+
+async def _custom_attributes(server: DevServer) -> dict[str, int]:
+    client = await Client.connect(server.address, namespace=server.namespace)
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=server.namespace)
+    )
+    return dict(listed.custom_attributes)
+
+
+def _is_stopped(server: DevServer) -> bool:
+    # A function, so mypy does not carry the `pid is not None` narrowing from above.
+    return not server.running and server.pid is None
+
+
+def test_find_temporal_cli_returns_a_working_binary(temporal_cli: Path) -> None:
+    done = subprocess.run(
+        [str(temporal_cli), "--version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("temporal version")
+
+
+def test_temporal_cli_env_pointing_to_a_non_executable_file_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_binary = tmp_path / "temporal"
+    not_a_binary.write_text("#!/bin/sh\n")  # no exec bit
+    monkeypatch.setenv("TEMPORAL_CLI", str(not_a_binary))
+    with pytest.raises(TemporalCliNotFoundError) as info:
+        find_temporal_cli()
+    message = str(info.value)
+    assert f"$TEMPORAL_CLI={not_a_binary}: not an executable file" in message
+    assert "Go >= 1.23" in message
+    assert "PATH" in message
+
+
+async def test_sqlite_server_registers_attributes_and_survives_restart(
+    tmp_path: Path, temporal_cli: Path
+) -> None:
+    db_file = tmp_path / "temporal.db"
+    server = DevServer(db_file=db_file, cli=temporal_cli, log_file=tmp_path / "server.log")
+    pids: list[int] = []
+    try:
+        await server.start()
+        assert server.pid is not None
+        pids.append(server.pid)
+        assert db_file.exists()
+        expected = {name: _INDEX_TYPES[kind] for name, kind in SEARCH_ATTRIBUTE_TYPES.items()}
+        assert (await _custom_attributes(server)).items() >= expected.items()
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(server.ui_url)).status_code == 200
+
+        # A namespace registered at runtime lives only in the SQLite file.
+        client = await Client.connect(server.address)
+        await client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(
+                namespace="survivor", workflow_execution_retention_period=Duration(seconds=86400)
+            )
+        )
+        address, ui_url = server.address, server.ui_url
+
+        await server.restart()  # graceful: SIGTERM
+        assert server.pid is not None
+        pids.append(server.pid)
+        assert (server.address, server.ui_url) == (address, ui_url)
+        assert (await _custom_attributes(server)).items() >= expected.items()
+        client = await Client.connect(server.address)
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace="survivor")
+        )
+
+        server.kill()  # as a crash would
+        assert not server.running
+        await server.restart()
+        assert server.pid is not None
+        pids.append(server.pid)
+        assert (await _custom_attributes(server)).items() >= expected.items()
+    finally:
+        await server.stop()
+    assert _is_stopped(server)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+async def test_restart_registers_attributes_the_existing_db_lacks(
+    tmp_path: Path, temporal_cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # start-dev only applies --search-attribute when it creates the namespace, so an attribute
+    # added to the code later must still show up on an old SQLite file.
+    server = DevServer(
+        db_file=tmp_path / "temporal.db", ui=False, cli=temporal_cli, log_file=tmp_path / "log"
+    )
+    try:
+        await server.start()
+        await server.stop()
+        monkeypatch.setattr(
+            dev_server_module,
+            "SEARCH_ATTRIBUTE_TYPES",
+            {**SEARCH_ATTRIBUTE_TYPES, "AddedLater": "Keyword"},
+        )
+        await server.start()
+        assert (await _custom_attributes(server))[
+            "AddedLater"
+        ] == IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+    finally:
+        await server.stop()
+
+
+async def test_start_failure_reports_the_server_log(tmp_path: Path, temporal_cli: Path) -> None:
+    # A directory is not a usable SQLite file: the server exits at once.
+    server = DevServer(
+        db_file=tmp_path, ui=False, cli=temporal_cli, log_file=tmp_path.parent / "server.log"
+    )
+    with pytest.raises(DevServerError, match="exited with code") as info:
+        await server.start(timeout=30)
+    assert "failed starting server" in str(info.value)
+    assert not server.running
+
+
+async def test_start_refuses_a_port_that_is_already_taken(
+    tmp_path: Path, temporal_cli: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = DevServer(port=port, ui=False, cli=temporal_cli, log_file=tmp_path / "log")
+        with pytest.raises(DevServerError, match="already in use"):
+            await server.start()

@@ -1,0 +1,53 @@
+"""Malformed requests are refused by the client, with a clear error, before a run starts."""
+
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
+
+from client.api import AgentsClient, InvalidRunRequestError
+from domain.budget import BudgetOverride
+from domain.spec import ModelRouting
+
+pytestmark = pytest.mark.validation
+
+
+async def _assert_not_started(agents: AgentsClient, request_id: str) -> None:
+    with pytest.raises(RPCError) as err:
+        await agents.temporal.get_workflow_handle(f"run-{request_id}").describe()
+    assert err.value.status is RPCStatusCode.NOT_FOUND
+
+
+async def test_unknown_agent_is_refused_naming_known_agents(agents: AgentsClient) -> None:
+    with pytest.raises(InvalidRunRequestError, match=r"unknown agent 'nope'.*test-agent"):
+        await agents.start_run("nope", "do things", request_id="bad-agent")
+    await _assert_not_started(agents, "bad-agent")
+
+
+async def test_empty_goal_is_refused(agents: AgentsClient) -> None:
+    with pytest.raises(InvalidRunRequestError, match="goal is empty"):
+        await agents.start_run("test-agent", "   ", request_id="bad-goal")
+    await _assert_not_started(agents, "bad-goal")
+
+
+def test_negative_budget_is_refused() -> None:
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        BudgetOverride(max_cost_usd=-1)
+
+
+async def test_negative_budget_in_raw_request_is_refused(agents: AgentsClient) -> None:
+    override = BudgetOverride.model_construct(max_cost_usd=-5.0)  # bypasses validation
+    with pytest.raises(InvalidRunRequestError, match=r"budget\.max_cost_usd"):
+        await agents.start_run("test-agent", "spend", request_id="bad-budget", budget=override)
+    await _assert_not_started(agents, "bad-budget")
+
+
+async def test_bad_request_id_is_refused(agents: AgentsClient) -> None:
+    with pytest.raises(InvalidRunRequestError, match="request_id"):
+        await agents.start_run("test-agent", "x", request_id="has spaces/and slashes")
+
+
+async def test_unpriced_model_is_refused_with_the_fix(agents: AgentsClient) -> None:
+    spec = agents.catalog.plugin("test-agent").build_spec()
+    spec = spec.model_copy(update={"models": ModelRouting.single("mystery-model-9")})
+    with pytest.raises(InvalidRunRequestError, match=r"mystery-model-9.*AGENT_PRICES_FILE"):
+        await agents.start_run(spec, "anything", request_id="unpriced")
+    await _assert_not_started(agents, "unpriced")

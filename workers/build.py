@@ -1,0 +1,62 @@
+"""Assemble a worker: workflows, activities with their dependencies, sandbox settings."""
+
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.agent_activities import AgentActivities
+from activities.notify import Notifier, NotifyActivities
+from activities.offline_model import OfflineProvider
+from activities.openai_provider import ModelProvider, OpenAIProvider
+from activities.payload_store import LocalPayloadStore
+from activities.plugins import load_plugins, merged_tools, plugin_modules
+from workers.config import WorkerSettings
+from workflows.agent_run import AgentRun
+
+# Pure, deterministic modules shared with activities: passed through the sandbox so they
+# are imported once per process instead of once per workflow run.
+PASSTHROUGH_MODULES = ("domain", "pydantic", "pydantic_core")
+
+
+def build_provider(settings: WorkerSettings) -> ModelProvider:
+    """The OpenAI-compatible client, or the offline model when there is no key."""
+    if settings.openai_api_key is None:
+        plugins = load_plugins(plugin_modules(settings.plugins))
+        return OfflineProvider(
+            {p.name: p.offline_policy for p in plugins.values() if p.offline_policy}
+        )
+    return OpenAIProvider.from_settings(settings.openai_api_key, settings.openai_base_url)
+
+
+def build_worker(
+    client: Client,
+    settings: WorkerSettings,
+    *,
+    provider: ModelProvider | None = None,
+    task_queue: str | None = None,
+) -> Worker:
+    """A worker for ``AgentRun`` and its activities on ``task_queue``."""
+    plugins = load_plugins(plugin_modules(settings.plugins))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    acts = AgentActivities(
+        provider=provider or build_provider(settings),
+        tools=merged_tools(plugins.values()),
+        store=LocalPayloadStore(settings.data_dir / "payloads"),
+        data_dir=settings.data_dir,
+    )
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal.task_queue,
+        workflows=[AgentRun],
+        activities=[*acts.activities(), *NotifyActivities(Notifier(settings.notify)).activities()],
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        ),
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_cached_workflows=settings.max_cached_workflows,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+        # Workflow bugs that cannot heal by retrying the task fail the run instead.
+        workflow_failure_exception_types=[TypeError, AttributeError, KeyError],
+    )

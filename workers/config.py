@@ -1,0 +1,48 @@
+"""Worker settings, read from the environment by the entry point only."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from activities.notify import NotifySettings
+from client.connection import TemporalSettings
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Everything a worker process needs to know.
+
+    Environment: ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``AGENTS_TASK_QUEUE``,
+    ``AGENT_DATA_DIR`` (payload store, caches; default ``.data``), ``OPENAI_API_KEY`` and
+    ``OPENAI_BASE_URL`` (no key: the offline model), ``AGENT_PLUGINS`` (extra plugin
+    modules), ``AGENT_MAX_CONCURRENT_ACTIVITIES``, ``AGENT_NOTIFY_WEBHOOK`` and
+    ``AGENT_NOTIFY_TOKEN`` (escalations and budget alerts; the log always gets them).
+    """
+
+    temporal: TemporalSettings = field(default_factory=TemporalSettings)
+    data_dir: Path = Path(".data")
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    plugins: str | None = None
+    max_concurrent_activities: int = 100
+    max_cached_workflows: int = 1000
+    notify: NotifySettings = field(default_factory=NotifySettings)
+
+    @classmethod
+    def from_env(cls) -> "WorkerSettings":
+        """Read the environment."""
+        env = os.environ
+        return cls(
+            temporal=TemporalSettings.from_env(),
+            data_dir=Path(env.get("AGENT_DATA_DIR", ".data")),
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            plugins=env.get("AGENT_PLUGINS") or None,
+            max_concurrent_activities=int(env.get("AGENT_MAX_CONCURRENT_ACTIVITIES", "100")),
+            notify=NotifySettings.from_env(),
+        )
+
+    @property
+    def uses_offline_model(self) -> bool:
+        """No API key: the deterministic offline model answers."""
+        return self.openai_api_key is None

@@ -1,0 +1,48 @@
+"""``agent-worker``: run a worker until SIGTERM or Ctrl-C, then shut down gracefully."""
+
+import asyncio
+import signal
+import sys
+
+import structlog
+
+from client.connection import connect
+from workers.build import build_worker
+from workers.config import WorkerSettings
+from workers.logs import configure_logging
+
+log = structlog.get_logger("agent-worker")
+
+
+async def serve(settings: WorkerSettings) -> None:
+    """Connect, build the worker and run it until a termination signal arrives."""
+    client = await connect(settings.temporal.address, settings.temporal.namespace)
+    worker = build_worker(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    model = "offline model" if settings.uses_offline_model else "OpenAI-compatible endpoint"
+    async with worker:
+        log.info(
+            "worker ready",
+            task_queue=worker.task_queue,
+            temporal=settings.temporal.address,
+            model=model,
+        )
+        await stop.wait()
+        log.info("worker stopping", reason="signal")
+    log.info("worker stopped")
+
+
+def main() -> None:
+    """Console entry point."""
+    configure_logging()
+    try:
+        asyncio.run(serve(WorkerSettings.from_env()))
+    except ConnectionError as err:
+        sys.exit(f"agent-worker: {err}")
+
+
+if __name__ == "__main__":
+    main()

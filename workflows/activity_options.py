@@ -1,0 +1,47 @@
+"""Activity options derived from declarations, never written at call sites.
+
+Tools declare timeouts, retries and queues in their `ToolSpec`; model calls take theirs
+from the spec's `LlmPolicy`. Non-retryable error types are listed here so a semantic or
+permanent failure is attempted exactly once whatever the policy says.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.common import RetryPolicy
+
+from domain.errors import NON_RETRYABLE
+from domain.spec import LlmPolicy
+from domain.tools import RetrySpec, ToolSpec
+
+
+def retry_policy(spec: RetrySpec) -> RetryPolicy:
+    """Exponential backoff (Temporal adds jitter) that never retries semantic errors."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=spec.initial_interval_s),
+        backoff_coefficient=spec.backoff,
+        maximum_interval=timedelta(seconds=spec.max_interval_s),
+        maximum_attempts=spec.max_attempts,
+        non_retryable_error_types=sorted(NON_RETRYABLE),
+    )
+
+
+def tool_options(tool: ToolSpec) -> dict[str, Any]:
+    """``execute_activity`` keyword arguments for a call of ``tool``."""
+    options: dict[str, Any] = {
+        "start_to_close_timeout": timedelta(seconds=tool.timeout_s),
+        "retry_policy": retry_policy(tool.retry),
+    }
+    if tool.heartbeat_timeout_s:
+        options["heartbeat_timeout"] = timedelta(seconds=tool.heartbeat_timeout_s)
+    if tool.task_queue:
+        options["task_queue"] = tool.task_queue
+    return options
+
+
+def llm_options(policy: LlmPolicy) -> dict[str, Any]:
+    """``execute_activity`` keyword arguments for a model call."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=policy.timeout_s),
+        "retry_policy": retry_policy(policy.retry),
+    }

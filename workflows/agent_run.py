@@ -1,0 +1,338 @@
+"""The ``AgentRun`` workflow: plan, execute, evaluate, replan, answer.
+
+Orchestration only, and deterministic: every effect is an activity, every wait a durable
+timer or condition, and budgets are checked before each call. Humans reach the run
+through the ``approve``, ``reject`` and ``extend_budget`` signals and the ``status`` query.
+"""
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pydantic
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from domain.approvals import ApprovalKind, ApprovalRequest, ApprovalState, BudgetExtension
+from domain.budget import BudgetLedger
+from domain.plan import Plan, PlanReply, ready_waves, validate_plan
+from domain.prompts import answer_messages, planner_messages, running_summary
+from domain.run import Outcome, Phase, RunReport, RunRequest, RunStatus, RunView, StepRecord
+from domain.spec import Purpose
+from workflows.approvals import ApprovalBook
+from workflows.model_calls import BudgetStop, ModelCaller
+from workflows.notices import Notices
+from workflows.state import RunState
+from workflows.story import Story
+from workflows.tasks import TaskRunner
+
+
+class _Escalate(Exception):  # noqa: N818 - control flow inside the run loop
+    """The run cannot make progress on its own; a person has to look."""
+
+
+@workflow.defn(name="AgentRun")
+class AgentRun:
+    """One agent run, from a resolved `RunRequest` to a `RunReport`."""
+
+    @workflow.init
+    def __init__(self, request: RunRequest) -> None:
+        self._state = RunState(
+            request=request,
+            ledger=BudgetLedger(budget=request.effective_budget()),
+            started_at=workflow.now(),
+        )
+        self._story = Story()
+        self._approvals = ApprovalBook(self._state, self._publish, self._escalate)
+        self._models = ModelCaller(self._state, self._soft_limit_reached, self._ask_for_budget)
+        self._tasks = TaskRunner(self._state, self._models, self._approvals)
+        self._notices = Notices(self._state, self._approvals)
+
+    # -- signals and queries -------------------------------------------------------------
+
+    @workflow.signal
+    def approve(self, decision: Any) -> None:
+        """A person approves a pending request (``Decision``)."""
+        self._approvals.decide(decision, approve=True)
+        self._publish()
+
+    @workflow.signal
+    def reject(self, decision: Any) -> None:
+        """A person rejects a pending request (``Decision``)."""
+        self._approvals.decide(decision, approve=False)
+        self._publish()
+
+    @workflow.signal
+    def extend_budget(self, extension: Any) -> None:
+        """A person grants more budget (``BudgetExtension``)."""
+        try:
+            ext = BudgetExtension.model_validate(extension)
+        except pydantic.ValidationError as err:
+            self._approvals.audit(
+                "extend_budget_ignored",
+                accepted=False,
+                detail=f"malformed extension: {err.error_count()} error(s)",
+            )
+            return
+        if not self._state.request.spec.approvals.allows(ext.approver, None):
+            self._approvals.audit(
+                "extend_budget_ignored",
+                actor=ext.approver,
+                accepted=False,
+                detail=f"'{ext.approver}' may not extend this budget",
+            )
+            return
+        self._state.ledger.extend(
+            ext.add_usd, ext.add_tokens, ext.add_llm_calls, ext.add_tool_calls
+        )
+        self._approvals.audit(
+            "budget_extended",
+            actor=ext.approver,
+            detail=f"+${ext.add_usd} +{ext.add_tokens} tokens: {ext.reason}",
+        )
+        for r in self._approvals.pending:
+            if r.kind is ApprovalKind.BUDGET:
+                r.state, r.decided_by, r.decided_at = (
+                    ApprovalState.APPROVED,
+                    ext.approver,
+                    workflow.now(),
+                )
+        self._publish()
+
+    @workflow.query
+    def status(self) -> RunView:
+        """The live view of the run."""
+        st = self._state
+        return RunView(
+            workflow_id=workflow.info().workflow_id,
+            agent=st.request.spec.name,
+            goal=st.request.goal,
+            user=st.request.user,
+            status=st.status,
+            phase=st.phase,
+            iteration=st.iteration,
+            usage=st.ledger.spent,
+            budget=st.ledger.budget,
+            reserved=st.ledger.committed(),
+            pending_approvals=self._approvals.pending,
+            plan=st.plan,
+            last_error=st.last_error,
+            steps=st.steps[-20:],
+        )
+
+    # -- the loop --------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: RunRequest) -> RunReport:
+        """Plan, execute and evaluate until the goal is met or a limit is reached."""
+        st = self._state
+        self._publish()
+        try:
+            await self._loop()
+            if st.status is RunStatus.RUNNING:
+                st.answer = await self._answer()
+                st.status = RunStatus.COMPLETED
+        except BudgetStop as stop:
+            st.status = RunStatus.BUDGET_EXHAUSTED
+            st.errors.append(str(stop))
+        except _Escalate as esc:
+            st.status = RunStatus.ESCALATED
+            st.errors.append(str(esc))
+        except (ActivityError, ApplicationError) as err:
+            st.status = RunStatus.FAILED
+            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+            st.errors.append(f"{cause}")
+        except asyncio.CancelledError:
+            st.status = RunStatus.CANCELLED
+            st.errors.append("cancelled by request")
+        if not st.answer:
+            st.answer = self._partial_answer()
+        st.phase = Phase.DONE
+        self._publish()
+        await self._notices.drain()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._report()
+
+    async def _loop(self) -> None:
+        st = self._state
+        limits = st.request.spec.limits
+        while True:
+            if st.iteration >= st.ledger.budget.max_iterations:
+                raise BudgetStop(f"max_iterations={st.ledger.budget.max_iterations} reached")
+            self._check_wall_time()
+            st.iteration += 1
+            st.summary = running_summary(st.steps, limits.observation_window)
+            plan = await self._next_plan()
+            if not plan.tasks:
+                return
+            failed = await self._execute(plan)
+            if not failed:
+                if plan.done:
+                    return
+                continue
+            st.replans += 1
+            st.problems = [
+                f"task {s.task_id} ({s.label}) {s.outcome.value}: {s.why}" for s in failed
+            ]
+            if (
+                any(s.why and "not attempted again" in s.why for s in failed)
+                and st.replans > limits.max_replans // 2 + 1
+            ):
+                raise _Escalate("the agent keeps repeating the same call: " + st.problems[0])
+            if st.replans > limits.max_replans:
+                raise _Escalate(
+                    f"still failing after {limits.max_replans} replans: " + "; ".join(st.problems)
+                )
+
+    def _check_wall_time(self) -> None:
+        limit = self._state.ledger.budget.max_wall_time_s
+        if limit is not None and workflow.now() - self._state.started_at > timedelta(seconds=limit):
+            raise BudgetStop(f"max_wall_time_s={limit} reached")
+
+    async def _next_plan(self) -> Plan:
+        """Ask the planner until it proposes a valid plan (a bounded number of times)."""
+        st = self._state
+        spec = st.request.spec
+        for _ in range(spec.limits.max_invalid_plans):
+            st.phase = Phase.PLANNING
+            self._publish()
+            messages = planner_messages(
+                spec, st.request.goal, st.steps, st.summary, st.problems, st.iteration
+            )
+            reply, _ = await self._models.call(
+                "plan",
+                Purpose.PLAN,
+                messages,
+                PlanReply,
+                f"plan #{st.iteration}",
+                json_mode=True,
+                result_of=lambda r: r.result,
+            )
+            problems = reply.problems
+            if reply.plan is not None:
+                problems = validate_plan(reply.plan, spec.tool_map(), spec.permissions, spec.role)
+            if not problems and reply.plan is not None:
+                st.plan, st.problems = reply.plan, []
+                if spec.approvals.approve_plan and reply.plan.tasks:
+                    await self._approve_plan(reply.plan)
+                    if st.problems:
+                        continue
+                return reply.plan
+            st.problems = problems
+            st.errors.append("invalid plan: " + "; ".join(problems))
+        raise _Escalate(
+            f"no valid plan after {spec.limits.max_invalid_plans} attempts: "
+            + "; ".join(st.problems)
+        )
+
+    async def _approve_plan(self, plan: Plan) -> None:
+        request = await self._approvals.ask(
+            ApprovalKind.PLAN,
+            what=f"plan #{self._state.iteration}: "
+            + ", ".join(t.tool or t.kind.value for t in plan.tasks),
+            why="the approval policy asks for plan approval",
+            risk="plan",
+            args=plan.model_dump(mode="json"),
+        )
+        if request.state is not ApprovalState.APPROVED:
+            if self._state.request.spec.approvals.stop_on_reject:
+                raise _Escalate(f"plan rejected by {request.decided_by}: {request.reason}")
+            self._state.problems = [f"a person rejected the plan: {request.reason}"]
+
+    async def _execute(self, plan: Plan) -> list[StepRecord]:
+        """Run the plan's waves; tasks within a wave run concurrently."""
+        st = self._state
+        failed: list[StepRecord] = []
+        for wave in ready_waves(plan.tasks):
+            st.phase = Phase.EXECUTING
+            self._publish()
+            # gather keeps results in task order, so the record is deterministic.
+            steps = await asyncio.gather(*(self._tasks.run(t) for t in wave))
+            st.steps.extend(steps)
+            self._publish()
+            failed += [
+                s for s in steps if s.outcome in (Outcome.HARD, Outcome.CRITICAL, Outcome.DENIED)
+            ]
+            if failed:
+                break  # later waves depend on what failed; the planner decides what now
+        return failed
+
+    async def _answer(self) -> str:
+        st = self._state
+        st.phase = Phase.ANSWERING
+        self._publish()
+        messages = answer_messages(st.request.spec, st.request.goal, st.steps, st.summary, st.plan)
+        from domain.llm import LlmResult
+
+        result, _ = await self._models.call(
+            "llm_complete",
+            Purpose.SUMMARIZE,
+            messages,
+            LlmResult,
+            "answer",
+            result_of=lambda r: r,
+        )
+        return result.text
+
+    def _partial_answer(self) -> str:
+        st = self._state
+        done = [s for s in st.steps if s.outcome is Outcome.OK]
+        head = f"Run ended with status {st.status.value}"
+        reason = f": {st.errors[-1]}" if st.errors else ""
+        lines = [f"{head}{reason}.", f"{len(done)} of {len(st.steps)} steps succeeded:"]
+        lines += [f"- {s.label}: {s.outcome.value}" for s in st.steps]
+        return "\n".join(lines)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _publish(self) -> None:
+        self._story.publish(self._state)
+
+    async def _ask_for_budget(self, why: str) -> bool:
+        """Ask a human for more budget; True if it was granted before the deadline."""
+        if not self._state.request.spec.approvals.ask_budget_extension:
+            return False
+        wid = workflow.info().workflow_id
+        request = await self._approvals.ask(
+            ApprovalKind.BUDGET,
+            what="more budget",
+            why=why,
+            risk="spend",
+            args={"hint": f"agentctl extend-budget {wid} --usd 0.50"},
+        )
+        return request.state is ApprovalState.APPROVED
+
+    async def _soft_limit_reached(self) -> None:
+        ledger = self._state.ledger
+        self._approvals.audit(
+            "soft_limit_reached", detail=f"{ledger.soft_fraction_used():.0%} of a hard limit used"
+        )
+        workflow.logger.warning(
+            "budget soft limit reached", extra={"fraction": ledger.soft_fraction_used()}
+        )
+        self._notices.soft_limit()
+        self._publish()
+
+    async def _escalate(self, request: ApprovalRequest) -> None:
+        self._notices.escalation(request)
+
+    def _report(self) -> RunReport:
+        st = self._state
+        info = workflow.info()
+        return RunReport(
+            workflow_id=info.workflow_id,
+            request_id=st.request.request_id,
+            agent=st.request.spec.name,
+            goal=st.request.goal,
+            user=st.request.user,
+            status=st.status,
+            answer=st.answer,
+            steps=st.steps,
+            usage=st.ledger.spent,
+            budget=st.ledger.budget,
+            iterations=st.iteration,
+            replans=st.replans,
+            approvals=st.approvals,
+            audit=st.audit,
+            errors=st.errors,
+        )

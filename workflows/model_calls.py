@@ -1,0 +1,155 @@
+"""Model calls under the budget: reserve an upper bound, call, settle the actual usage.
+
+The bound is computed from the prompt the workflow built (every UTF-8 byte counted as a
+token, plus per-message overhead) and ``max_tokens``. A call whose bound does not fit is
+routed to a cheaper model if one fits; otherwise the run is stopped by raising
+`BudgetStop` (the caller may first ask a human for more). A permanent model error moves
+to the route's next fallback model.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from domain.budget import BudgetExceededError, Usage
+from domain.errors import ErrorType
+from domain.llm import LlmCall, LlmResult, Message, call_cost_bound
+from domain.prices import ModelPrice
+from domain.spec import Purpose
+from workflows.activity_options import llm_options
+from workflows.state import RunState
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class BudgetStop(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """No model fits the remaining budget; the run must stop with a partial report."""
+
+
+def usage_of(result: LlmResult, price: ModelPrice) -> Usage:
+    """What a finished call consumed, priced at the *requested* model's price.
+
+    Providers report dated model names (``gpt-4o-mini-2024-07-18``); pricing by the
+    reported name would miss the table and leave spend unaccounted.
+    """
+    return Usage(
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
+        cost_micros=price.cost_micros(result.input_tokens, result.output_tokens),
+        llm_calls=1,
+        cache_hits=1 if result.cached else 0,
+    )
+
+
+def error_type(err: BaseException) -> str | None:
+    """The ApplicationError type at the root of an activity failure, if any."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+class ModelCaller:
+    """Runs model activities for one run, keeping its ledger exact."""
+
+    def __init__(
+        self,
+        state: RunState,
+        on_soft_limit: Callable[[], Awaitable[None]] | None = None,
+        on_pressure: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> None:
+        self._state = state
+        self._on_soft_limit = on_soft_limit
+        self.on_pressure = on_pressure
+
+    def _candidates(self, purpose: Purpose) -> list[str]:
+        route = self._state.request.spec.models.route(purpose)
+        cheaper = [m for m in self._state.request.spec.models.cheaper if m not in route.chain]
+        return [*route.chain, *cheaper]
+
+    async def call(
+        self,
+        activity: str,
+        purpose: Purpose,
+        messages: list[Message],
+        result_type: type[R],
+        label: str,
+        *,
+        json_mode: bool = False,
+        result_of: Callable[[R], LlmResult],
+    ) -> tuple[R, Usage]:
+        """Call ``activity`` with the first model that fits; under pressure ask for more."""
+        asked = False
+        while True:
+            try:
+                return await self._call_once(
+                    activity,
+                    purpose,
+                    messages,
+                    result_type,
+                    label,
+                    json_mode=json_mode,
+                    result_of=result_of,
+                )
+            except BudgetStop as stop:
+                if asked or self.on_pressure is None or not await self.on_pressure(str(stop)):
+                    raise
+                asked = True
+
+    async def _call_once(
+        self,
+        activity: str,
+        purpose: Purpose,
+        messages: list[Message],
+        result_type: type[R],
+        label: str,
+        *,
+        json_mode: bool,
+        result_of: Callable[[R], LlmResult],
+    ) -> tuple[R, Usage]:
+        spec = self._state.request.spec
+        route = spec.models.route(purpose)
+        chain, extra = route.chain, self._candidates(purpose)[len(route.chain) :]
+        refusal = ""
+        tried_permanent: list[str] = []
+        for model in [*chain, *extra]:
+            bound = call_cost_bound(messages, route.max_tokens, spec.prices[model])
+            key = self._state.next_call_id("llm")
+            try:
+                self._state.ledger.reserve(key, bound)
+            except BudgetExceededError as err:
+                refusal = str(err)
+                continue  # a cheaper model further down may still fit
+            call = LlmCall(
+                purpose=purpose.value,
+                agent=spec.name,
+                model=model,
+                messages=messages,
+                max_tokens=route.max_tokens,
+                temperature=route.temperature,
+                json_mode=json_mode,
+                label=label,
+            )
+            try:
+                reply = await workflow.execute_activity(
+                    activity,
+                    call,
+                    result_type=result_type,
+                    summary=f"llm {label} ({model})",
+                    activity_id=key,
+                    **llm_options(spec.llm),
+                )
+            except ActivityError as err:
+                self._state.ledger.release(key)
+                if error_type(err) == ErrorType.MODEL_REJECTED and model != [*chain, *extra][-1]:
+                    tried_permanent.append(f"{model}: {err.cause}")
+                    continue
+                raise
+            actual = usage_of(result_of(reply), spec.prices[model])
+            if self._state.ledger.settle(key, actual) and self._on_soft_limit is not None:
+                await self._on_soft_limit()
+            return reply, actual
+        if tried_permanent and not refusal:
+            raise ApplicationError("every model in the route failed: " + "; ".join(tried_permanent))
+        raise BudgetStop(refusal or "no model fits the remaining budget")

@@ -1,0 +1,11 @@
+"""Typed search-attribute keys built from the plain table in `domain`."""
+
+from temporalio.common import SearchAttributeKey
+
+AGENT_NAME = SearchAttributeKey.for_keyword("AgentName")
+AGENT_STATUS = SearchAttributeKey.for_keyword("AgentStatus")
+AGENT_USER = SearchAttributeKey.for_keyword("AgentUser")
+COST_USD = SearchAttributeKey.for_float("CostUsd")
+TOKENS_USED = SearchAttributeKey.for_int("TokensUsed")
+PENDING_APPROVAL = SearchAttributeKey.for_bool("PendingApproval")
+ITERATION = SearchAttributeKey.for_int("Iteration")

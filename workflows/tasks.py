@@ -1,0 +1,323 @@
+"""Executing one task of a plan and classifying how it ended.
+
+Each failure class gets its own answer: a semantic failure (bad input, unknown tool,
+permission denied) goes back to the planner; a transient failure that outlived its
+retries skips a non-critical task and replans a critical one; a call repeated too often
+is refused (oscillation). Retry policies come from the tool's `ToolSpec`.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ChildWorkflowError, RetryState
+
+from domain.approvals import ApprovalKind, ApprovalState, args_digest
+from domain.budget import BudgetExceededError, Usage
+from domain.errors import NON_RETRYABLE
+from domain.evaluation import EvalReply, Judgement, deterministic_check
+from domain.llm import LlmResult
+from domain.money import usd_to_micros
+from domain.permissions import Effect
+from domain.plan import Task, TaskKind
+from domain.prompts import evaluation_messages, task_messages
+from domain.run import (
+    Outcome,
+    Phase,
+    RunReport,
+    RunRequest,
+    RunStatus,
+    StepRecord,
+    workflow_id_for,
+)
+from domain.spec import Purpose
+from domain.tools import ToolCall, ToolResult, ToolSpec
+from workflows.activity_options import tool_options
+from workflows.approvals import ApprovalBook
+from workflows.model_calls import BudgetStop, ModelCaller, error_type
+from workflows.state import RunState
+
+_JUDGEMENT_OUTCOME = {
+    Judgement.OK: Outcome.OK,
+    Judgement.SOFT: Outcome.SOFT,
+    Judgement.HARD: Outcome.HARD,
+    Judgement.CRITICAL: Outcome.CRITICAL,
+}
+
+
+class TaskRunner:
+    """Runs tasks for one run; every result is a `StepRecord`."""
+
+    def __init__(self, state: RunState, models: ModelCaller, approvals: ApprovalBook) -> None:
+        self._state = state
+        self._models = models
+        self._approvals = approvals
+
+    def _step(
+        self, task: Task, label: str, outcome: Outcome, started: datetime, **fields: Any
+    ) -> StepRecord:
+        return StepRecord(
+            iteration=self._state.iteration,
+            task_id=task.id,
+            kind=task.kind,
+            label=label,
+            outcome=outcome,
+            started_at=started,
+            ended_at=workflow.now(),
+            **fields,
+        )
+
+    async def run(self, task: Task) -> StepRecord:
+        """Execute ``task`` and evaluate it deterministically."""
+        started = workflow.now()
+        if task.kind is TaskKind.TOOL:
+            step = await self._tool(task, started)
+        elif task.kind is TaskKind.SUBAGENT:
+            step = await self._subagent(task, started)
+        else:
+            step = await self._llm(task, started)
+        if step.outcome is Outcome.OK and task.success_criteria:
+            step = await self._evaluate(task, step)
+        return step
+
+    async def _evaluate(self, task: Task, step: StepRecord) -> StepRecord:
+        """Deterministic checks first; the evaluation model only for what needs judgement."""
+        self._state.phase = Phase.EVALUATING
+        verdict = deterministic_check(step.output, task.success_criteria)
+        if verdict.failures:
+            outcome = Outcome.HARD if task.critical else Outcome.SOFT
+            return step.model_copy(update={"outcome": outcome, "why": "; ".join(verdict.failures)})
+        if not verdict.needs_judgement:
+            return step
+        st = self._state
+        messages = evaluation_messages(
+            st.request.spec,
+            st.request.goal,
+            step.label,
+            step.output if step.output_ref is None else step.output_preview,
+            verdict.needs_judgement,
+        )
+        reply, usage = await self._models.call(
+            "evaluate",
+            Purpose.EVALUATE,
+            messages,
+            EvalReply,
+            f"evaluate {task.id}",
+            json_mode=True,
+            result_of=lambda r: r.result,
+        )
+        outcome = _JUDGEMENT_OUTCOME[reply.judgement]
+        if outcome is Outcome.OK:
+            return step.model_copy(update={"usage": step.usage + usage})
+        return step.model_copy(
+            update={"outcome": outcome, "why": reply.reason, "usage": step.usage + usage}
+        )
+
+    def _oscillation(self, tool: ToolSpec, args: dict[str, Any]) -> str | None:
+        signature = f"{tool.name}:{args_digest(args)}"
+        counts = self._state.call_counts
+        limit = self._state.request.spec.limits.max_repeats
+        if counts.get(signature, 0) >= limit:
+            return (
+                f"{tool.describe_call(args)} was already attempted {limit} times; "
+                "it is not attempted again: try something else"
+            )
+        recent = [*self._state.recent_calls, signature][-4:]
+        if len(recent) == 4 and recent[0] == recent[2] != recent[1] == recent[3]:
+            return (
+                f"{tool.describe_call(args)} alternates with another call (A-B-A-B); "
+                "it is not attempted again: try something else"
+            )
+        counts[signature] = counts.get(signature, 0) + 1
+        self._state.recent_calls = recent
+        return None
+
+    async def _tool(self, task: Task, started: datetime) -> StepRecord:
+        spec = self._state.request.spec
+        tool = spec.tool(task.tool or "")
+        if tool is None:  # validation refuses such plans; keep the workflow total anyway
+            return self._step(
+                task, f"{task.tool}(…)", Outcome.HARD, started, why=f"unknown tool '{task.tool}'"
+            )
+        label = tool.describe_call(task.args)
+        looping = self._oscillation(tool, task.args)
+        if looping:
+            return self._step(task, label, Outcome.HARD, started, why=looping)
+        denied = await self._checkpoint(task, tool, label)
+        if denied:
+            return self._step(task, label, Outcome.DENIED, started, why=denied)
+        key = self._state.next_call_id("tool")
+        bound = Usage(tool_calls=1, cost_micros=usd_to_micros(tool.cost_usd))
+        await self._reserve(key, bound)
+        try:
+            result = await workflow.execute_activity(
+                "invoke_tool",
+                ToolCall(tool=tool.name, args=task.args),
+                result_type=ToolResult,
+                activity_id=key,
+                summary=f"tool: {label}",
+                **tool_options(tool),
+            )
+        except ActivityError as err:
+            # The attempt may have run (and cost) before failing: count it.
+            self._state.ledger.settle(key, bound)
+            return self._tool_failure(task, tool, label, started, err)
+        self._state.ledger.settle(key, bound)
+        return self._step(
+            task,
+            label,
+            Outcome.OK,
+            started,
+            attempts=result.attempt,
+            output=result.output,
+            output_ref=result.ref,
+            output_preview=result.preview,
+        )
+
+    async def _reserve(self, key: str, bound: Usage) -> None:
+        """Reserve ``bound``; under pressure ask for more once, else stop the run."""
+        try:
+            self._state.ledger.reserve(key, bound)
+            return
+        except BudgetExceededError as err:
+            ask = self._models.on_pressure
+            if ask is None or not await ask(str(err)):
+                raise BudgetStop(str(err)) from err
+        try:
+            self._state.ledger.reserve(key, bound)
+        except BudgetExceededError as err:
+            raise BudgetStop(str(err)) from err
+
+    def _tool_failure(
+        self, task: Task, tool: ToolSpec, label: str, started: datetime, err: ActivityError
+    ) -> StepRecord:
+        kind = error_type(err)
+        why = f"{kind or 'failure'}: {err.cause or err}"
+        critical = task.critical or tool.critical
+        if kind in NON_RETRYABLE:
+            return self._step(task, label, Outcome.HARD, started, attempts=1, why=why)
+        exhausted = err.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
+        attempts = tool.retry.max_attempts if exhausted else 1
+        outcome = Outcome.HARD if critical else Outcome.SKIPPED
+        return self._step(
+            task,
+            label,
+            outcome,
+            started,
+            attempts=attempts,
+            why=f"{why} (after {attempts} attempt(s))",
+        )
+
+    async def _checkpoint(self, task: Task, tool: ToolSpec, label: str) -> str | None:
+        """Ask a human when the tool, the policy or low confidence requires it."""
+        spec = self._state.request.spec
+        policy = spec.approvals
+        effect = spec.permissions.decide(spec.role, tool.name, tool.resource_of(task.args))
+        if effect is Effect.DENY:
+            return f"permission denied for role '{spec.role}' to call {label}"
+        low_confidence = (
+            policy.min_confidence is not None and task.confidence < policy.min_confidence
+        )
+        needs = tool.needs_approval or tool.name in policy.always_ask or effect is Effect.ASK
+        if not (needs or low_confidence):
+            return None
+        kind = ApprovalKind.TOOL if needs else ApprovalKind.CONFIDENCE
+        why = (
+            f"planner confidence {task.confidence:.2f} is below {policy.min_confidence}"
+            if kind is ApprovalKind.CONFIDENCE
+            else f"{tool.name} is {tool.side_effect.value} and needs approval"
+        )
+        request = await self._approvals.ask(
+            kind,
+            what=label,
+            why=why,
+            risk=tool.side_effect.value,
+            tool=tool.name,
+            args=task.args,
+        )
+        if request.state is ApprovalState.APPROVED:
+            return None
+        return f"not approved ({request.state.value} by {request.decided_by}): {request.reason}"
+
+    async def _subagent(self, task: Task, started: datetime) -> StepRecord:
+        """A child ``AgentRun`` with a budget carved out of what this run has left."""
+        st = self._state
+        limits = st.request.spec.limits
+        label = f"subagent: {(task.prompt or '')[:60]}"
+        if st.request.depth >= limits.max_subagent_depth:
+            return self._step(
+                task,
+                label,
+                Outcome.HARD,
+                started,
+                why=f"sub-agents may nest {limits.max_subagent_depth} deep at most",
+            )
+        carve = st.ledger.carve(limits.subagent_budget_share)
+        key = st.next_call_id("sub")
+        try:
+            st.ledger.reserve(key, carve.reservation)
+        except BudgetExceededError as err:
+            raise BudgetStop(str(err)) from err
+        info = workflow.info()
+        child = RunRequest(
+            request_id=f"{st.request.request_id}.{task.id}.{key}",
+            goal=task.prompt or "",
+            spec=st.request.spec,
+            user=st.request.user,
+            budget=carve.override,
+            parent_workflow_id=info.workflow_id,
+            depth=st.request.depth + 1,
+        )
+        try:
+            report = await workflow.execute_child_workflow(
+                "AgentRun",
+                child,
+                id=workflow_id_for(child.request_id),
+                result_type=RunReport,
+                static_summary=f"sub-agent of {info.workflow_id}: {child.goal[:150]}",
+            )
+        except ChildWorkflowError as err:
+            st.ledger.settle(key, carve.reservation)  # unknown spend: count the whole carve
+            return self._step(task, label, Outcome.HARD, started, why=f"sub-agent failed: {err}")
+        st.ledger.settle(key, report.usage)
+        outcome = Outcome.OK if report.status is RunStatus.COMPLETED else Outcome.HARD
+        return self._step(
+            task,
+            label,
+            outcome,
+            started,
+            attempts=1,
+            usage=report.usage,
+            output={"status": report.status.value, "answer": report.answer},
+            output_preview=report.answer[:240],
+            why=None if outcome is Outcome.OK else f"sub-agent {report.status}",
+        )
+
+    async def _llm(self, task: Task, started: datetime) -> StepRecord:
+        st = self._state
+        messages = task_messages(st.request.spec, st.request.goal, task.prompt or "", st.steps)
+        label = f"llm: {task.id}"
+        try:
+            result, usage = await self._models.call(
+                "llm_complete",
+                Purpose.EXECUTE,
+                messages,
+                LlmResult,
+                f"execute {task.id}",
+                result_of=lambda r: r,
+            )
+        except ActivityError as err:
+            outcome = Outcome.HARD if task.critical else Outcome.SKIPPED
+            return self._step(task, label, outcome, started, why=f"model failed: {err.cause}")
+        return self._step(
+            task,
+            label,
+            Outcome.OK,
+            started,
+            attempts=1,
+            model=result.model,
+            usage=usage,
+            output=result.text if result.ref is None else None,
+            output_ref=result.ref,
+            output_preview=result.text[:240],
+        )
