@@ -8,7 +8,7 @@ read from the environment at import time.
 import asyncio
 import json
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,10 @@ import pydantic
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.circuit_breaker import CircuitBreakers, CircuitOpenError, to_application_error
 from activities.openai_provider import ModelProvider, ProviderReply
 from activities.payload_store import DEFAULT_INLINE_LIMIT, PayloadStore, preview_of
+from activities.response_cache import CachedReply, ResponseCache
 from activities.tool_api import (
     ToolContext,
     ToolFailedError,
@@ -42,6 +44,11 @@ class AgentActivities:
     store: PayloadStore
     data_dir: Path
     inline_limit: int = DEFAULT_INLINE_LIMIT
+    # One breaker set per worker process, shared by every call of every run.
+    breakers: CircuitBreakers = field(default_factory=CircuitBreakers)
+    # None: no caching. `provider_id` keeps replies of different endpoints apart.
+    cache: ResponseCache | None = None
+    provider_id: str = ""
 
     def activities(self) -> list[Any]:
         """The activity callables to register on a worker."""
@@ -55,15 +62,41 @@ class AgentActivities:
         return rendered
 
     async def _complete(self, call: LlmCall) -> tuple[ProviderReply, LlmResult]:
-        reply = await self.provider.complete(call, self._render(call.messages))
-        result = LlmResult(
-            model=reply.model,
-            text=reply.text,
-            input_tokens=reply.input_tokens,
-            output_tokens=reply.output_tokens,
-            finish_reason=reply.finish_reason,
-        )
-        return reply, result
+        messages = self._render(call.messages)
+        key: str | None = None
+        if self.cache is not None and call.cacheable and call.temperature == 0:
+            key = ResponseCache.key(
+                call.model,
+                messages,
+                call.max_tokens,
+                call.temperature,
+                call.json_mode,
+                provider=self.provider_id,
+            )
+            hit = await self.cache.get(key)
+            if hit is not None:
+                reply = ProviderReply(
+                    text=hit.text,
+                    model=hit.model,
+                    input_tokens=hit.input_tokens,
+                    output_tokens=hit.output_tokens,
+                    finish_reason=hit.finish_reason,
+                )
+                return reply, _result_of(reply, cached=True)
+        reply = await self.provider.complete(call, messages)
+        if self.cache is not None and key is not None:
+            # put() skips replies whose finish_reason is not "stop".
+            await self.cache.put(
+                key,
+                CachedReply(
+                    text=reply.text,
+                    model=reply.model,
+                    finish_reason=reply.finish_reason,
+                    input_tokens=reply.input_tokens,
+                    output_tokens=reply.output_tokens,
+                ),
+            )
+        return reply, _result_of(reply, cached=False)
 
     @activity.defn(name="llm_complete")
     async def llm_complete(self, call: LlmCall) -> LlmResult:
@@ -138,6 +171,14 @@ class AgentActivities:
                 type=ErrorType.TOOL_INPUT,
                 non_retryable=True,
             ) from err
+        spec = tool.spec
+        try:
+            self.breakers.before_call(call.tool, spec.circuit_threshold, spec.circuit_reset_s)
+        except CircuitOpenError as err:
+            raise to_application_error(err) from err
+        # True: the tool answered; False: it proved unhealthy; None: the outcome says
+        # nothing about its health (bad input, its own "cannot work", a cancellation).
+        healthy: bool | None = None
         ctx = ToolContext(
             idempotency_key=key,
             workflow_id=workflow_id,
@@ -148,9 +189,11 @@ class AgentActivities:
         beat = _start_heartbeat(info.heartbeat_timeout)
         try:
             output = await tool.fn(args, ctx)
+            healthy = True
         except ToolInputError as err:
             raise ApplicationError(str(err), type=ErrorType.TOOL_INPUT, non_retryable=True) from err
         except ToolUnavailable as err:
+            healthy = False
             delay = timedelta(seconds=err.retry_after_s) if err.retry_after_s else None
             raise ApplicationError(
                 str(err), type=ErrorType.TOOL_UNAVAILABLE, next_retry_delay=delay
@@ -159,11 +202,27 @@ class AgentActivities:
             raise ApplicationError(
                 str(err), type=ErrorType.TOOL_FAILED, non_retryable=True
             ) from err
+        except asyncio.CancelledError:
+            details = activity.cancellation_details()
+            if details is not None and details.timed_out:
+                healthy = False  # a tool that hangs past its timeout is unhealthy
+            raise
+        except Exception:
+            healthy = False  # an unexpected error: Temporal retries it like a transient one
+            raise
         finally:
             if beat is not None:
                 beat.cancel()
                 with suppress(asyncio.CancelledError):
                     await beat
+            if healthy is True:
+                self.breakers.record_success(call.tool)
+            elif healthy is False:
+                self.breakers.record_failure(
+                    call.tool, spec.circuit_threshold, spec.circuit_reset_s
+                )
+            else:
+                self.breakers.release(call.tool)
         return self._tool_result(output, key).model_copy(update={"attempt": info.attempt})
 
     def _tool_result(self, output: Any, key: str) -> ToolResult:
@@ -174,6 +233,17 @@ class AgentActivities:
             ref = self.store.put(text.encode(), preview_of(text))
             return ToolResult(ref=ref, preview=ref.preview, idempotency_key=key)
         return ToolResult(output=json.loads(text), preview=preview_of(text), idempotency_key=key)
+
+
+def _result_of(reply: ProviderReply, *, cached: bool) -> LlmResult:
+    return LlmResult(
+        model=reply.model,
+        text=reply.text,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        finish_reason=reply.finish_reason,
+        cached=cached,
+    )
 
 
 def _start_heartbeat(timeout: timedelta | None) -> "asyncio.Task[None] | None":

@@ -96,6 +96,8 @@ class ToolRegistry:
         heartbeat_timeout_s: float | None = None,
         retry: RetrySpec | None = None,
         cost_usd: float = 0.0,
+        circuit_threshold: int = 5,
+        circuit_reset_s: float = 30.0,
         name: str | None = None,
     ) -> Callable[[ToolFn], ToolFn]:
         """Decorator registering an ``async def tool(args: Model, ctx) -> result``."""
@@ -114,6 +116,8 @@ class ToolRegistry:
                 heartbeat_timeout_s=heartbeat_timeout_s,
                 retry=retry or RetrySpec(),
                 cost_usd=cost_usd,
+                circuit_threshold=circuit_threshold,
+                circuit_reset_s=circuit_reset_s,
             )
             self.add(RegisteredTool(spec=spec, args_model=args_model, fn=fn))
             return fn

@@ -8,17 +8,32 @@ report = await agents.result(handle.workflow_id)
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pydantic
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from client.catalog import Catalog
 from client.connection import TemporalSettings, connect
+from client.limits import UserLimits
 from domain.approvals import BudgetExtension, Decision
 from domain.budget import BudgetOverride
+from domain.money import usd_to_micros
 from domain.run import WORKFLOW_TYPE, RunReport, RunRequest, RunView, workflow_id_for
 from domain.spec import AgentSpec
+from domain.user_ledger import LedgerDecision, LedgerReservation, UserSpend, ledger_workflow_id
 from workflows import search_attributes as sa
 
 
@@ -71,12 +86,18 @@ class AgentsClient:
     """Start, steer and inspect agent runs."""
 
     def __init__(
-        self, client: Client, catalog: Catalog, task_queue: str, ui_base_url: str | None = None
+        self,
+        client: Client,
+        catalog: Catalog,
+        task_queue: str,
+        ui_base_url: str | None = None,
+        limits: UserLimits | None = None,
     ) -> None:
         self.temporal = client
         self.catalog = catalog
         self.task_queue = task_queue
         self.ui_base_url = ui_base_url
+        self.limits = limits or UserLimits()
 
     @classmethod
     async def connect(
@@ -85,7 +106,13 @@ class AgentsClient:
         """Connect using ``settings`` (default: the environment)."""
         settings = settings or TemporalSettings.from_env()
         client = await connect(settings.address, settings.namespace)
-        return cls(client, catalog or Catalog.from_env(), settings.task_queue, settings.ui_url)
+        return cls(
+            client,
+            catalog or Catalog.from_env(),
+            settings.task_queue,
+            settings.ui_url,
+            UserLimits.from_env(),
+        )
 
     def resolve(self, agent: str | AgentSpec, model: str | None = None) -> AgentSpec:
         """An agent name or spec, resolved and priced (errors name the fix)."""
@@ -117,13 +144,69 @@ class AgentsClient:
             ui_base_url=self.ui_base_url,
         )
         workflow_id = workflow_id_for(request.request_id)
-        handle: WorkflowHandle[object, RunReport] = await self.temporal.start_workflow(
+        request = await self._reserve_for_user(request, workflow_id)
+        try:
+            handle = await self._start(request, workflow_id)
+        except BaseException as err:
+            if request.user_ledger_id is not None:  # no new run started: free its share
+                await self.temporal.get_workflow_handle(request.user_ledger_id).signal(
+                    "release", workflow_id
+                )
+            if isinstance(err, WorkflowAlreadyStartedError):  # it ran before: same run
+                return RunHandle(workflow_id, request.request_id, spec.name, err.run_id)
+            raise
+        return RunHandle(workflow_id, request.request_id, spec.name, handle.result_run_id)
+
+    async def _reserve_for_user(self, request: RunRequest, workflow_id: str) -> RunRequest:
+        """Hold the run's cost limit in its user's monthly allowance, or refuse the run."""
+        limit = self.limits.limit_for(request.user)
+        if limit is None:
+            return request
+        max_cost = request.effective_budget().max_cost_usd
+        if max_cost is None:
+            raise InvalidRunRequestError(
+                f"run request refused: user '{request.user}' has a monthly limit, so the run "
+                "needs a cost limit (--budget-usd)"
+            )
+        ledger_id = ledger_workflow_id(request.user)
+        decision: LedgerDecision = await self.temporal.execute_update_with_start_workflow(
+            "reserve",
+            LedgerReservation(
+                run_id=workflow_id,
+                amount_micros=usd_to_micros(max_cost),
+                limit_micros=usd_to_micros(limit),
+            ),
+            start_workflow_operation=WithStartWorkflowOperation(
+                "UserLedger",
+                UserSpend(user=request.user),
+                id=ledger_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=f"spending ledger of {request.user}",
+            ),
+            result_type=LedgerDecision,
+        )
+        if not decision.granted:
+            raise InvalidRunRequestError(f"run request refused: {decision.message}")
+        return request.model_copy(update={"user_ledger_id": ledger_id})
+
+    async def user_balance(self, user: str) -> UserSpend:
+        """The user's spending in the current month (their ledger's balance)."""
+        handle = self.temporal.get_workflow_handle(ledger_workflow_id(user))
+        spend: UserSpend = await handle.query("balance", result_type=UserSpend)
+        return spend
+
+    async def _start(self, request: RunRequest, workflow_id: str) -> WorkflowHandle[Any, Any]:
+        spec = request.spec
+        return await self.temporal.start_workflow(
             WORKFLOW_TYPE,
             request,
             id=workflow_id,
             task_queue=self.task_queue,
             result_type=RunReport,
+            # Running: return it. Closed: refuse to start it again (deduplication).
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(sa.AGENT_NAME, spec.name),
@@ -134,7 +217,6 @@ class AgentsClient:
             static_summary=f"{spec.name}: {request.goal[:200]}",
             static_details=_static_details(request),
         )
-        return RunHandle(workflow_id, request.request_id, spec.name, handle.result_run_id)
 
     async def status(self, workflow_id: str) -> RunView:
         """The live view of a run (the ``status`` query)."""

@@ -76,6 +76,9 @@ class RunRequest(BaseModel):
     parent_workflow_id: str | None = None
     depth: int = Field(default=0, ge=0, le=10)
     ui_base_url: str | None = Field(default=None, description="Web UI, for links in notices.")
+    user_ledger_id: str | None = Field(
+        default=None, description="The user's ledger workflow, settled when the run ends."
+    )
 
     @field_validator("request_id")
     @classmethod

@@ -12,4 +12,5 @@ SEARCH_ATTRIBUTE_TYPES: dict[str, str] = {
     "PendingApproval": "Bool",
     "Iteration": "Int",
     "AgentUser": "Keyword",
+    "BudgetAlert": "Bool",
 }

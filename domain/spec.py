@@ -35,6 +35,14 @@ class ModelRoute(BaseModel):
     fallbacks: list[str] = []
     max_tokens: int = Field(default=1024, ge=1, le=200_000)
     temperature: float = Field(default=0.0, ge=0, le=2)
+    cache: bool = Field(
+        default=False, description="Serve repeated identical calls (temperature 0) from cache."
+    )
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether calls on this route may be answered from the response cache."""
+        return self.cache and self.temperature == 0
 
     @property
     def chain(self) -> list[str]:

@@ -51,6 +51,10 @@ class ToolSpec(BaseModel):
     heartbeat_timeout_s: float | None = Field(default=None, gt=0)
     retry: RetrySpec = RetrySpec()
     cost_usd: float = Field(default=0.0, ge=0, description="Fixed cost charged per call.")
+    circuit_threshold: int = Field(
+        default=5, ge=0, description="Consecutive failures that open the circuit (0: never)."
+    )
+    circuit_reset_s: float = Field(default=30.0, gt=0, description="How long it stays open.")
     task_queue: str | None = Field(
         default=None, description="Run on a dedicated queue (e.g. to rate-limit this tool)."
     )

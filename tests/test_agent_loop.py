@@ -313,3 +313,59 @@ async def test_subagent_usage_rolls_up_into_the_parent(
 def test_plan_json_format_is_parseable() -> None:
     assert json.loads(json.dumps({"tasks": []}))["tasks"] == []
     assert time.monotonic() > 0
+
+
+async def test_identical_cacheable_call_is_a_hit_with_zero_tokens(
+    agents: AgentsClient, model: ScriptedModelServer, worker: None
+) -> None:
+    spec = agents.catalog.plugin("test-agent").build_spec()
+    route = ModelRoute(model="gpt-4o-mini", max_tokens=256, cache=True)
+    spec = spec.model_copy(
+        update={"models": ModelRouting(plan=route, execute=route, evaluate=route, summarize=route)}
+    )
+    model.enqueue(plan_reply(tool_task("t", "record_effect", name="c")), purpose="plan")
+    model.enqueue(Reply.text("first answer"), purpose="summarize")
+    first = await agents.start_run(spec, "same goal")
+    report1 = await agents.result(first.workflow_id)
+    second = await agents.start_run(spec, "same goal")
+    report2 = await agents.result(second.workflow_id)
+    assert report1.status is report2.status is RunStatus.COMPLETED
+    # Run 2 asked the same questions (same goal, same observations): both were hits.
+    assert model.count(purpose="plan") == 1 and model.count(purpose="summarize") == 1
+    assert report1.usage.cache_hits == 0 and report1.usage.input_tokens > 0
+    assert report2.usage.cache_hits == 2 and report2.usage.llm_calls == 2
+    assert report2.usage.tokens == 0 and report2.usage.cost_micros == 0
+    assert report2.answer == "first answer"
+
+
+async def test_circuit_breaker_opens_fails_fast_and_closes_after_a_probe(
+    agents: AgentsClient,
+    model: ScriptedModelServer,
+    worker: None,
+    worker_settings: WorkerSettings,
+) -> None:
+    model.enqueue(
+        plan_reply(
+            tool_task("f1", "fragile", name="f1", fail=True),
+            tool_task("f2", "fragile", name="f2", fail=True, depends_on=["f1"]),
+            tool_task("f3", "fragile", name="f3", depends_on=["f2"]),
+            tool_task("wait", "record_effect", name="wait", seconds=2.0, depends_on=["f3"]),
+            tool_task("f4", "fragile", name="f4", depends_on=["wait"]),
+            tool_task("f5", "fragile", name="f5", depends_on=["f4"]),
+        ),
+        purpose="plan",
+    )
+    model.enqueue(Reply.text("ok"), purpose="summarize")
+    report = await _run(agents)
+    outcomes = {s.task_id: s for s in report.steps}
+    assert outcomes["f1"].outcome is outcomes["f2"].outcome is Outcome.SKIPPED
+    assert outcomes["f3"].outcome is Outcome.SKIPPED  # refused while open: fail fast
+    assert "CircuitOpen" in (outcomes["f3"].why or "")
+    assert outcomes["f4"].outcome is Outcome.OK  # the half-open probe succeeded
+    assert outcomes["f5"].outcome is Outcome.OK  # closed again
+    started = [
+        e[1]
+        for e in test_agent.executions(worker_settings.data_dir, "started")
+        if e[0] == "fragile"
+    ]
+    assert started == ["f1", "f2", "f4", "f5"]  # f3 never reached the tool

@@ -12,8 +12,10 @@ from activities.offline_model import OfflineProvider
 from activities.openai_provider import ModelProvider, OpenAIProvider
 from activities.payload_store import LocalPayloadStore
 from activities.plugins import load_plugins, merged_tools, plugin_modules
+from activities.response_cache import CACHE_FILE, ResponseCache
 from workers.config import WorkerSettings
 from workflows.agent_run import AgentRun
+from workflows.user_ledger import UserLedger
 
 # Pure, deterministic modules shared with activities: passed through the sandbox so they
 # are imported once per process instead of once per workflow run.
@@ -28,6 +30,13 @@ def build_provider(settings: WorkerSettings) -> ModelProvider:
             {p.name: p.offline_policy for p in plugins.values() if p.offline_policy}
         )
     return OpenAIProvider.from_settings(settings.openai_api_key, settings.openai_base_url)
+
+
+def provider_id(settings: WorkerSettings) -> str:
+    """Who answers model calls, for the reply cache: the same model name elsewhere differs."""
+    if settings.openai_api_key is None:
+        return "offline"
+    return settings.openai_base_url or "https://api.openai.com/v1"
 
 
 def build_worker(
@@ -45,11 +54,13 @@ def build_worker(
         tools=merged_tools(plugins.values()),
         store=LocalPayloadStore(settings.data_dir / "payloads"),
         data_dir=settings.data_dir,
+        cache=ResponseCache(settings.data_dir / CACHE_FILE),
+        provider_id=provider_id(settings),
     )
     return Worker(
         client,
         task_queue=task_queue or settings.temporal.task_queue,
-        workflows=[AgentRun],
+        workflows=[AgentRun, UserLedger],
         activities=[*acts.activities(), *NotifyActivities(Notifier(settings.notify)).activities()],
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)

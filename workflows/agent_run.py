@@ -19,6 +19,7 @@ from domain.plan import Plan, PlanReply, ready_waves, validate_plan
 from domain.prompts import answer_messages, planner_messages, running_summary
 from domain.run import Outcome, Phase, RunReport, RunRequest, RunStatus, RunView, StepRecord
 from domain.spec import Purpose
+from domain.user_ledger import LedgerSettlement
 from workflows.approvals import ApprovalBook
 from workflows.model_calls import BudgetStop, ModelCaller
 from workflows.notices import Notices
@@ -150,6 +151,7 @@ class AgentRun:
         st.phase = Phase.DONE
         self._publish()
         await self._notices.drain()
+        await self._settle_user_ledger()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._report()
 
@@ -315,6 +317,19 @@ class AgentRun:
 
     async def _escalate(self, request: ApprovalRequest) -> None:
         self._notices.escalation(request)
+
+    async def _settle_user_ledger(self) -> None:
+        """Tell the user's ledger what this run really spent, releasing its reservation."""
+        ledger_id = self._state.request.user_ledger_id
+        if ledger_id is None:
+            return
+        settlement = LedgerSettlement(
+            run_id=workflow.info().workflow_id, actual_micros=self._state.ledger.spent.cost_micros
+        )
+        try:
+            await workflow.get_external_workflow_handle(ledger_id).signal("settle", settlement)
+        except ApplicationError as err:
+            self._approvals.audit("user_ledger_settle_failed", detail=str(err))
 
     def _report(self) -> RunReport:
         st = self._state

@@ -33,14 +33,16 @@ def usage_of(result: LlmResult, price: ModelPrice) -> Usage:
     """What a finished call consumed, priced at the *requested* model's price.
 
     Providers report dated model names (``gpt-4o-mini-2024-07-18``); pricing by the
-    reported name would miss the table and leave spend unaccounted.
+    reported name would miss the table and leave spend unaccounted. A cache hit reached
+    no model: it costs no tokens and counts as a hit.
     """
+    if result.cached:
+        return Usage(llm_calls=1, cache_hits=1)
     return Usage(
         input_tokens=result.input_tokens,
         output_tokens=result.output_tokens,
         cost_micros=price.cost_micros(result.input_tokens, result.output_tokens),
         llm_calls=1,
-        cache_hits=1 if result.cached else 0,
     )
 
 
@@ -129,6 +131,7 @@ class ModelCaller:
                 max_tokens=route.max_tokens,
                 temperature=route.temperature,
                 json_mode=json_mode,
+                cacheable=route.cacheable,
                 label=label,
             )
             try:

@@ -71,6 +71,7 @@ class Story:
             state.ledger.spent.tokens,
             pending,
             state.iteration,
+            state.ledger.soft_alert_raised,
         )
         if values != self._last:
             self._last = values
@@ -81,6 +82,7 @@ class Story:
                     sa.TOKENS_USED.value_set(state.ledger.spent.tokens),
                     sa.PENDING_APPROVAL.value_set(pending),
                     sa.ITERATION.value_set(state.iteration),
+                    sa.BUDGET_ALERT.value_set(state.ledger.soft_alert_raised),
                 ]
             )
         workflow.set_current_details(details_markdown(state, info.workflow_id))

@@ -128,7 +128,7 @@ class FlakyArgs(BaseModel):
     failures: int = Field(default=1, ge=0, description="Attempts that fail before success.")
 
 
-@TOOLS.tool(retry=FAST_RETRY)
+@TOOLS.tool(retry=FAST_RETRY, circuit_threshold=0)
 async def flaky(args: FlakyArgs, ctx: ToolContext) -> dict[str, object]:
     """Fails with ToolUnavailable for the first `failures` attempts, then succeeds."""
     _record(ctx, "flaky", args.name, "started")
@@ -136,6 +136,22 @@ async def flaky(args: FlakyArgs, ctx: ToolContext) -> dict[str, object]:
         raise ToolUnavailable(f"{args.name}: service busy (attempt {ctx.attempt})")
     _record(ctx, "flaky", args.name, "completed")
     return {"name": args.name, "attempt": ctx.attempt}
+
+
+class FragileArgs(BaseModel):
+    """Arguments of the fragile tool."""
+
+    name: str
+    fail: bool = False
+
+
+@TOOLS.tool(retry=RetrySpec(max_attempts=1), circuit_threshold=2, circuit_reset_s=1.5)
+async def fragile(args: FragileArgs, ctx: ToolContext) -> dict[str, object]:
+    """A tool behind a circuit breaker: 2 consecutive failures open it for 1.5 s."""
+    _record(ctx, "fragile", args.name, "started")
+    if args.fail:
+        raise ToolUnavailable(f"{args.name}: backend down")
+    return {"name": args.name}
 
 
 class CheckArgs(BaseModel):

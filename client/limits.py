@@ -1,0 +1,39 @@
+"""Per-user spending limits, from ``AGENT_USER_LIMITS_FILE``.
+
+The file maps user names to a monthly limit in USD; ``"*"`` is the default for users not
+listed. Without a file, users have no cross-run limit (each run still has its budget).
+"""
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
+
+_FILE = TypeAdapter(dict[str, float])
+
+
+class UserLimits:
+    """Monthly USD limits per user."""
+
+    def __init__(self, limits: Mapping[str, float] | None = None) -> None:
+        self._limits = dict(limits or {})
+        bad = [u for u, v in self._limits.items() if v < 0]
+        if bad:
+            raise ValueError(f"negative monthly limit for: {', '.join(bad)}")
+
+    @classmethod
+    def from_env(cls) -> "UserLimits":
+        """Read the JSON file named by ``AGENT_USER_LIMITS_FILE``, if set."""
+        path = os.environ.get("AGENT_USER_LIMITS_FILE")
+        if not path:
+            return cls()
+        try:
+            return cls(_FILE.validate_json(Path(path).read_bytes()))
+        except (OSError, ValidationError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read user limits file {path}: {err}") from err
+
+    def limit_for(self, user: str) -> float | None:
+        """The user's monthly limit in USD, or None when unlimited."""
+        return self._limits.get(user, self._limits.get("*"))
