@@ -248,10 +248,17 @@ class AgentRun:
         for wave in ready_waves(plan.tasks):
             st.phase = Phase.EXECUTING
             self._publish()
-            # gather keeps results in task order, so the record is deterministic.
-            steps = await asyncio.gather(*(self._tasks.run(t) for t in wave))
+            # gather keeps results in task order, so the record is deterministic. Siblings of
+            # a task that stops the run still finish, so their spend and results are kept.
+            results = await asyncio.gather(
+                *(self._tasks.run(t) for t in wave), return_exceptions=True
+            )
+            steps = [r for r in results if isinstance(r, StepRecord)]
             st.steps.extend(steps)
             self._publish()
+            for r in results:
+                if isinstance(r, BaseException):
+                    raise r
             failed += [
                 s for s in steps if s.outcome in (Outcome.HARD, Outcome.CRITICAL, Outcome.DENIED)
             ]
