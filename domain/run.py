@@ -79,6 +79,10 @@ class RunRequest(BaseModel):
     user_ledger_id: str | None = Field(
         default=None, description="The user's ledger workflow, settled when the run ends."
     )
+    resume_state: dict[str, Any] | None = Field(
+        default=None,
+        description="Set by the run itself when it continues as new: its compact state.",
+    )
 
     @field_validator("request_id")
     @classmethod

@@ -27,6 +27,9 @@ from workflows.state import RunState
 from workflows.story import Story
 from workflows.tasks import TaskRunner
 
+# Steps carried across continue-as-new; older ones live on in the running summary.
+MAX_CARRIED_STEPS = 500
+
 
 class _Escalate(Exception):  # noqa: N818 - control flow inside the run loop
     """The run cannot make progress on its own; a person has to look."""
@@ -38,11 +41,17 @@ class AgentRun:
 
     @workflow.init
     def __init__(self, request: RunRequest) -> None:
-        self._state = RunState(
-            request=request,
-            ledger=BudgetLedger(budget=request.effective_budget()),
-            started_at=workflow.now(),
-        )
+        if request.resume_state is not None:  # continued as new: pick up where we were
+            self._state = RunState.model_validate(request.resume_state)
+            self._state.request = request.model_copy(update={"resume_state": None})
+            self._state.generation += 1
+        else:
+            self._state = RunState(
+                request=request,
+                ledger=BudgetLedger(budget=request.effective_budget()),
+                started_at=workflow.now(),
+            )
+        self._generation_start = self._state.iteration
         self._story = Story()
         self._approvals = ApprovalBook(self._state, self._publish, self._escalate)
         self._models = ModelCaller(self._state, self._soft_limit_reached, self._ask_for_budget)
@@ -159,6 +168,8 @@ class AgentRun:
         st = self._state
         limits = st.request.spec.limits
         while True:
+            if self._should_continue_as_new():
+                await self._continue_as_new()
             if st.iteration >= st.ledger.budget.max_iterations:
                 raise BudgetStop(f"max_iterations={st.ledger.budget.max_iterations} reached")
             self._check_wall_time()
@@ -185,6 +196,23 @@ class AgentRun:
                 raise _Escalate(
                     f"still failing after {limits.max_replans} replans: " + "; ".join(st.problems)
                 )
+
+    def _should_continue_as_new(self) -> bool:
+        every = self._state.request.spec.limits.continue_as_new_every
+        return (
+            workflow.info().is_continue_as_new_suggested()
+            or self._state.iteration - self._generation_start >= every
+        )
+
+    async def _continue_as_new(self) -> None:
+        """Start a fresh execution with the compact state; the workflow id stays."""
+        st = self._state
+        await self._notices.drain()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        carry = st.model_copy(update={"steps": st.steps[-MAX_CARRIED_STEPS:]})
+        workflow.continue_as_new(
+            st.request.model_copy(update={"resume_state": carry.model_dump(mode="json")})
+        )
 
     def _check_wall_time(self) -> None:
         limit = self._state.ledger.budget.max_wall_time_s

@@ -1,0 +1,1 @@
+"""Benchmarks of durable-agents, measured against floors taken in the same run."""
