@@ -8,6 +8,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -296,6 +297,50 @@ async def list_runs(
 
 
 @app.command()
+@run_async
+async def history(
+    run: str, out: Path = typer.Option(..., "--out", help="JSON file to write.")
+) -> None:
+    """Export RUN's history (for replay tests or the Web UI's import)."""
+    from workers.replay import export_history
+
+    client = await AgentsClient.connect()
+    events = await export_history(client.temporal, _workflow_id(run), out)
+    out_console = f"wrote {events} events of {_workflow_id(run)} to {out}"
+    err.print(out_console)
+
+
+@app.command("replay-check")
+@run_async
+async def replay_check(
+    run: list[str] = typer.Argument(None, help="Runs to check (default: --open)."),
+    open_: bool = typer.Option(False, "--open", help="Every AgentRun still running."),
+    history_file: list[Path] = typer.Option([], "--history", help="Exported history files."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Replay runs against the current code: would deploying it break them?"""
+    from workers.replay import load_history, open_runs, replay_history, replay_runs
+
+    client = await AgentsClient.connect()
+    ids = [_workflow_id(r) for r in run or []]
+    if open_ or not (ids or history_file):
+        ids += await open_runs(client.temporal)
+    outcomes = await replay_runs(client.temporal, ids)
+    outcomes += [await replay_history(load_history(p)) for p in history_file]
+    broken = [o for o in outcomes if not o.ok]
+    if as_json:
+        out.print_json(to_json([o.__dict__ for o in outcomes]))
+    else:
+        for o in outcomes:
+            out.print(
+                f"{'ok   ' if o.ok else '[red]BREAK[/]'} {o.workflow_id}"
+                + (f": {o.error}" if o.error else "")
+            )
+        out.print(f"{len(outcomes)} checked, {len(broken)} would break")
+    raise typer.Exit(1 if broken else 0)
+
+
+@app.command()
 def dev(keep_worker: bool = typer.Option(True, "--worker/--no-worker")) -> None:
     """Start the dev server (Web UI on :8233) and a worker; Ctrl-C stops both."""
     from client.devenv import run_dev
@@ -306,3 +351,7 @@ def dev(keep_worker: bool = typer.Option(True, "--worker/--no-worker")) -> None:
 def main() -> None:
     """Console entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -9,30 +9,22 @@ import os
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from client.api import AgentsClient
-from domain.run import RunStatus
+from domain.run import RunReport, RunRequest, RunStatus
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
-from workers.build import PASSTHROUGH_MODULES
-from workflows.agent_run import AgentRun
+from workers.replay import build_replayer, load_history, replay_history, replay_runs
 
 pytestmark = pytest.mark.replay
 HISTORIES = Path(__file__).parent / "histories"
 
 
 def _replayer() -> Replayer:
-    return Replayer(
-        workflows=[AgentRun],
-        data_converter=pydantic_data_converter,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-        ),
-    )
+    return build_replayer()
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
@@ -66,3 +58,32 @@ async def test_fresh_history_replays(
     await _replayer().replay_workflow(history)
     if os.environ.get("UPDATE_HISTORIES") == "1":
         (HISTORIES / "basic_run.json").write_text(history.to_json())
+
+
+@workflow.defn(name="AgentRun", sandboxed=False)
+class ChangedAgentRun:
+    """A deliberately incompatible change: a timer before everything else."""
+
+    @workflow.run
+    async def run(self, request: RunRequest) -> RunReport:
+        await workflow.sleep(1)
+        raise RuntimeError("never reached in replay")
+
+
+async def test_replay_check_passes_unchanged_code_and_flags_a_breaking_change(
+    agents: AgentsClient, model: ScriptedModelServer, worker: None
+) -> None:
+    model.enqueue(plan_reply(tool_task("t1", "record_effect", name="x")), purpose="plan")
+    model.enqueue(Reply.text("done"), purpose="summarize")
+    handle = await agents.start_run("test-agent", "x")
+    await agents.result(handle.workflow_id)
+    (ok,) = await replay_runs(agents.temporal, [handle.workflow_id])
+    assert ok.ok and ok.error is None
+    (broken,) = await replay_runs(agents.temporal, [handle.workflow_id], [ChangedAgentRun])
+    assert not broken.ok and broken.error and "nondetermin" in broken.error.lower()
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_committed_history_breaks_under_a_changed_workflow(path: Path) -> None:
+    outcome = await replay_history(load_history(path), [ChangedAgentRun])
+    assert not outcome.ok

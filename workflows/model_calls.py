@@ -7,12 +7,13 @@ routed to a cheaper model if one fits; otherwise the run is stopped by raising
 to the route's next fallback model.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 from domain.budget import BudgetExceededError, Usage
 from domain.errors import ErrorType
@@ -44,6 +45,11 @@ def usage_of(result: LlmResult, price: ModelPrice) -> Usage:
         cost_micros=price.cost_micros(result.input_tokens, result.output_tokens),
         llm_calls=1,
     )
+
+
+def is_cancellation(err: ActivityError) -> bool:
+    """An activity that ended because the run was cancelled."""
+    return isinstance(err.cause, CancelledError)
 
 
 def error_type(err: BaseException) -> str | None:
@@ -145,6 +151,8 @@ class ModelCaller:
                 )
             except ActivityError as err:
                 self._state.ledger.release(key)
+                if is_cancellation(err):
+                    raise asyncio.CancelledError("run cancelled") from err
                 if error_type(err) == ErrorType.MODEL_REJECTED and model != [*chain, *extra][-1]:
                     tried_permanent.append(f"{model}: {err.cause}")
                     continue

@@ -6,6 +6,7 @@ retries skips a non-critical task and replans a critical one; a call repeated to
 is refused (oscillation). Retry policies come from the tool's `ToolSpec`.
 """
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +35,7 @@ from domain.spec import Purpose
 from domain.tools import ToolCall, ToolResult, ToolSpec
 from workflows.activity_options import tool_options
 from workflows.approvals import ApprovalBook
-from workflows.model_calls import BudgetStop, ModelCaller, error_type
+from workflows.model_calls import BudgetStop, ModelCaller, error_type, is_cancellation
 from workflows.state import RunState
 
 _JUDGEMENT_OUTCOME = {
@@ -161,6 +162,8 @@ class TaskRunner:
         except ActivityError as err:
             # The attempt may have run (and cost) before failing: count it.
             self._state.ledger.settle(key, bound)
+            if is_cancellation(err):
+                raise asyncio.CancelledError("run cancelled") from err
             return self._tool_failure(task, tool, label, started, err)
         self._state.ledger.settle(key, bound)
         return self._step(

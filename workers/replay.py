@@ -1,0 +1,80 @@
+"""Will this deploy break live runs? Replay recorded histories against the current code.
+
+A change to workflow code that alters the order of commands (without a
+``workflow.patched`` guard) makes replay fail with a non-determinism error; finding that
+before deploying saves every run in flight.
+"""
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from workers.build import PASSTHROUGH_MODULES
+from workflows.agent_run import AgentRun
+from workflows.user_ledger import UserLedger
+
+DEFAULT_WORKFLOWS: tuple[type, ...] = (AgentRun, UserLedger)
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    """Whether one history replays on the current code, and why not."""
+
+    workflow_id: str
+    ok: bool
+    error: str | None = None
+
+
+def build_replayer(workflows: Sequence[type] = DEFAULT_WORKFLOWS) -> Replayer:
+    """A replayer configured exactly like the worker (converter, sandbox)."""
+    return Replayer(
+        workflows=list(workflows),
+        data_converter=pydantic_data_converter,
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        ),
+    )
+
+
+async def replay_history(
+    history: WorkflowHistory, workflows: Sequence[type] = DEFAULT_WORKFLOWS
+) -> ReplayOutcome:
+    """Replay one history; a failure is reported, not raised."""
+    result = await build_replayer(workflows).replay_workflow(history, raise_on_replay_failure=False)
+    error = result.replay_failure
+    return ReplayOutcome(history.workflow_id, error is None, None if error is None else str(error))
+
+
+async def replay_runs(
+    client: Client, workflow_ids: Sequence[str], workflows: Sequence[type] = DEFAULT_WORKFLOWS
+) -> list[ReplayOutcome]:
+    """Fetch each run's history from the server and replay it."""
+    outcomes = []
+    for wid in workflow_ids:
+        history = await client.get_workflow_handle(wid).fetch_history()
+        outcomes.append(await replay_history(history, workflows))
+    return outcomes
+
+
+async def open_runs(client: Client, limit: int = 1000) -> list[str]:
+    """Workflow ids of every AgentRun still running."""
+    query = "WorkflowType = 'AgentRun' AND ExecutionStatus = 'Running'"
+    return [wf.id async for wf in client.list_workflows(query, limit=limit)]
+
+
+async def export_history(client: Client, workflow_id: str, out: Path) -> int:
+    """Write a run's history as JSON (the format the replayer and the Web UI read)."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    await asyncio.to_thread(out.write_text, history.to_json())
+    return len(history.events)
+
+
+def load_history(path: Path) -> WorkflowHistory:
+    """A history exported by `export_history` (the file name is the workflow id)."""
+    return WorkflowHistory.from_json(path.stem, path.read_text())
