@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from client.api import AgentsClient
+from domain.permissions import Effect, PermissionMatrix, PermissionRule
 from domain.run import Outcome, RunStatus
 from domain.spec import ModelRoute, ModelRouting
 from tests.support import test_agent
@@ -369,3 +370,68 @@ async def test_circuit_breaker_opens_fails_fast_and_closes_after_a_probe(
         if e[0] == "fragile"
     ]
     assert started == ["f1", "f2", "f4", "f5"]  # f3 never reached the tool
+
+
+async def test_permission_denied_plan_goes_back_to_the_planner(
+    agents: AgentsClient,
+    model: ScriptedModelServer,
+    worker: None,
+    worker_settings: WorkerSettings,
+) -> None:
+    spec = agents.catalog.plugin("test-agent").build_spec()
+    spec = spec.model_copy(
+        update={
+            "permissions": PermissionMatrix(
+                rules=[
+                    PermissionRule(effect=Effect.ALLOW),
+                    PermissionRule(tool="record_effect", resource="*", effect=Effect.DENY),
+                ]
+            )
+        }
+    )
+    model.enqueue(
+        plan_reply(tool_task("w", "record_effect", name="forbidden")),
+        plan_reply(tool_task("c", "check_value", value=2)),
+        purpose="plan",
+    )
+    model.enqueue(Reply.text("checked instead"), purpose="summarize")
+    handle = await agents.start_run(spec, "try")
+    report = await agents.result(handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED
+    assert test_agent.effects(worker_settings.data_dir) == []  # never executed
+    assert "permission denied for role 'agent'" in _prompt(_plans(model)[1])
+
+
+async def test_model_timeout_is_retried(
+    agents: AgentsClient, model: ScriptedModelServer, worker: None
+) -> None:
+    model.enqueue(
+        Reply.hang(8), plan_reply(tool_task("t", "record_effect", name="late")), purpose="plan"
+    )
+    model.enqueue(Reply.text("ok"), purpose="summarize")
+    report = await _run(agents)
+    assert report.status is RunStatus.COMPLETED
+    assert model.count(purpose="plan") == 2  # the hung attempt timed out after 5 s
+
+
+async def test_critical_evaluation_halts_and_escalates_with_context(
+    agents: AgentsClient,
+    model: ScriptedModelServer,
+    worker: None,
+    worker_settings: WorkerSettings,
+) -> None:
+    risky = tool_task("r", "record_effect", name="risky")
+    risky["success_criteria"] = ["nothing irreversible happened"]
+    model.enqueue(
+        plan_reply(risky, tool_task("n", "record_effect", name="next", depends_on=["r"])),
+        purpose="plan",
+    )
+    model.enqueue(
+        Reply.json({"judgement": "critical", "reason": "it deleted data"}), purpose="evaluate"
+    )
+    report = await _run(agents)
+    assert report.status is RunStatus.ESCALATED
+    assert report.steps[0].outcome is Outcome.CRITICAL
+    assert "critical failure in record_effect(risky): it deleted data" in report.errors[-1]
+    assert test_agent.effects(worker_settings.data_dir) == ["risky"]  # "next" never ran
+    assert model.count(purpose="plan") == 1  # halted: no replan

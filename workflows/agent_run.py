@@ -179,6 +179,9 @@ class AgentRun:
             if not plan.tasks:
                 return
             failed = await self._execute(plan)
+            critical = [s for s in failed if s.outcome is Outcome.CRITICAL]
+            if critical:
+                raise _Escalate(self._escalation_context(critical[0]))
             if not failed:
                 if plan.done:
                     return
@@ -196,6 +199,17 @@ class AgentRun:
                 raise _Escalate(
                     f"still failing after {limits.max_replans} replans: " + "; ".join(st.problems)
                 )
+
+    def _escalation_context(self, step: StepRecord) -> str:
+        """What was attempted, why it failed, and what alternatives were tried."""
+        st = self._state
+        tried = [s.label for s in st.steps if s.outcome is not Outcome.OK]
+        return (
+            f"critical failure in {step.label}: {step.why}. Attempted: "
+            + ", ".join(s.label for s in st.steps[-10:])
+            + (f". Alternatives that failed before: {', '.join(tried[:-1])}" if tried[:-1] else "")
+            + f". Replans so far: {st.replans}."
+        )
 
     def _should_continue_as_new(self) -> bool:
         every = self._state.request.spec.limits.continue_as_new_every

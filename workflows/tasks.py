@@ -171,6 +171,7 @@ class TaskRunner:
             label,
             Outcome.OK,
             started,
+            usage=bound,
             attempts=result.attempt,
             output=result.output,
             output_ref=result.ref,
