@@ -14,7 +14,7 @@ from activities.offline_model import OfflinePolicy
 from activities.tool_api import ToolRegistry
 from domain.spec import AgentSpec
 
-DEFAULT_PLUGIN_MODULES = ("examples.db_tuner",)
+DEFAULT_PLUGIN_MODULES = ("examples.db_tuner", "examples.file_editor")
 
 
 @dataclass(frozen=True)

@@ -158,16 +158,24 @@ def _interactive_approval(
 
 @app.command()
 @run_async
-async def watch(run: str) -> None:
+async def watch(
+    run: str,
+    as_json: bool = typer.Option(False, "--json", help="One JSON status object per line."),
+) -> None:
     """Follow RUN live until it ends."""
     client = await AgentsClient.connect()
     wid = _workflow_id(run)
     report = await follow(
         client,
         wid,
-        on_view=lambda v: print_view(out, v),
-        on_approval=lambda v, r: _print_request_async(wid, r),
+        on_view=(lambda v: print(v.model_dump_json(), flush=True))  # noqa: T201 - JSON lines
+        if as_json
+        else (lambda v: print_view(out, v)),
+        on_approval=None if as_json else (lambda v, r: _print_request_async(wid, r)),
     )
+    if as_json:
+        print(report.model_dump_json(), flush=True)  # noqa: T201 - the last JSON line
+        raise typer.Exit(EXIT_CODES[report.status])
     _finish(report, False)
 
 
@@ -198,7 +206,9 @@ async def result(run: str, as_json: bool = typer.Option(False, "--json")) -> Non
     _finish(await client.result(_workflow_id(run)), as_json)
 
 
-async def _decide(run: str, request: str | None, reason: str, approver: str, approve: bool) -> None:
+async def _decide(
+    run: str, request: str | None, reason: str, approver: str, approve: bool, as_json: bool
+) -> None:
     client = await AgentsClient.connect()
     wid = _workflow_id(run)
     view = await client.status(wid)
@@ -218,7 +228,21 @@ async def _decide(run: str, request: str | None, reason: str, approver: str, app
         args_digest=target.args_digest if target else None,
     )
     await (client.approve if approve else client.reject)(wid, decision)
-    out.print(f"{'approved' if approve else 'rejected'} {request} on {wid} as {approver}")
+    verb = "approved" if approve else "rejected"
+    if as_json:
+        out.print_json(
+            to_json(
+                {
+                    "workflow_id": wid,
+                    "request_id": request,
+                    "decision": verb,
+                    "approver": approver,
+                    "reason": reason,
+                }
+            )
+        )
+    else:
+        out.print(f"{verb} {request} on {wid} as {approver}")
 
 
 @app.command()
@@ -228,9 +252,10 @@ async def approve(
     request: str | None = typer.Argument(None),
     reason: str = typer.Option("", "--reason"),
     as_: str = typer.Option("cli-user", "--as", help="Approver name."),
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Approve a pending request of RUN (the only one if REQUEST is omitted)."""
-    await _decide(run, request, reason, as_, approve=True)
+    await _decide(run, request, reason, as_, approve=True, as_json=as_json)
 
 
 @app.command()
@@ -240,9 +265,10 @@ async def reject(
     request: str | None = typer.Argument(None),
     reason: str = typer.Option("", "--reason"),
     as_: str = typer.Option("cli-user", "--as", help="Approver name."),
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Reject a pending request of RUN; the reason goes to the planner."""
-    await _decide(run, request, reason, as_, approve=False)
+    await _decide(run, request, reason, as_, approve=False, as_json=as_json)
 
 
 @app.command("extend-budget")
@@ -252,22 +278,28 @@ async def extend_budget(
     usd: float = typer.Option(..., "--usd"),
     reason: str = typer.Option("", "--reason"),
     as_: str = typer.Option("cli-user", "--as"),
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Grant RUN more budget."""
     client = await AgentsClient.connect()
-    await client.extend_budget(
-        _workflow_id(run), BudgetExtension(approver=as_, add_usd=usd, reason=reason)
-    )
-    out.print(f"extended {_workflow_id(run)} by ${usd:.2f}")
+    extension = BudgetExtension(approver=as_, add_usd=usd, reason=reason)
+    await client.extend_budget(_workflow_id(run), extension)
+    if as_json:
+        out.print_json(to_json({"workflow_id": _workflow_id(run), **extension.model_dump()}))
+    else:
+        out.print(f"extended {_workflow_id(run)} by ${usd:.2f}")
 
 
 @app.command()
 @run_async
-async def cancel(run: str) -> None:
+async def cancel(run: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Ask RUN to stop; it ends with a partial report."""
     client = await AgentsClient.connect()
     await client.cancel(_workflow_id(run))
-    out.print(f"cancel requested for {_workflow_id(run)}")
+    if as_json:
+        out.print_json(to_json({"workflow_id": _workflow_id(run), "cancel_requested": True}))
+    else:
+        out.print(f"cancel requested for {_workflow_id(run)}")
 
 
 @app.command("list")
@@ -299,15 +331,21 @@ async def list_runs(
 @app.command()
 @run_async
 async def history(
-    run: str, out: Path = typer.Option(..., "--out", help="JSON file to write.")
+    run: str,
+    out_file: Path = typer.Option(..., "--out", help="JSON file to write."),
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Export RUN's history (for replay tests or the Web UI's import)."""
     from workers.replay import export_history
 
     client = await AgentsClient.connect()
-    events = await export_history(client.temporal, _workflow_id(run), out)
-    out_console = f"wrote {events} events of {_workflow_id(run)} to {out}"
-    err.print(out_console)
+    events = await export_history(client.temporal, _workflow_id(run), out_file)
+    if as_json:
+        out.print_json(
+            to_json({"workflow_id": _workflow_id(run), "events": events, "path": str(out_file)})
+        )
+    else:
+        err.print(f"wrote {events} events of {_workflow_id(run)} to {out_file}")
 
 
 @app.command("replay-check")

@@ -50,6 +50,35 @@ class Cli:
         assert proc.returncode is not None
         return proc.returncode, out.decode(), err.decode()
 
+    async def stream(self, *args: str) -> asyncio.subprocess.Process:
+        """Start a command whose output the test reads while it runs."""
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "client.cli",
+            *args,
+            cwd=REPO,
+            env=self.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    @staticmethod
+    async def read_until(
+        proc: asyncio.subprocess.Process, text: str, timeout: float = 60, stderr: bool = False
+    ) -> list[str]:
+        """Lines of stdout (or stderr) up to and including the first containing ``text``."""
+        stream = proc.stderr if stderr else proc.stdout
+        assert stream is not None
+        lines: list[str] = []
+        async with asyncio.timeout(timeout):
+            while not lines or text not in lines[-1]:
+                line = await stream.readline()
+                assert line, f"output ended before {text!r}: {lines}"
+                lines.append(line.decode())
+        return lines
+
     async def json(self, *args: str, code: int = 0) -> Any:
         rc, out, err = await self(*args, "--json")
         assert rc == code, f"exit {rc}\n{out}\n{err}"
@@ -94,9 +123,14 @@ async def test_no_wait_status_approve_result(
     await pending_request(agents, wid)
     view = await cli.json("status", wid, code=7)
     assert view["status"] == "running" and view["pending_approvals"][0]["id"] == "a1"
-    rc, out, err = await cli("approve", wid, "--reason", "clear skies", "--as", "ana")
-    assert rc == 0, err
-    assert "approved a1" in out
+    decided = await cli.json("approve", wid, "--reason", "clear skies", "--as", "ana")
+    assert decided == {
+        "workflow_id": wid,
+        "request_id": "a1",
+        "decision": "approved",
+        "approver": "ana",
+        "reason": "clear skies",
+    }
     report = await cli.json("result", wid)
     assert report["status"] == "completed"
     assert report["approvals"][0]["decided_by"] == "ana"
@@ -107,15 +141,15 @@ async def test_run_without_terminal_prints_the_approve_command_and_keeps_waiting
     cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
 ) -> None:
     _launch_plan(model)
-    task = asyncio.ensure_future(cli("run", "test-agent", "launch", "--request-id", "cli-wait"))
+    run = await cli.stream("run", "test-agent", "launch", "--request-id", "cli-wait")
+    said = await cli.read_until(run, "no terminal", stderr=True)
+    assert any("agentctl approve run-cli-wait a1" in line for line in said)
+    await asyncio.sleep(0.5)
+    assert run.returncode is None  # still waiting for a decision
     request = await pending_request(agents, "run-cli-wait")
-    await asyncio.sleep(1.0)
-    assert not task.done()  # still waiting for a decision
     await agents.approve("run-cli-wait", Decision(request_id=request.id, approver="ana"))
-    rc, _out, err = await task
-    assert rc == 0, err
-    assert "agentctl approve run-cli-wait a1" in err
-    assert "no terminal" in err
+    await asyncio.wait_for(run.communicate(), 30)
+    assert await run.wait() == 0
 
 
 @pytest.mark.parametrize(
@@ -154,12 +188,12 @@ async def test_watch_ends_when_the_run_ends(
     _launch_plan(model)
     handle = await agents.start_run("test-agent", "launch")
     request = await pending_request(agents, handle.workflow_id)
-    watch = asyncio.ensure_future(cli("watch", handle.workflow_id))
-    await asyncio.sleep(1.5)
-    assert not watch.done()
+    watch = await cli.stream("watch", handle.workflow_id)
+    await cli.read_until(watch, "Approval needed")
+    assert watch.returncode is None  # still following
     await agents.approve(handle.workflow_id, Decision(request_id=request.id, approver="ana"))
-    rc, out, _ = await asyncio.wait_for(watch, 30)
-    assert rc == 0 and "Approval needed" in out and "completed" in out
+    rest, _ = await asyncio.wait_for(watch.communicate(), 30)
+    assert await watch.wait() == 0 and "completed" in rest.decode()
 
 
 async def test_cancel_returns_a_partial_report(
@@ -174,8 +208,8 @@ async def test_cancel_returns_a_partial_report(
     )
     handle = await agents.start_run("test-agent", "to be cancelled")
     await pending_request(agents, handle.workflow_id)
-    rc, _out, err = await cli("cancel", handle.workflow_id)
-    assert rc == 0, err
+    cancelled = await cli.json("cancel", handle.workflow_id)
+    assert cancelled == {"workflow_id": handle.workflow_id, "cancel_requested": True}
     report = await cli.json("result", handle.workflow_id, code=6)
     assert report["status"] == "cancelled"
     assert [s["task_id"] for s in report["steps"]] == ["a"]
@@ -208,8 +242,8 @@ async def test_history_export_and_replay_check(
     handle = await agents.start_run("test-agent", "history", request_id="cli-hist")
     await agents.result(handle.workflow_id)
     out_file = tmp_path / "run-cli-hist.json"
-    rc, _, err = await cli("history", handle.workflow_id, "--out", str(out_file))
-    assert rc == 0 and "events" in err
+    exported = await cli.json("history", handle.workflow_id, "--out", str(out_file))
+    assert exported["events"] > 10 and exported["path"] == str(out_file)
     assert (await replay_history(load_history(out_file))).ok
     outcomes = await cli.json("replay-check", handle.workflow_id)
     assert outcomes == [{"workflow_id": "run-cli-hist", "ok": True, "error": None}]
@@ -218,3 +252,31 @@ async def test_history_export_and_replay_check(
 async def test_bad_request_is_refused_with_exit_1(cli: Cli) -> None:
     rc, _, err = await cli("run", "no-such-agent", "goal")
     assert rc == 1 and "unknown agent 'no-such-agent'" in err
+
+
+async def test_watch_json_streams_status_lines_and_ends_with_the_report(
+    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+) -> None:
+    _launch_plan(model)
+    handle = await agents.start_run("test-agent", "launch")
+    request = await pending_request(agents, handle.workflow_id)
+    watch = await cli.stream("watch", handle.workflow_id, "--json")
+    first = await cli.read_until(watch, "pending_approvals")
+    await agents.approve(handle.workflow_id, Decision(request_id=request.id, approver="ana"))
+    rest, _ = await asyncio.wait_for(watch.communicate(), 30)
+    lines = [json.loads(line) for line in [*first, *rest.decode().splitlines()]]
+    assert watch.returncode == 0 and lines[0]["pending_approvals"][0]["id"] == "a1"
+    assert lines[-1]["status"] == "completed" and "answer" in lines[-1]
+
+
+async def test_extend_budget_json(
+    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+) -> None:
+    _launch_plan(model)
+    handle = await agents.start_run("test-agent", "launch")
+    await pending_request(agents, handle.workflow_id)
+    ext = await cli.json("extend-budget", handle.workflow_id, "--usd", "0.25", "--as", "ana")
+    assert ext["add_usd"] == 0.25 and ext["approver"] == "ana"
+    view = await agents.status(handle.workflow_id)
+    assert view.budget.max_cost_usd == 1.25
+    await cli("cancel", handle.workflow_id)
