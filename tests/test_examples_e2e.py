@@ -1,0 +1,68 @@
+"""The example agents end to end on the real dev server, played by the offline model."""
+
+import sqlite3
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from client.api import AgentsClient
+from domain.approvals import ApprovalKind, Decision
+from domain.run import RunStatus
+from examples.db_tuner.data import default_db_path, generate
+from tests.support.waiting import pending_request
+from workers.build import build_worker
+from workers.config import WorkerSettings
+
+pytestmark = pytest.mark.e2e
+
+LEGACY_INDEX = "idx_products_legacy_sku"
+
+
+def _indexes(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    return {r[0] for r in rows}
+
+
+async def test_db_tuner_speeds_up_slow_queries_and_drops_only_after_approval(
+    agents: AgentsClient, client: Client, worker_settings: WorkerSettings, tmp_path: Path
+) -> None:
+    settings = WorkerSettings(
+        **{**worker_settings.__dict__, "openai_api_key": None, "openai_base_url": None}
+    )
+    db = default_db_path(settings.data_dir)
+    generate(db, scale=0.3)
+    before_indexes = _indexes(db)
+    assert LEGACY_INDEX in before_indexes
+    async with build_worker(client, settings):
+        handle = await agents.start_run("db-tuner", "make the slow queries fast", model="offline")
+        request = await pending_request(agents, handle.workflow_id, timeout=120)
+        assert request.kind is ApprovalKind.TOOL and request.tool == "drop_index"
+        assert LEGACY_INDEX in _indexes(db)  # nothing irreversible before the decision
+        await agents.approve(
+            handle.workflow_id,
+            Decision(
+                request_id=request.id,
+                approver="dba",
+                reason="unused since launch",
+                args_digest=request.args_digest,
+            ),
+        )
+        report = await agents.result(handle.workflow_id)
+
+    assert report.status is RunStatus.COMPLETED
+    after_indexes = _indexes(db)
+    assert LEGACY_INDEX not in after_indexes
+    created = after_indexes - before_indexes
+    assert len(created) >= 4
+    timings: dict[str, list[float]] = defaultdict(list)
+    for step in report.steps:
+        if step.label.startswith("time_query") and isinstance(step.output, dict):
+            timings[step.output["sql"]].append(step.output["median_ms"])
+    assert len(timings) >= 4
+    for sql, (before, *_, after) in timings.items():
+        assert after < before, f"{sql} did not get faster: {before} -> {after} ms"
+    assert "faster" in report.answer
+    assert report.usage.cost_micros == 0  # the offline model is free
