@@ -34,8 +34,8 @@ EXIT_CODES = {
 app = typer.Typer(
     help="Run and steer durable AI agents on Temporal.", no_args_is_help=True, add_completion=False
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 P = ParamSpec("P")
 T = TypeVar("T")
 

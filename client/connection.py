@@ -1,14 +1,19 @@
 """One way to connect to Temporal, shared by the worker, the CLI, the API and the tests.
 
 Every client uses the same data converter (pydantic), so payloads written by one are
-read by all.
+read by all, and the same tracing interceptor, so a run started by one continues the
+caller's trace in the worker (spans are only recorded once a tracer provider is set up;
+see `workers.telemetry`).
 """
 
 import os
 from dataclasses import dataclass
 
+from opentelemetry.trace import Tracer
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from domain.run import DEFAULT_TASK_QUEUE
 
@@ -36,11 +41,27 @@ class TemporalSettings:
         )
 
 
-async def connect(address: str, namespace: str = "default") -> Client:
-    """Connect with the project's data converter; the error says what to check."""
+async def connect(
+    address: str,
+    namespace: str = "default",
+    *,
+    tracer: Tracer | None = None,
+    runtime: Runtime | None = None,
+) -> Client:
+    """Connect with the project's data converter; the error says what to check.
+
+    ``tracer``: where spans go (default: the process-wide tracer provider); workers built
+    on this client trace with it too. ``runtime``: a Temporal runtime carrying metrics
+    configuration (default: Temporal's default runtime).
+    """
     try:
         return await Client.connect(
-            address, namespace=namespace, data_converter=pydantic_data_converter
+            address,
+            namespace=namespace,
+            data_converter=pydantic_data_converter,
+            # Registered on the client only: workers inherit it (twice would nest spans).
+            interceptors=[TracingInterceptor(tracer)],
+            runtime=runtime,
         )
     except RuntimeError as err:
         raise ConnectionError(

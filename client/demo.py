@@ -25,7 +25,7 @@ from domain.run import RunStatus, RunView
 from examples.db_tuner.data import default_db_path, generate
 
 GOAL = "Make the queries in the slow query log fast, and clean up indexes nothing uses."
-console = Console()
+console = Console(soft_wrap=True)
 
 
 async def _demo(data_dir: Path, keep_server: bool) -> int:

@@ -23,7 +23,7 @@ from workers.build import build_worker
 from workers.config import WorkerSettings
 
 DEV_PORT = 7233
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 UI_PORT = 8233
 
 

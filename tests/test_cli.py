@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,30 @@ async def test_extend_budget_json(
     view = await agents.status(handle.workflow_id)
     assert view.budget.max_cost_usd == 1.25
     await cli("cancel", handle.workflow_id)
+
+
+async def test_dev_starts_server_and_worker_and_ctrl_c_stops_both(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "OPENAI_"))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "client.cli",
+        "dev",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        lines = await Cli.read_until(proc, "Ctrl-C to stop", timeout=90, stderr=True)
+        assert "Web UI: http://127.0.0.1:8233" in lines[-1] and "offline model" in lines[-1]
+        assert (tmp_path / ".data" / "temporal.db").exists()
+        proc.send_signal(signal.SIGINT)
+        _, rest = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:  # never leave a server behind on the fixed ports
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, rest.decode()
+    assert "stopped" in rest.decode()
