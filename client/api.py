@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -245,6 +247,67 @@ class AgentsClient:
     async def cancel(self, workflow_id: str) -> None:
         """Ask a run to stop; it returns a partial report."""
         await self.temporal.get_workflow_handle(workflow_id).cancel()
+
+    async def original_request(self, workflow_id: str) -> RunRequest:
+        """The request a run was started with, read back from its history."""
+        history = await self.temporal.get_workflow_handle(workflow_id).fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        (request,) = await self.temporal.data_converter.decode(started.input.payloads, [RunRequest])
+        assert isinstance(request, RunRequest)
+        return request
+
+    async def retry(self, workflow_id: str) -> RunHandle:
+        """Start a new run from a finished run's request (same spec, goal, user, budget)."""
+        old = await self.original_request(workflow_id)
+        n = 1
+        async for _ in self.temporal.list_workflows(
+            f"WorkflowId STARTS_WITH '{workflow_id_for(old.request_id)}.retry'"
+        ):
+            n += 1
+        return await self.start_run(
+            old.spec,
+            old.goal,
+            request_id=f"{old.request_id}.retry{n}",
+            user=old.user,
+            budget=old.budget,
+        )
+
+    async def reset_to_last_good(self, workflow_id: str, reason: str = "") -> str:
+        """Reset a run to just before its first failing step; returns the new run id.
+
+        The first failed or timed-out activity is found in the history; the run restarts
+        from the workflow task that scheduled it, keeping every step completed before.
+        """
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        history = await handle.fetch_history()
+        scheduled_by: dict[int, int] = {}
+        target: int | None = None
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                attrs = event.activity_task_scheduled_event_attributes
+                scheduled_by[event.event_id] = attrs.workflow_task_completed_event_id
+            failed = (
+                event.activity_task_failed_event_attributes
+                if event.HasField("activity_task_failed_event_attributes")
+                else event.activity_task_timed_out_event_attributes
+                if event.HasField("activity_task_timed_out_event_attributes")
+                else None
+            )
+            if failed is not None:
+                target = scheduled_by.get(failed.scheduled_event_id)
+                break
+        if target is None:
+            raise LookupError(f"{workflow_id} has no failed step to reset to")
+        resp = await self.temporal.workflow_service.reset_workflow_execution(
+            ResetWorkflowExecutionRequest(
+                namespace=self.temporal.namespace,
+                workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+                reason=reason or "agentctl reset --to-last-good",
+                workflow_task_finish_event_id=target,
+                request_id=uuid.uuid4().hex,
+            )
+        )
+        return resp.run_id
 
     async def describe_status(self, workflow_id: str) -> WorkflowExecutionStatus | None:
         """Temporal's own status of the run's execution."""

@@ -302,6 +302,37 @@ async def cancel(run: str, as_json: bool = typer.Option(False, "--json")) -> Non
         out.print(f"cancel requested for {_workflow_id(run)}")
 
 
+@app.command()
+@run_async
+async def retry(run: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Start a new run from RUN's request (for runs that failed or escalated)."""
+    client = await AgentsClient.connect()
+    handle = await client.retry(_workflow_id(run))
+    if as_json:
+        out.print_json(to_json({"workflow_id": handle.workflow_id, "retry_of": _workflow_id(run)}))
+    else:
+        out.print(f"started {handle.workflow_id} (retry of {_workflow_id(run)})")
+
+
+@app.command()
+@run_async
+async def reset(
+    run: str,
+    to_last_good: bool = typer.Option(
+        True, "--to-last-good", help="Reset to just before the first failing step."
+    ),
+    reason: str = typer.Option("", "--reason"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Reset RUN to before its failing step; completed steps are not repeated."""
+    client = await AgentsClient.connect()
+    run_id = await client.reset_to_last_good(_workflow_id(run), reason)
+    if as_json:
+        out.print_json(to_json({"workflow_id": _workflow_id(run), "run_id": run_id}))
+    else:
+        out.print(f"reset {_workflow_id(run)}; new execution {run_id}")
+
+
 @app.command("list")
 @run_async
 async def list_runs(
