@@ -43,7 +43,7 @@ class ApprovalState(StrEnum):
 class ApprovalPolicy(BaseModel):
     """Who may approve what, how long a request waits, and what a timeout means."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     approvers: list[str] = Field(default_factory=list, description="Empty: anyone.")
     tool_approvers: dict[str, list[str]] = Field(default_factory=dict)
@@ -93,7 +93,7 @@ class ApprovalRequest(BaseModel):
 class Decision(BaseModel):
     """A person's answer to an approval request (the payload of approve/reject)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     request_id: str = Field(min_length=1, max_length=200)
     approver: str = Field(min_length=1, max_length=200)
@@ -111,7 +111,7 @@ class Decision(BaseModel):
 class BudgetExtension(BaseModel):
     """A person's grant of more budget (the payload of extend_budget)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     approver: str = Field(min_length=1, max_length=200)
     add_usd: float = Field(default=0.0, ge=0, le=1_000_000)

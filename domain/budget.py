@@ -18,7 +18,7 @@ from domain.money import micros_to_usd, usd_to_micros
 class Usage(BaseModel):
     """Counted consumption: tokens, cost and calls."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     input_tokens: int = Field(default=0, ge=0)
     output_tokens: int = Field(default=0, ge=0)
@@ -51,7 +51,7 @@ class Usage(BaseModel):
 class Budget(BaseModel):
     """Hard limits of one run. ``None`` means unlimited in that dimension."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_cost_usd: float | None = Field(default=1.0, ge=0)
     max_tokens: int | None = Field(default=None, ge=0)
@@ -65,7 +65,7 @@ class Budget(BaseModel):
 class BudgetOverride(BaseModel):
     """Per-request overrides of the spec's default budget (only the fields given)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_cost_usd: float | None = Field(default=None, ge=0)
     max_tokens: int | None = Field(default=None, ge=0)

@@ -17,7 +17,7 @@ MESSAGE_OVERHEAD_TOKENS = 8
 class PayloadRef(BaseModel):
     """A pointer to content in the payload store, with a short preview for people."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     key: str
     size_bytes: int = Field(ge=0)
@@ -27,7 +27,7 @@ class PayloadRef(BaseModel):
 class Message(BaseModel):
     """One chat message; ``attachments`` are appended to ``text`` by the activity."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     role: str = Field(pattern=r"^(system|user|assistant)$")
     text: str
@@ -57,7 +57,7 @@ def call_cost_bound(messages: list[Message], max_tokens: int, price: ModelPrice)
 class LlmCall(BaseModel):
     """Input of the ``llm_complete`` activity."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     purpose: str
     agent: str = ""

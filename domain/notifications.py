@@ -44,7 +44,7 @@ class NotifyErrorType(StrEnum):
 class Notification(BaseModel):
     """One message to the people watching a run (input of the ``notify`` activity)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: NotificationKind
     workflow_id: str

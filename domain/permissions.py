@@ -25,7 +25,7 @@ _STRICTNESS = {Effect.ALLOW: 0, Effect.ASK: 1, Effect.DENY: 2}
 class PermissionRule(BaseModel):
     """One row of the matrix."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     role: str = "*"
     tool: str = "*"
@@ -44,7 +44,7 @@ class PermissionRule(BaseModel):
 class PermissionMatrix(BaseModel):
     """All rules of an agent plus the default for calls no rule matches."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     rules: list[PermissionRule] = []
     default: Effect = Effect.DENY

@@ -28,7 +28,7 @@ class TaskKind(StrEnum):
 class Task(BaseModel):
     """One node of the plan."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: str = Field(min_length=1, max_length=64)
     kind: TaskKind = TaskKind.TOOL
@@ -44,7 +44,7 @@ class Task(BaseModel):
 class Plan(BaseModel):
     """What the planner proposes. ``done`` means: after these tasks, answer the goal."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     tasks: list[Task] = []
     rationale: str = ""

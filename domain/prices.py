@@ -15,7 +15,7 @@ from domain.money import token_cost_micros
 class ModelPrice(BaseModel):
     """What one model costs, in USD per million tokens."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     input_per_million: float = Field(ge=0)
     output_per_million: float = Field(ge=0)

@@ -66,7 +66,7 @@ class Outcome(StrEnum):
 class RunRequest(BaseModel):
     """Everything needed to start a run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     request_id: str
     goal: str = Field(max_length=20_000)

@@ -29,7 +29,7 @@ class Purpose(StrEnum):
 class ModelRoute(BaseModel):
     """A model for one purpose, with the fallbacks tried on permanent model errors."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     model: str = Field(min_length=1)
     fallbacks: list[str] = []
@@ -53,7 +53,7 @@ class ModelRoute(BaseModel):
 class ModelRouting(BaseModel):
     """Models per purpose, plus cheaper models tried when the budget is tight."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     plan: ModelRoute
     execute: ModelRoute
@@ -83,7 +83,7 @@ class ModelRouting(BaseModel):
 class LoopLimits(BaseModel):
     """Bounds of the plan-execute-evaluate loop."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     max_replans: int = Field(default=3, ge=0)
     max_invalid_plans: int = Field(default=3, ge=1)
@@ -99,7 +99,7 @@ class LoopLimits(BaseModel):
 class LlmPolicy(BaseModel):
     """How LLM activities are run (tools declare their own policy in `ToolSpec`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     timeout_s: float = Field(
         default=120.0, gt=0, description="Start-to-close timeout of one model call attempt."
@@ -113,7 +113,7 @@ class LlmPolicy(BaseModel):
 class AgentSpec(BaseModel):
     """A fully resolved agent."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")
     description: str = ""

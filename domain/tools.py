@@ -23,7 +23,7 @@ class SideEffect(StrEnum):
 class RetrySpec(BaseModel):
     """Retry policy for transient failures (exponential backoff; Temporal adds jitter)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     initial_interval_s: float = Field(default=1.0, gt=0)
     backoff: float = Field(default=2.0, ge=1)
@@ -34,7 +34,7 @@ class RetrySpec(BaseModel):
 class ToolSpec(BaseModel):
     """One tool an agent may call, as the workflow sees it (no code, only the contract)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     description: str
@@ -90,7 +90,7 @@ class ToolSpec(BaseModel):
 class ToolCall(BaseModel):
     """Input of the ``invoke_tool`` activity."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     tool: str
     args: dict[str, Any] = {}
