@@ -1,0 +1,162 @@
+"""Payload encryption: round trips, key rotation, the codec server, and a server database
+that holds no plaintext prompt, goal or tool argument."""
+
+import base64
+import dataclasses
+import json
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from client.api import AgentsClient
+from client.catalog import Catalog
+from client.codec import CodecKeyError, EncryptionCodec, new_key, parse_keys
+from client.codec_server import CodecServer
+from client.dev_server import DevServer
+from domain.run import RunStatus
+from tests.support.plans import plan_reply, tool_task
+from tests.support.scripted_model import Reply, ScriptedModelServer
+from workers.build import build_worker
+from workers.config import WorkerSettings
+
+KEY_A, KEY_B = new_key(), new_key()
+
+
+def _payload(text: str) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(text).encode())
+
+
+@pytest.mark.unit
+async def test_round_trip_and_no_plaintext_in_the_encrypted_bytes() -> None:
+    codec = EncryptionCodec(parse_keys(f"a:{KEY_A}"))
+    original = [_payload("the secret goal"), _payload("another")]
+    sealed = await codec.encode(original)
+    assert all(b"secret" not in p.SerializeToString() for p in sealed)
+    assert sealed[0].metadata["encryption-key-id"] == b"a"
+    assert await codec.decode(sealed) == original
+
+
+@pytest.mark.unit
+async def test_old_keys_still_decrypt_after_rotation() -> None:
+    old = EncryptionCodec(parse_keys(f"a:{KEY_A}"))
+    sealed_with_a = await old.encode([_payload("written before rotation")])
+    rotated = EncryptionCodec(parse_keys(f"b:{KEY_B},a:{KEY_A}"))
+    assert await rotated.decode(sealed_with_a) == [_payload("written before rotation")]
+    assert (await rotated.encode([_payload("x")]))[0].metadata["encryption-key-id"] == b"b"
+    only_b = EncryptionCodec(parse_keys(f"b:{KEY_B}"))
+    with pytest.raises(CodecKeyError, match="key 'a', which is not in AGENT_CODEC_KEYS"):
+        await only_b.decode(sealed_with_a)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nokey", "key_id:base64key"),
+        ("a:!!!", "not valid base64"),
+        (f"a:{base64.b64encode(b'short').decode()}", "AES-256 needs 32"),
+        (" , ", "names no key"),
+    ],
+)
+def test_bad_key_configuration_is_explained(spec: str, message: str) -> None:
+    with pytest.raises(CodecKeyError, match=message):
+        parse_keys(spec)
+
+
+@pytest.fixture
+def codec_server() -> Iterator[CodecServer]:
+    server = CodecServer(EncryptionCodec(parse_keys(f"a:{KEY_A}")), token="t0k3n").start()
+    yield server
+    server.stop()
+
+
+def _post(url: str, body: Any, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **headers},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers), json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), json.loads(err.read())
+
+
+@pytest.mark.unit
+def test_codec_server_decodes_for_the_ui_with_cors_and_auth(codec_server: CodecServer) -> None:
+    plain = json_format.MessageToDict(Payloads(payloads=[_payload("shown in the UI")]))
+    auth = {
+        "Authorization": "Bearer t0k3n",
+        "Origin": "http://127.0.0.1:8233",
+        "X-Namespace": "default",
+    }
+    status, headers, encoded = _post(f"{codec_server.url}/encode", plain, auth)
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8233"
+    assert "shown in the UI" not in json.dumps(encoded)
+    status, _, decoded = _post(f"{codec_server.url}/decode", encoded, auth)
+    assert status == 200 and decoded == plain
+    status, _, _ = _post(f"{codec_server.url}/decode", encoded, {"Origin": auth["Origin"]})
+    assert status == 401  # no token
+    status, headers, _ = _post(
+        f"{codec_server.url}/decode", encoded, {**auth, "Origin": "http://evil.example"}
+    )
+    assert status == 200 and "Access-Control-Allow-Origin" not in headers
+    preflight = urllib.request.Request(
+        f"{codec_server.url}/decode", method="OPTIONS", headers={"Origin": "http://localhost:8233"}
+    )
+    with urllib.request.urlopen(preflight, timeout=10) as resp:
+        assert resp.status == 204
+        assert "Authorization" in resp.headers["Access-Control-Allow-Headers"]
+
+
+@pytest.mark.e2e
+async def test_server_database_holds_no_plaintext_with_the_codec_on(
+    dev_server: DevServer,
+    catalog: Catalog,
+    model: ScriptedModelServer,
+    worker_settings: WorkerSettings,
+    task_queue: str,
+) -> None:
+    codec = EncryptionCodec(parse_keys(f"a:{KEY_A}"))
+    converter = dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    client = await Client.connect(dev_server.address, data_converter=converter)
+    marker = uuid.uuid4().hex
+    goal, arg = f"GOAL-{marker}", f"ARG-{marker}"
+    model.enqueue(plan_reply(tool_task("t", "record_effect", name=arg)), purpose="plan")
+    model.enqueue(Reply.text(f"ANSWER-{marker}"), purpose="summarize")
+    agents = AgentsClient(client, catalog, task_queue)
+    async with build_worker(client, worker_settings):
+        handle = await agents.start_run("test-agent", goal)
+        report = await agents.result(handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED and report.goal == goal  # decrypted for us
+    # The prompts really carried the secrets to the model...
+    assert any(goal in json.dumps(r.body) for r in model.requests)
+    # ...but the server only ever saw ciphertext.
+    assert dev_server.db_file is not None
+    stored = b"".join(p.read_bytes() for p in Path(dev_server.db_file).parent.glob("temporal.db*"))
+    assert marker.encode() not in stored
+    # Control: the same scan finds what a client without the codec writes.
+    plain_client = await Client.connect(dev_server.address, data_converter=pydantic_data_converter)
+    control = f"CONTROL-{marker}"
+    plain = await plain_client.start_workflow(
+        "AgentRun", {"goal": control}, id=control, task_queue="nobody-listens"
+    )
+    await plain.terminate("control only")
+    stored = b"".join(p.read_bytes() for p in Path(dev_server.db_file).parent.glob("temporal.db*"))
+    assert control.encode() in stored
+    assert marker.encode() not in stored.replace(control.encode(), b"")
+    # A client without the key cannot read the run.
+    history = await plain_client.get_workflow_handle(handle.workflow_id).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.input.payloads[0].metadata["encoding"] == b"binary/encrypted"
