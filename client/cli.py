@@ -409,6 +409,50 @@ async def replay_check(
     raise typer.Exit(1 if broken else 0)
 
 
+@app.command("codec-key")
+def codec_key() -> None:
+    """Print a new random AES-256 key for AGENT_CODEC_KEYS (as key_id:base64key)."""
+    from datetime import UTC, datetime
+
+    from client.codec import new_key
+
+    out.print(f"k{datetime.now(UTC):%Y%m%d}:{new_key()}")
+
+
+@app.command("codec-server")
+def codec_server(
+    port: int = typer.Option(8081, help="Port on 127.0.0.1."),
+    host: str = typer.Option("127.0.0.1", help="Bind address (keep it local without TLS)."),
+    origin: list[str] = typer.Option(
+        ["http://127.0.0.1:8233", "http://localhost:8233"], help="Web UI origins (CORS)."
+    ),
+    token: str | None = typer.Option(
+        None, envvar="AGENT_CODEC_TOKEN", help="Require 'Authorization: Bearer TOKEN'."
+    ),
+) -> None:
+    """Serve /encode and /decode so the Web UI shows decrypted payloads."""
+    from client.codec import CodecKeyError, EncryptionCodec
+    from client.codec_server import CodecServer
+
+    try:
+        codec = EncryptionCodec.from_env()
+    except CodecKeyError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None
+    if codec is None:
+        err.print("[red]error:[/] set AGENT_CODEC_KEYS (make a key with: agentctl codec-key)")
+        raise typer.Exit(1)
+    server = CodecServer(codec, host=host, port=port, origins=origin, token=token)
+    out.print(
+        f"codec server on {server.url} · start the UI with "
+        f"--ui-codec-endpoint {server.url} · Ctrl-C to stop"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+
+
 @app.command()
 def dev(keep_worker: bool = typer.Option(True, "--worker/--no-worker")) -> None:
     """Start the dev server (Web UI on :8233) and a worker; Ctrl-C stops both."""

@@ -160,3 +160,42 @@ async def test_server_database_holds_no_plaintext_with_the_codec_on(
     history = await plain_client.get_workflow_handle(handle.workflow_id).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes
     assert started.input.payloads[0].metadata["encoding"] == b"binary/encrypted"
+
+
+@pytest.mark.unit
+async def test_agentctl_codec_server_serves_decode(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import sys
+
+    from client.dev_server import free_port
+    from tests.support.processes import REPO
+
+    port = free_port()
+    key = f"k1:{KEY_A}"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "client.cli",
+        "codec-server",
+        "--port",
+        str(port),
+        cwd=REPO,
+        env={**os.environ, "AGENT_CODEC_KEYS": key, "AGENT_CODEC_TOKEN": "tk"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert f"http://127.0.0.1:{port}" in line.decode()
+        sealed = await EncryptionCodec(parse_keys(key)).encode([_payload("via agentctl")])
+        body = json_format.MessageToDict(Payloads(payloads=sealed))
+        status, _, decoded = await asyncio.to_thread(
+            _post, f"http://127.0.0.1:{port}/decode", body, {"Authorization": "Bearer tk"}
+        )
+        assert status == 200
+        assert decoded == json_format.MessageToDict(Payloads(payloads=[_payload("via agentctl")]))
+    finally:
+        proc.terminate()
+        await proc.wait()
