@@ -46,7 +46,10 @@ class ApprovalPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     approvers: list[str] = Field(default_factory=list, description="Empty: anyone.")
-    tool_approvers: dict[str, list[str]] = Field(default_factory=dict)
+    tool_approvers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per-tool approvers; a missing or empty entry falls back to `approvers`.",
+    )
     deadline_s: float = Field(default=3600.0, gt=0)
     on_timeout: OnTimeout = OnTimeout.DENY
     approve_plan: bool = False
@@ -59,7 +62,8 @@ class ApprovalPolicy(BaseModel):
 
     def allows(self, approver: str, tool: str | None) -> bool:
         """Whether ``approver`` may decide a request about ``tool``."""
-        allowed = self.tool_approvers.get(tool or "", self.approvers)
+        # An empty per-tool list must not widen a restricted global list to anyone.
+        allowed = self.tool_approvers.get(tool or "") or self.approvers
         return not allowed or approver in allowed
 
 

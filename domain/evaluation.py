@@ -40,7 +40,10 @@ def deterministic_check(output: Any, criteria: list[str]) -> Verdict:
                 verdict.failures.append(f"output has no field '{arg}'")
         elif name == "equals":
             key, _, expected = arg.partition("=")
-            actual = output.get(key) if isinstance(output, dict) else None
+            if not (isinstance(output, dict) and key in output):
+                verdict.failures.append(f"output has no field '{key}'")
+                continue
+            actual = output[key]
             if str(actual) != expected:
                 verdict.failures.append(f"field '{key}' is {actual!r}, expected {expected!r}")
         elif name == "max_len" and arg.isdigit():

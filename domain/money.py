@@ -24,3 +24,8 @@ def micros_to_usd(micros: int) -> float:
 def token_cost_micros(tokens: int, usd_per_million: float) -> int:
     """Cost of ``tokens`` at a per-million price, rounded up (a cost never shrinks)."""
     return math.ceil(Decimal(tokens) * Decimal(str(usd_per_million)))
+
+
+def usd_cost_to_micros(usd: float) -> int:
+    """Convert a USD cost to micro-dollars, rounding up (a cost never shrinks)."""
+    return math.ceil(Decimal(str(usd)) * MICROS_PER_USD)

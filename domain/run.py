@@ -87,7 +87,7 @@ class RunRequest(BaseModel):
     @field_validator("request_id")
     @classmethod
     def _request_id(cls, v: str) -> str:
-        if not _REQUEST_ID.match(v):
+        if not _REQUEST_ID.fullmatch(v):
             raise ValueError(
                 "request_id must be 1-128 characters of letters, digits and _.:- "
                 "starting with a letter or digit"

@@ -6,6 +6,7 @@ without importing tool code. This checks the subset pydantic emits: types, prope
 required, additionalProperties, enum/const, bounds, lengths, items, anyOf and local $refs.
 """
 
+import re
 from typing import Any
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -59,20 +60,54 @@ def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) 
     if "const" in schema and value != schema["const"]:
         problems.append(f"{path}: must be {schema['const']!r}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            problems.append(f"{path}: {value} < minimum {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            problems.append(f"{path}: {value} > maximum {schema['maximum']}")
+        problems += _number_problems(value, schema, path)
     if isinstance(value, str):
         if "minLength" in schema and len(value) < schema["minLength"]:
             problems.append(f"{path}: shorter than {schema['minLength']} characters")
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             problems.append(f"{path}: longer than {schema['maxLength']} characters")
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            problems += _check(item, schema["items"], root, f"{path}[{i}]")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            problems.append(f"{path}: {value!r} does not match {schema['pattern']!r}")
+    if isinstance(value, list):
+        problems += _array_problems(value, schema, root, path)
     if isinstance(value, dict):
         problems += _check_object(value, schema, root, path)
+    return problems
+
+
+def _number_problems(value: float, schema: dict[str, Any], path: str) -> list[str]:
+    problems = []
+    if "minimum" in schema and value < schema["minimum"]:
+        problems.append(f"{path}: {value} < minimum {schema['minimum']}")
+    if "maximum" in schema and value > schema["maximum"]:
+        problems.append(f"{path}: {value} > maximum {schema['maximum']}")
+    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+        problems.append(f"{path}: {value} must be > {schema['exclusiveMinimum']}")
+    if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
+        problems.append(f"{path}: {value} must be < {schema['exclusiveMaximum']}")
+    step = schema.get("multipleOf")
+    if step and abs(value / step - round(value / step)) > 1e-9:
+        problems.append(f"{path}: {value} is not a multiple of {step}")
+    return problems
+
+
+def _array_problems(
+    value: list[Any], schema: dict[str, Any], root: dict[str, Any], path: str
+) -> list[str]:
+    problems = []
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        problems.append(f"{path}: fewer than {schema['minItems']} items")
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        problems.append(f"{path}: more than {schema['maxItems']} items")
+    prefix: list[dict[str, Any]] = schema.get("prefixItems", [])
+    for i, (item, item_schema) in enumerate(zip(value, prefix, strict=False)):
+        problems += _check(item, item_schema, root, f"{path}[{i}]")
+    rest = schema.get("items")
+    if isinstance(rest, dict):
+        for i, item in enumerate(value[len(prefix) :], start=len(prefix)):
+            problems += _check(item, rest, root, f"{path}[{i}]")
+    elif rest is False and len(value) > len(prefix):
+        problems.append(f"{path}: at most {len(prefix)} items")
     return problems
 
 
@@ -91,4 +126,6 @@ def _check_object(
         elif schema.get("additionalProperties") is False:
             known = ", ".join(sorted(props)) or "none"
             problems.append(f"{path}: unknown field '{key}' (known: {known})")
+        elif isinstance(schema.get("additionalProperties"), dict):
+            problems += _check(item, schema["additionalProperties"], root, f"{path}.{key}")
     return problems

@@ -18,7 +18,7 @@ from domain.budget import BudgetExceededError, Usage
 from domain.errors import NON_RETRYABLE
 from domain.evaluation import EvalReply, Judgement, deterministic_check
 from domain.llm import LlmResult
-from domain.money import usd_to_micros
+from domain.money import usd_cost_to_micros
 from domain.permissions import Effect
 from domain.plan import Task, TaskKind
 from domain.prompts import evaluation_messages, task_messages
@@ -148,7 +148,7 @@ class TaskRunner:
         if denied:
             return self._step(task, label, Outcome.DENIED, started, why=denied)
         key = self._state.next_call_id("tool")
-        bound = Usage(tool_calls=1, cost_micros=usd_to_micros(tool.cost_usd))
+        bound = Usage(tool_calls=1, cost_micros=usd_cost_to_micros(tool.cost_usd))
         await self._reserve(key, bound)
         try:
             result = await workflow.execute_activity(
