@@ -7,12 +7,14 @@ Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from client.api import AgentsClient, InvalidRunRequestError
 from client.follow import follow
@@ -304,6 +306,65 @@ async def cancel(run: str, as_json: bool = typer.Option(False, "--json")) -> Non
 
 @app.command()
 @run_async
+async def report(
+    since: str = typer.Option("24h", help="Window: 30m, 24h, 7d, or an ISO date."),
+    agent: str | None = typer.Option(None, "--agent"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Cost and tokens per agent, per user and per model over a time window."""
+    from client.reports import spend_report
+
+    client = await AgentsClient.connect()
+    result = await spend_report(client, _since(since), agent)
+    if as_json:
+        out.print_json(result.model_dump_json())
+        return
+    for title, groups in (
+        ("agent", result.by_agent),
+        ("user", result.by_user),
+        ("model", result.by_model),
+    ):
+        table = Table(title=f"by {title} since {result.since:%Y-%m-%d %H:%M} UTC")
+        for col in (
+            title,
+            "runs",
+            "cost USD",
+            "input tok",
+            "output tok",
+            "LLM calls",
+            "cache hits",
+        ):
+            table.add_column(col)
+        for name, t in sorted(groups.items()):
+            table.add_row(
+                name,
+                str(t.runs),
+                f"{t.cost_usd:.6f}",
+                f"{t.input_tokens:,}",
+                f"{t.output_tokens:,}",
+                str(t.llm_calls),
+                str(t.cache_hits),
+            )
+        out.print(table)
+    out.print(
+        f"{result.runs} runs, ${result.total.cost_usd:.6f}, "
+        f"{result.total.input_tokens + result.total.output_tokens:,} tokens"
+    )
+
+
+def _since(text: str) -> datetime:
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not like 30m, 24h, 7d or 2026-11-01") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+@run_async
 async def retry(run: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Start a new run from RUN's request (for runs that failed or escalated)."""
     client = await AgentsClient.connect()
@@ -412,8 +473,6 @@ async def replay_check(
 @app.command("codec-key")
 def codec_key() -> None:
     """Print a new random AES-256 key for AGENT_CODEC_KEYS (as key_id:base64key)."""
-    from datetime import UTC, datetime
-
     from client.codec import new_key
 
     out.print(f"k{datetime.now(UTC):%Y%m%d}:{new_key()}")

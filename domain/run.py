@@ -136,6 +136,7 @@ class RunView(BaseModel):
     phase: Phase
     iteration: int
     usage: Usage
+    usage_by_model: dict[str, Usage] = {}
     budget: Budget
     reserved: Usage
     pending_approvals: list[ApprovalRequest]
@@ -156,6 +157,7 @@ class RunReport(BaseModel):
     answer: str
     steps: list[StepRecord]
     usage: Usage
+    usage_by_model: dict[str, Usage] = {}
     budget: Budget
     iterations: int
     replans: int

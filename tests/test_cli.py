@@ -308,3 +308,41 @@ async def test_dev_starts_server_and_worker_and_ctrl_c_stops_both(tmp_path: Path
             await proc.wait()
     assert proc.returncode == 0, rest.decode()
     assert "stopped" in rest.decode()
+
+
+async def test_report_sums_cost_and_tokens_per_agent_user_and_model(
+    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+) -> None:
+    from domain.spec import ModelRoute, ModelRouting
+
+    model.set_responder("plan", lambda r: plan_reply(done=True))
+    model.set_responder("summarize", lambda r: Reply.text("ok", usage=(1000, 100)))
+    nano = ModelRoute(model="gpt-4.1-nano", max_tokens=256)
+    spec = agents.catalog.plugin("test-agent").build_spec()
+    spec_nano = spec.model_copy(
+        update={
+            "models": ModelRouting(
+                plan=spec.models.plan, execute=nano, evaluate=nano, summarize=nano
+            )
+        }
+    )
+    agent_name = f"rep{len(model.requests)}"
+    runs = [
+        await agents.start_run(spec, "a", user=f"{agent_name}-ana"),
+        await agents.start_run(spec_nano, "b", user=f"{agent_name}-bob"),
+    ]
+    reports = [await agents.result(h.workflow_id) for h in runs]
+    for _ in range(50):  # visibility catches up with the runs
+        result = await cli.json("report", "--since", "1h")
+        if all(u in result["by_user"] for u in (f"{agent_name}-ana", f"{agent_name}-bob")):
+            break
+        await asyncio.sleep(0.2)
+    ana, bob = result["by_user"][f"{agent_name}-ana"], result["by_user"][f"{agent_name}-bob"]
+    assert ana["cost_usd"] == pytest.approx(reports[0].usage.cost_usd)
+    assert bob["cost_usd"] == pytest.approx(reports[1].usage.cost_usd)
+    assert ana["llm_calls"] == bob["llm_calls"] == 2
+    assert reports[1].usage_by_model["gpt-4.1-nano"].input_tokens == 1000
+    assert result["by_model"]["gpt-4.1-nano"]["input_tokens"] >= 1000
+    assert result["by_agent"]["test-agent"]["runs"] >= 2
+    rc, out, _ = await cli("report", "--since", "1h")
+    assert rc == 0 and "by model" in out and "gpt-4.1-nano" in out

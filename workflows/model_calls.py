@@ -158,6 +158,7 @@ class ModelCaller:
                     continue
                 raise
             actual = usage_of(result_of(reply), spec.prices[model])
+            self._state.add_model_usage(model, actual)
             if self._state.ledger.settle(key, actual) and self._on_soft_limit is not None:
                 await self._on_soft_limit()
             return reply, actual

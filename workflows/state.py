@@ -5,7 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from domain.approvals import ApprovalRequest, AuditEntry
-from domain.budget import BudgetLedger
+from domain.budget import BudgetLedger, Usage
 from domain.plan import Plan
 from domain.run import Phase, RunRequest, RunStatus, StepRecord
 
@@ -27,6 +27,7 @@ class RunState(BaseModel):
     summary: str = ""
     problems: list[str] = []
     errors: list[str] = []
+    usage_by_model: dict[str, Usage] = {}
     call_counts: dict[str, int] = {}
     recent_calls: list[str] = []
     approvals: list[ApprovalRequest] = []
@@ -37,6 +38,10 @@ class RunState(BaseModel):
         """A deterministic id, unique across continue-as-new generations."""
         self.call_seq += 1
         return f"g{self.generation}-{self.call_seq}-{kind}"
+
+    def add_model_usage(self, model: str, usage: Usage) -> None:
+        """Count ``usage`` under ``model`` (for per-model reports)."""
+        self.usage_by_model[model] = self.usage_by_model.get(model, Usage()) + usage
 
     @property
     def last_error(self) -> str | None:

@@ -284,6 +284,8 @@ class TaskRunner:
             st.ledger.settle(key, carve.reservation)  # unknown spend: count the whole carve
             return self._step(task, label, Outcome.HARD, started, why=f"sub-agent failed: {err}")
         st.ledger.settle(key, report.usage)
+        for model, usage in report.usage_by_model.items():
+            st.add_model_usage(model, usage)
         outcome = Outcome.OK if report.status is RunStatus.COMPLETED else Outcome.HARD
         return self._step(
             task,
