@@ -346,3 +346,40 @@ async def test_report_sums_cost_and_tokens_per_agent_user_and_model(
     assert result["by_agent"]["test-agent"]["runs"] >= 2
     rc, out, _ = await cli("report", "--since", "1h")
     assert rc == 0 and "by model" in out and "gpt-4.1-nano" in out
+
+
+async def test_run_on_a_terminal_asks_y_n_at_the_checkpoint(
+    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+) -> None:
+    import pty
+
+    _launch_plan(model)
+    controller, terminal = pty.openpty()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "client.cli",
+            "run",
+            "test-agent",
+            "launch",
+            "--request-id",
+            "cli-tty",
+            cwd=REPO,
+            env=cli.env,
+            stdin=terminal,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await cli.read_until(proc, "Approval needed", stderr=True)
+        await asyncio.sleep(0.5)  # the prompt is up, reading the terminal
+        os.write(controller, b"y\n")
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert proc.returncode == 0
+    assert "Approve launch_rocket(cli)?" in out.decode()
+    report = await agents.result("run-cli-tty")
+    assert report.approvals[0].decided_by == "cli-user"
+    assert report.approvals[0].reason == "approved at the terminal"
