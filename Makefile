@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup temporal-cli demo test lint worker bench chaos clean
+.PHONY: setup temporal-cli browser demo test lint worker bench chaos clean
 
 $(DEPS_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "durable-agents needs Python >= 3.11"'
@@ -24,6 +24,10 @@ setup: $(DEPS_STAMP) temporal-cli
 temporal-cli: $(DEPS_STAMP)
 	@$(PY) -m client.temporal_cli > /dev/null
 
+# Headless Chromium from Debian's packages for the Web UI test (instant once installed).
+browser:
+	@sh scripts/install-browser.sh
+
 demo: setup
 	$(PY) -m client.demo $(DEMO_ARGS)
 
@@ -32,7 +36,7 @@ lint: $(DEPS_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup lint
+test: setup browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 worker: setup

@@ -329,8 +329,9 @@ def _static_details(request: RunRequest) -> str:
     spec = request.spec
     return (
         f"**Agent** {spec.name} · **user** {request.user}\n\n**Goal** {request.goal}\n\n"
-        f"**Budget** ${b.max_cost_usd} · tokens {b.max_tokens or '∞'} · iterations "
+        f"**Budget** \\${b.max_cost_usd} · tokens {b.max_tokens or '∞'} · iterations "
         f"{b.max_iterations}\n\n**Models** plan={spec.models.plan.model} "
         f"execute={spec.models.execute.model}\n\n**Approvals** deadline "
         f"{spec.approvals.deadline_s:.0f}s, on timeout {spec.approvals.on_timeout.value}"
+        "\n\n\u00a0"  # the UI's Markdown frame is a line short; keep the last line visible
     )

@@ -16,15 +16,23 @@ def _limit(value: float | int | None, fmt: str = "{}") -> str:
     return "∞" if value is None else fmt.format(value)
 
 
+def _md(text: str) -> str:
+    """Escape what the Web UI's Markdown renderer would misread ($…$ is math there)."""
+    return text.replace("$", "\\$")
+
+
 def details_markdown(state: RunState, workflow_id: str) -> str:
     """The run's live status as Markdown (``set_current_details``)."""
     spent, budget = state.ledger.spent, state.ledger.budget
     lines = [
-        f"**{state.status.value}** · phase `{state.phase.value}` · iteration "
-        f"{state.iteration}/{budget.max_iterations}",
+        f"**{shown_status(state).value}** · phase `{state.phase.value}` · iteration "
+        f"{state.iteration} of {budget.max_iterations}",
         "",
-        f"Budget: ${micros_to_usd(spent.cost_micros):.4f} / "
-        f"{_limit(budget.max_cost_usd, '${:.2f}')} · tokens {spent.tokens} / "
+        _md(
+            f"Budget: ${micros_to_usd(spent.cost_micros):.4f} / "
+            f"{_limit(budget.max_cost_usd, '${:.2f}')}"
+        )
+        + f" · tokens {spent.tokens} / "
         f"{_limit(budget.max_tokens)} · LLM calls {spent.llm_calls} · tool calls "
         f"{spent.tool_calls}",
     ]
@@ -34,18 +42,28 @@ def details_markdown(state: RunState, workflow_id: str) -> str:
             "",
             f"⏳ **Waiting for approval {r.id}**: {r.what} — {r.why} (risk: {r.risk}; "
             f"deadline {r.deadline:%Y-%m-%d %H:%M:%S} UTC, then {r.on_timeout.value})",
-            f"`agentctl approve {workflow_id} {r.id} --reason '...'` or "
+            "",
+            "",
+            f"`agentctl approve {workflow_id} {r.id} --reason '...'`",
+            "",
             f"`agentctl reject {workflow_id} {r.id} --reason '...'`",
         ]
     if state.steps:
-        lines += ["", "Last steps:"]
+        lines += ["", "Last steps:", ""]
         lines += [
             f"- `{s.label}` → {s.outcome.value}" + (f" ({s.why})" if s.why else "")
             for s in state.steps[-5:]
         ]
     if state.errors:
-        lines += ["", f"Last error: {state.errors[-1]}"]
-    return "\n".join(lines)
+        lines += ["", f"Last error: {_md(state.errors[-1])}"]
+    # The UI sizes its Markdown frame a line short; a blank paragraph keeps the last visible.
+    return "\n".join(lines) + "\n\n\u00a0"
+
+
+def shown_status(state: RunState) -> RunStatus:
+    """The status people see: a running run with a pending request is awaiting approval."""
+    pending = any(r.state.value == "pending" for r in state.approvals)
+    return RunStatus.AWAITING_APPROVAL if pending and not state.status.terminal else state.status
 
 
 class Story:
@@ -62,9 +80,7 @@ class Story:
         """Refresh the current details and, if changed, the search attributes."""
         info = workflow.info()
         pending = any(r.state.value == "pending" for r in state.approvals)
-        status = (
-            RunStatus.AWAITING_APPROVAL if pending and not state.status.terminal else state.status
-        )
+        status = shown_status(state)
         values = (
             status.value,
             micros_to_usd(state.ledger.spent.cost_micros),
