@@ -199,3 +199,16 @@ async def test_agentctl_codec_server_serves_decode(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+@pytest.mark.unit
+def test_every_client_encrypts_when_keys_are_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from client.connection import data_converter
+
+    monkeypatch.delenv("AGENT_CODEC_KEYS", raising=False)
+    assert data_converter().payload_codec is None
+    monkeypatch.setenv("AGENT_CODEC_KEYS", f"k:{KEY_A}")
+    assert isinstance(data_converter().payload_codec, EncryptionCodec)
+    monkeypatch.setenv("AGENT_CODEC_KEYS", "broken")
+    with pytest.raises(CodecKeyError):
+        data_converter()
