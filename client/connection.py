@@ -1,11 +1,12 @@
 """One way to connect to Temporal, shared by the worker, the CLI, the API and the tests.
 
-Every client uses the same data converter (pydantic), so payloads written by one are
-read by all, and the same tracing interceptor, so a run started by one continues the
-caller's trace in the worker (spans are only recorded once a tracer provider is set up;
-see `workers.telemetry`).
+Every client uses the same data converter (pydantic, plus the encryption codec when
+``AGENT_CODEC_KEYS`` is set), so payloads written by one are read by all, and the same
+tracing interceptor, so a run started by one continues the caller's trace in the worker
+(spans are only recorded once a tracer provider is set up; see `workers.telemetry`).
 """
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -13,8 +14,10 @@ from opentelemetry.trace import Tracer
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.runtime import Runtime
 
+from client.codec import EncryptionCodec
 from domain.run import DEFAULT_TASK_QUEUE
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
@@ -41,12 +44,21 @@ class TemporalSettings:
         )
 
 
+def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
+    """The pydantic converter, encrypting payloads when ``AGENT_CODEC_KEYS`` is set."""
+    codec = codec or EncryptionCodec.from_env()
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+
+
 async def connect(
     address: str,
     namespace: str = "default",
     *,
     tracer: Tracer | None = None,
     runtime: Runtime | None = None,
+    codec: PayloadCodec | None = None,
 ) -> Client:
     """Connect with the project's data converter; the error says what to check.
 
@@ -58,7 +70,7 @@ async def connect(
         return await Client.connect(
             address,
             namespace=namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(codec),
             # Registered on the client only: workers inherit it (twice would nest spans).
             interceptors=[TracingInterceptor(tracer)],
             runtime=runtime,
