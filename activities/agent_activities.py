@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+from opentelemetry.trace import Tracer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.circuit_breaker import CircuitBreakers, CircuitOpenError, to_application_error
+from activities.instrumentation import observe_llm_call, observe_tool_call, record_cache_hit
 from activities.openai_provider import ModelProvider, ProviderReply
 from activities.payload_store import DEFAULT_INLINE_LIMIT, PayloadStore, preview_of
 from activities.response_cache import CachedReply, ResponseCache
@@ -49,6 +51,8 @@ class AgentActivities:
     # None: no caching. `provider_id` keeps replies of different endpoints apart.
     cache: ResponseCache | None = None
     provider_id: str = ""
+    # None: the process-wide tracer (see workers.telemetry.client_tracer).
+    tracer: Tracer | None = None
 
     def activities(self) -> list[Any]:
         """The activity callables to register on a worker."""
@@ -82,8 +86,11 @@ class AgentActivities:
                     output_tokens=hit.output_tokens,
                     finish_reason=hit.finish_reason,
                 )
+                record_cache_hit(call, reply, self.provider_id, self.tracer)
                 return reply, _result_of(reply, cached=True)
-        reply = await self.provider.complete(call, messages)
+        with observe_llm_call(call, self.provider_id, self.tracer) as seen:
+            reply = await self.provider.complete(call, messages)
+            seen.replied(reply)
         if self.cache is not None and key is not None:
             # put() skips replies whose finish_reason is not "stop".
             await self.cache.put(
@@ -158,6 +165,12 @@ class AgentActivities:
         info = activity.info()
         workflow_id = info.workflow_id or "standalone"
         key = f"{workflow_id}/{info.activity_id}"
+        with observe_tool_call(call, key, info.attempt, self.tracer):
+            return await self._invoke_tool(call, info, workflow_id, key)
+
+    async def _invoke_tool(
+        self, call: ToolCall, info: activity.Info, workflow_id: str, key: str
+    ) -> ToolResult:
         try:
             tool = self.tools.get(call.tool)
             args = tool.args_model.model_validate(call.args)

@@ -521,8 +521,27 @@ def dev(keep_worker: bool = typer.Option(True, "--worker/--no-worker")) -> None:
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point: traces go where OTEL_* says; the exit code is the command's."""
+    import logging
+
+    from client.process_exit import exit_now
+    from workers.logs import configure_logging
+    from workers.telemetry import TelemetryConfigError, TelemetrySettings, configure_tracing
+
+    configure_logging(logging.WARNING)
+    try:
+        configure_tracing(TelemetrySettings.from_env(service_name="agentctl"))
+    except TelemetryConfigError as e:
+        err.print(f"[red]error:[/] {e}")
+        exit_now(1)
+    try:
+        app()
+        code = 0
+    except SystemExit as e:  # how typer reports every command's exit code
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if isinstance(e.code, str):
+            err.print(e.code)
+    exit_now(code)
 
 
 if __name__ == "__main__":

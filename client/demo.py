@@ -8,6 +8,7 @@ Without ``OPENAI_API_KEY`` the deterministic offline model plays the agent.
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import uuid
@@ -23,6 +24,7 @@ from client.render import print_report, print_request, print_view
 from domain.approvals import ApprovalRequest, Decision
 from domain.run import RunStatus, RunView
 from examples.db_tuner.data import default_db_path, generate
+from workers.logs import configure_logging
 
 GOAL = "Make the queries in the slow query log fast, and clean up indexes nothing uses."
 console = Console(soft_wrap=True)
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the dev server (and Web UI) up after the run",
     )
     args = parser.parse_args(argv)
+    # Worker logs would interleave with the demo's story; warnings and errors still show.
+    configure_logging(logging.WARNING)
     try:
         return asyncio.run(_demo(args.data_dir, args.keep_server))
     except KeyboardInterrupt:
@@ -111,4 +115,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from client.process_exit import exit_now
+
+    exit_now(main())

@@ -7,6 +7,7 @@ is reused and left running; otherwise one is started and stopped again at the en
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from client.connection import connect
 from client.dev_server import DevServer
 from workers.build import build_worker
 from workers.config import WorkerSettings
+from workers.logs import configure_logging
 
 DEV_PORT = 7233
 console = Console(stderr=True, soft_wrap=True)
@@ -85,7 +87,8 @@ async def dev_environment(
 
 
 async def run_dev(*, with_worker: bool = True) -> None:
-    """``agentctl dev``: serve until Ctrl-C or SIGTERM."""
+    """``agentctl dev``: serve until Ctrl-C or SIGTERM (worker logs at INFO on stderr)."""
+    configure_logging(logging.INFO)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -283,7 +283,10 @@ async def test_low_confidence_task_asks_a_human_first(
     handle = await agents.start_run(_spec(agents, min_confidence=0.7), "unsure")
     request = await pending_request(agents, handle.workflow_id)
     assert request.kind is ApprovalKind.CONFIDENCE and "0.30" in request.why
-    assert "sure" in test_agent.effects(worker_settings.data_dir)  # the confident task ran
+    async with asyncio.timeout(30):  # the confident task runs meanwhile, unblocked
+        while "sure" not in test_agent.effects(worker_settings.data_dir):
+            await asyncio.sleep(0.1)
+    assert "maybe" not in test_agent.effects(worker_settings.data_dir)
     await agents.approve(handle.workflow_id, Decision(request_id=request.id, approver="ana"))
     report = await _finish(agents, handle.workflow_id)
     assert report.status is RunStatus.COMPLETED

@@ -14,6 +14,7 @@ from activities.payload_store import LocalPayloadStore
 from activities.plugins import load_plugins, merged_tools, plugin_modules
 from activities.response_cache import CACHE_FILE, ResponseCache
 from workers.config import WorkerSettings
+from workers.telemetry import ActivityLogContext, client_tracer
 from workflows.agent_run import AgentRun
 from workflows.user_ledger import UserLedger
 
@@ -56,12 +57,15 @@ def build_worker(
         data_dir=settings.data_dir,
         cache=ResponseCache(settings.data_dir / CACHE_FILE),
         provider_id=provider_id(settings),
+        tracer=client_tracer(client),
     )
     return Worker(
         client,
         task_queue=task_queue or settings.temporal.task_queue,
         workflows=[AgentRun, UserLedger],
         activities=[*acts.activities(), *NotifyActivities(Notifier(settings.notify)).activities()],
+        # After the client's tracing interceptor, so log lines see the activity's span.
+        interceptors=[ActivityLogContext()],
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
         ),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from activities.notify import NotifySettings
 from client.connection import TemporalSettings
+from workers.telemetry import TelemetrySettings
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,8 @@ class WorkerSettings:
     ``AGENT_DATA_DIR`` (payload store, caches; default ``.data``), ``OPENAI_API_KEY`` and
     ``OPENAI_BASE_URL`` (no key: the offline model), ``AGENT_PLUGINS`` (extra plugin
     modules), ``AGENT_MAX_CONCURRENT_ACTIVITIES``, ``AGENT_NOTIFY_WEBHOOK`` and
-    ``AGENT_NOTIFY_TOKEN`` (escalations and budget alerts; the log always gets them).
+    ``AGENT_NOTIFY_TOKEN`` (escalations and budget alerts; the log always gets them),
+    and the telemetry variables of `TelemetrySettings` (traces, metrics endpoint).
     """
 
     temporal: TemporalSettings = field(default_factory=TemporalSettings)
@@ -27,6 +29,7 @@ class WorkerSettings:
     max_concurrent_activities: int = 100
     max_cached_workflows: int = 1000
     notify: NotifySettings = field(default_factory=NotifySettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     @classmethod
     def from_env(cls) -> "WorkerSettings":
@@ -40,6 +43,7 @@ class WorkerSettings:
             plugins=env.get("AGENT_PLUGINS") or None,
             max_concurrent_activities=int(env.get("AGENT_MAX_CONCURRENT_ACTIVITIES", "100")),
             notify=NotifySettings.from_env(),
+            telemetry=TelemetrySettings.from_env(service_name="durable-agents-worker"),
         )
 
     @property

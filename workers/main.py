@@ -10,13 +10,16 @@ from client.connection import connect
 from workers.build import build_worker
 from workers.config import WorkerSettings
 from workers.logs import configure_logging
+from workers.telemetry import TelemetryConfigError, build_runtime, configure_tracing
 
 log = structlog.get_logger("agent-worker")
 
 
 async def serve(settings: WorkerSettings) -> None:
     """Connect, build the worker and run it until a termination signal arrives."""
-    client = await connect(settings.temporal.address, settings.temporal.namespace)
+    tracing = configure_tracing(settings.telemetry)  # first, so every span is exported
+    runtime = build_runtime(settings.telemetry)
+    client = await connect(settings.temporal.address, settings.temporal.namespace, runtime=runtime)
     worker = build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -29,9 +32,13 @@ async def serve(settings: WorkerSettings) -> None:
             task_queue=worker.task_queue,
             temporal=settings.temporal.address,
             model=model,
+            metrics=settings.telemetry.metrics_address,
+            tracing=tracing is not None,
         )
         await stop.wait()
         log.info("worker stopping", reason="signal")
+    if tracing is not None:
+        tracing.shutdown()  # flush the last spans before the process goes
     log.info("worker stopped")
 
 
@@ -40,7 +47,7 @@ def main() -> None:
     configure_logging()
     try:
         asyncio.run(serve(WorkerSettings.from_env()))
-    except ConnectionError as err:
+    except (ConnectionError, TelemetryConfigError) as err:
         sys.exit(f"agent-worker: {err}")
 
 

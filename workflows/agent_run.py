@@ -21,6 +21,7 @@ from domain.run import Outcome, Phase, RunReport, RunRequest, RunStatus, RunView
 from domain.spec import Purpose
 from domain.user_ledger import LedgerSettlement
 from workflows.approvals import ApprovalBook
+from workflows.metrics import count
 from workflows.model_calls import BudgetStop, ModelCaller
 from workflows.notices import Notices
 from workflows.state import RunState
@@ -102,6 +103,13 @@ class AgentRun:
         )
         for r in self._approvals.pending:
             if r.kind is ApprovalKind.BUDGET:
+                count(
+                    "durable_agents_approvals_decided_total",
+                    "Approval requests closed",
+                    kind="budget",
+                    state="approved",
+                    by="person",
+                )
                 r.state, r.decided_by, r.decided_at = (
                     ApprovalState.APPROVED,
                     ext.approver,
@@ -146,6 +154,11 @@ class AgentRun:
         except BudgetStop as stop:
             st.status = RunStatus.BUDGET_EXHAUSTED
             st.errors.append(str(stop))
+            count(
+                "durable_agents_budget_exhausted_total",
+                "Runs stopped by a budget limit",
+                agent=st.request.spec.name,
+            )
         except _Escalate as esc:
             st.status = RunStatus.ESCALATED
             st.errors.append(str(esc))
@@ -188,6 +201,11 @@ class AgentRun:
                     return
                 continue
             st.replans += 1
+            count(
+                "durable_agents_replans_total",
+                "Replans after failed tasks",
+                agent=st.request.spec.name,
+            )
             st.problems = [
                 f"task {s.task_id} ({s.label}) {s.outcome.value}: {s.why}" for s in failed
             ]

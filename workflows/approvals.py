@@ -22,6 +22,7 @@ from domain.approvals import (
     OnTimeout,
     args_digest,
 )
+from workflows.metrics import count
 from workflows.state import RunState
 
 TIMEOUT_ACTOR = "policy:timeout"
@@ -93,6 +94,7 @@ class ApprovalBook:
         )
         self._state.approvals.append(request)
         self.audit("approval_requested", request_id=request.id, detail=what)
+        count("durable_agents_approvals_requested_total", "Approval requests", kind=kind.value)
         self._on_change()
         while request.state is ApprovalState.PENDING:
             remaining = (request.deadline - workflow.now()).total_seconds()
@@ -108,6 +110,12 @@ class ApprovalBook:
         return request
 
     async def _on_deadline(self, request: ApprovalRequest) -> None:
+        count(
+            "durable_agents_approvals_timed_out_total",
+            "Approval deadlines reached",
+            kind=request.kind.value,
+            on_timeout=request.on_timeout.value,
+        )
         policy = self._state.request.spec.approvals
         if request.on_timeout is OnTimeout.ESCALATE and not request.extended:
             request.extended = True
@@ -131,6 +139,13 @@ class ApprovalBook:
         request.decided_at = workflow.now()
         request.reason = reason
         self.audit(f"approval_{state.value}", actor=actor, request_id=request.id, detail=reason)
+        count(
+            "durable_agents_approvals_decided_total",
+            "Approval requests closed",
+            kind=request.kind.value,
+            state=state.value,
+            by="timeout" if actor == TIMEOUT_ACTOR else "person",
+        )
 
     def decide(self, raw: Any, approve: bool) -> None:
         """Apply a decision signal if it is valid; audit and ignore it otherwise."""
