@@ -62,7 +62,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.temporal.task_queue,
-        workflows=[AgentRun, UserLedger],
+        # An activities-only worker serves a tool's own (rate-limited) task queue.
+        workflows=[] if settings.activities_only else [AgentRun, UserLedger],
         activities=[*acts.activities(), *NotifyActivities(Notifier(settings.notify)).activities()],
         # After the client's tracing interceptor, so log lines see the activity's span.
         interceptors=[ActivityLogContext()],
@@ -71,7 +72,11 @@ def build_worker(
         ),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_cached_workflows=settings.max_cached_workflows,
-        graceful_shutdown_timeout=timedelta(seconds=10),
+        max_task_queue_activities_per_second=settings.activities_per_second,
+        # A dead worker's sticky queue holds its workflows this long before another
+        # worker takes them: short, so recovery is about the new worker's start.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_timeout_s),
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_s),
         # Workflow bugs that cannot heal by retrying the task fail the run instead.
         workflow_failure_exception_types=[TypeError, AttributeError, KeyError],
     )

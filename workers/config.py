@@ -16,7 +16,9 @@ class WorkerSettings:
     Environment: ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``AGENTS_TASK_QUEUE``,
     ``AGENT_DATA_DIR`` (payload store, caches; default ``.data``), ``OPENAI_API_KEY`` and
     ``OPENAI_BASE_URL`` (no key: the offline model), ``AGENT_PLUGINS`` (extra plugin
-    modules), ``AGENT_MAX_CONCURRENT_ACTIVITIES``, ``AGENT_NOTIFY_WEBHOOK`` and
+    modules), ``AGENT_MAX_CONCURRENT_ACTIVITIES``, ``AGENT_ACTIVITIES_ONLY`` and
+    ``AGENT_ACTIVITIES_PER_SECOND`` (a rate-limited worker for a tool's own task queue),
+    ``AGENT_STICKY_TIMEOUT_S`` and ``AGENT_SHUTDOWN_GRACE_S``, ``AGENT_NOTIFY_WEBHOOK`` and
     ``AGENT_NOTIFY_TOKEN`` (escalations and budget alerts; the log always gets them),
     and the telemetry variables of `TelemetrySettings` (traces, metrics endpoint).
     """
@@ -28,6 +30,10 @@ class WorkerSettings:
     plugins: str | None = None
     max_concurrent_activities: int = 100
     max_cached_workflows: int = 1000
+    activities_only: bool = False
+    activities_per_second: float | None = None
+    sticky_timeout_s: float = 10.0
+    shutdown_grace_s: float = 10.0
     notify: NotifySettings = field(default_factory=NotifySettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
@@ -43,6 +49,10 @@ class WorkerSettings:
             plugins=env.get("AGENT_PLUGINS") or None,
             max_concurrent_activities=int(env.get("AGENT_MAX_CONCURRENT_ACTIVITIES", "100")),
             notify=NotifySettings.from_env(),
+            activities_only=env.get("AGENT_ACTIVITIES_ONLY", "") == "1",
+            activities_per_second=_float(env.get("AGENT_ACTIVITIES_PER_SECOND")),
+            sticky_timeout_s=_float(env.get("AGENT_STICKY_TIMEOUT_S")) or 10.0,
+            shutdown_grace_s=_float(env.get("AGENT_SHUTDOWN_GRACE_S")) or 10.0,
             telemetry=TelemetrySettings.from_env(service_name="durable-agents-worker"),
         )
 
@@ -50,3 +60,16 @@ class WorkerSettings:
     def uses_offline_model(self) -> bool:
         """No API key: the deterministic offline model answers."""
         return self.openai_api_key is None
+
+
+def _float(value: str | None) -> float | None:
+    """A positive number from the environment, or None; anything else is a clear error."""
+    if value is None or not value.strip():
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"expected a positive number, got {value!r}")
+    return number
