@@ -42,5 +42,10 @@ test: setup browser lint
 worker: setup
 	$(VENV)/bin/agent-worker
 
+# Chaos: worker kills, server restarts and model faults against the invariants.
+# `make chaos CHAOS_ARGS="--runs 50 --kills 100 --server-restarts 5 --seed 7"` for a large run.
+chaos: setup
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
+
 clean:
 	rm -rf .data .mypy_cache .ruff_cache .pytest_cache

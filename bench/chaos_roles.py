@@ -1,0 +1,134 @@
+"""The process roles of the chaos harness besides the runs: workers and the approver.
+
+- ``WorkerPool``: W ``agent-worker`` subprocesses on one task queue sharing one data dir
+  (so the SQLite ledger of effects is shared); ``kill_one`` sends SIGKILL to a random one
+  and starts a replacement, ``revive`` replaces any that exited on their own.
+- ``approval_driver``: an asyncio task in the harness process playing the human approver.
+  It polls the ``status`` of live runs, approves pending tool requests with their digest
+  (sometimes twice, to check the duplicate is ignored) and rejects budget extensions, so
+  runs under budget pressure end ``budget_exhausted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+from pathlib import Path
+
+from bench.chaos_check import RunOutcome
+from client.api import AgentsClient
+from domain.approvals import ApprovalKind, Decision
+from tests.support.processes import WorkerProcess
+
+PLUGINS = "tests.support.test_agent"
+
+
+def worker_env(address: str, task_queue: str, data_dir: Path, model_url: str) -> dict[str, str]:
+    """The environment of one worker subprocess (scripted model, shared data dir)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TEMPORAL_"))}
+    env.update(
+        TEMPORAL_ADDRESS=address,
+        AGENTS_TASK_QUEUE=task_queue,
+        AGENT_DATA_DIR=str(data_dir),
+        AGENT_PLUGINS=PLUGINS,
+        OPENAI_API_KEY="test",
+        OPENAI_BASE_URL=model_url,
+    )
+    return env
+
+
+class ChaosWorker(WorkerProcess):
+    """A worker process that can tell whether it is still alive."""
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process runs."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id (Temporal's default worker identity is ``pid@host``)."""
+        return self._proc.pid if self._proc is not None else None
+
+
+class WorkerPool:
+    """W workers; dead ones are replaced by fresh processes with their own log file."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, size: int, rng: random.Random):
+        self._env, self._log_dir, self._rng = env, log_dir, rng
+        self.size = size
+        self.workers: list[ChaosWorker] = []
+        self.started = self.kills = self.exits = 0
+
+    async def _spawn(self) -> ChaosWorker:
+        self.started += 1
+        worker = ChaosWorker(self._env, self._log_dir / f"worker-{self.started}.log")
+        await worker.start(timeout=90)
+        return worker
+
+    async def start(self) -> None:
+        """Start all workers in parallel."""
+        self.workers = list(await asyncio.gather(*(self._spawn() for _ in range(self.size))))
+
+    async def kill_one(self) -> None:
+        """SIGKILL a random worker, then start its replacement."""
+        index = self._rng.randrange(len(self.workers))
+        self.workers[index].kill()
+        self.kills += 1
+        self.workers[index] = await self._spawn()
+
+    async def revive(self) -> None:
+        """Replace workers that exited without being killed by us."""
+        for index, worker in enumerate(self.workers):
+            if not worker.alive:
+                self.exits += 1
+                self.workers[index] = await self._spawn()
+
+    def stop(self) -> None:
+        """SIGTERM every worker (SIGKILL if it does not exit)."""
+        for worker in self.workers:
+            worker.terminate(timeout=10)
+
+
+async def _approve_once(
+    agents: AgentsClient, run: RunOutcome, rng: random.Random, duplicate_rate: float
+) -> None:
+    view = await agents.status(run.workflow_id)
+    for request in view.pending_approvals:
+        if request.kind is ApprovalKind.BUDGET:
+            decision = Decision(request_id=request.id, approver="chaos", reason="no more")
+            await agents.reject(run.workflow_id, decision)
+            continue
+        if request.id in run.approvals_sent:
+            continue  # already approved; the run has not caught up yet
+        decision = Decision(
+            request_id=request.id,
+            approver="chaos",
+            reason="chaos approves",
+            args_digest=request.args_digest,
+        )
+        await agents.approve(run.workflow_id, decision)
+        run.approvals_sent.append(request.id)
+        if rng.random() < duplicate_rate:
+            await agents.approve(run.workflow_id, decision)
+            run.duplicate_approvals_sent += 1
+
+
+async def approval_driver(
+    agents: AgentsClient,
+    runs: list[RunOutcome],
+    rng: random.Random,
+    duplicate_rate: float = 0.3,
+    interval_s: float = 0.3,
+) -> None:
+    """Poll live runs and answer their pending requests until cancelled."""
+    while True:
+        for run in runs:
+            if run.terminal:
+                continue
+            # Queries fail while the server restarts or no worker holds the run: try later.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(_approve_once(agents, run, rng, duplicate_rate), 5)
+        await asyncio.sleep(interval_s)
