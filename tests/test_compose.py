@@ -9,7 +9,6 @@ Compose variables (``${NAME:-default}``) are resolved as with an empty host envi
 so the checks see the defaults whatever the developer's shell exports.
 """
 
-import ast
 import importlib.metadata
 import json
 import os
@@ -258,26 +257,17 @@ def compose_duration(text: str) -> timedelta:
 
 
 def graceful_shutdown_timeout() -> timedelta:
-    """The worker's ``graceful_shutdown_timeout``, read from workers/build.py."""
-    source = ROOT / "workers" / "build.py"
-    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-        if not (isinstance(node, ast.keyword) and node.arg == "graceful_shutdown_timeout"):
-            continue
-        value = node.value
-        if (
-            isinstance(value, ast.Call)
-            and isinstance(value.func, ast.Name)
-            and value.func.id == "timedelta"
-            and not value.args
-        ):
-            return timedelta(**{k.arg: ast.literal_eval(k.value) for k in value.keywords if k.arg})
-        if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name):
-            default = getattr(WorkerSettings(), value.attr)
-            return default if isinstance(default, timedelta) else timedelta(seconds=default)
-    pytest.fail(
-        f"cannot find graceful_shutdown_timeout=timedelta(...) in {source}; "
-        "update graceful_shutdown_timeout() in this test"
-    )
+    """How long the compose worker lets activities finish on SIGTERM: its
+    ``AGENT_SHUTDOWN_GRACE_S`` if the compose file sets it, else the setting's default
+    (which workers/build.py passes as ``graceful_shutdown_timeout``)."""
+    build = (ROOT / "workers" / "build.py").read_text(encoding="utf-8")
+    assert "graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_s)" in build
+    env = SERVICES["worker"].get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env if "=" in item)
+    value = env.get("AGENT_SHUTDOWN_GRACE_S")
+    seconds = float(value) if value else WorkerSettings().shutdown_grace_s
+    return timedelta(seconds=seconds)
 
 
 # --- 1. the Compose Specification -----------------------------------------------------
