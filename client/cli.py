@@ -352,6 +352,11 @@ async def report(
     )
 
 
+def _quoted(value: str) -> str:
+    """A value safe inside a single-quoted visibility query literal."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
 def _since(text: str) -> datetime:
     units = {"m": 60, "h": 3600, "d": 86400}
     if text[-1:] in units and text[:-1].isdigit():
@@ -400,16 +405,26 @@ async def list_runs(
     status_: str | None = typer.Option(None, "--status"),
     agent: str | None = typer.Option(None, "--agent"),
     pending_approval: bool = typer.Option(False, "--pending-approval"),
+    user: str | None = typer.Option(None, "--user"),
+    min_cost: float | None = typer.Option(None, "--min-cost", help="CostUsd >= this."),
+    budget_alert: bool = typer.Option(False, "--budget-alert", help="Crossed the soft limit."),
+    query: str | None = typer.Option(None, "--query", help="Extra visibility query."),
     limit: int = typer.Option(50),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List runs, filtered by the search attributes."""
     client = await AgentsClient.connect()
-    clauses = []
+    clauses = [f"({query})"] if query else []
+    if user:
+        clauses.append(f"AgentUser = '{_quoted(user)}'")
+    if min_cost is not None:
+        clauses.append(f"CostUsd >= {float(min_cost)}")
+    if budget_alert:
+        clauses.append("BudgetAlert = true")
     if status_:
         clauses.append(f"AgentStatus = '{RunStatus(status_).value}'")
     if agent:
-        clauses.append(f"AgentName = '{agent}'")
+        clauses.append(f"AgentName = '{_quoted(agent)}'")
     if pending_approval:
         clauses.append("PendingApproval = true")
     ids = await client.list_runs(" AND ".join(clauses), limit=limit)

@@ -59,6 +59,9 @@ class PlanReply(BaseModel):
     result: LlmResult
 
 
+PERMISSION_DENIED = "permission denied"
+
+
 def validate_plan(
     plan: Plan,
     tools: Mapping[str, ToolSpec],
@@ -103,7 +106,7 @@ def _task_problems(
         ]
         if permissions.decide(role, spec.name, spec.resource_of(task.args)) is Effect.DENY:
             problems.append(
-                f"task {task.id}: permission denied for role '{role}' to call "
+                f"task {task.id}: {PERMISSION_DENIED} for role '{role}' to call "
                 f"{spec.describe_call(task.args)}"
             )
     elif not (task.prompt or "").strip():

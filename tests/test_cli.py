@@ -221,7 +221,7 @@ async def test_list_filters_by_agent_and_pending_approval(
     cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
 ) -> None:
     _launch_plan(model)
-    handle = await agents.start_run("test-agent", "launch")
+    handle = await agents.start_run("test-agent", "launch", user="lister")
     await pending_request(agents, handle.workflow_id)
     for _ in range(50):  # visibility is eventually consistent
         ids = await cli.json("list", "--agent", "test-agent", "--pending-approval")
@@ -232,6 +232,11 @@ async def test_list_filters_by_agent_and_pending_approval(
     waiting = await cli.json("list", "--status", "awaiting_approval")
     assert handle.workflow_id in waiting
     assert handle.workflow_id not in await cli.json("list", "--status", "completed")
+    assert handle.workflow_id in await cli.json("list", "--user", "lister", "--min-cost", "0")
+    assert handle.workflow_id not in await cli.json("list", "--user", "someone-else")
+    assert handle.workflow_id not in await cli.json("list", "--min-cost", "5")
+    assert handle.workflow_id not in await cli.json("list", "--budget-alert")
+    assert handle.workflow_id in await cli.json("list", "--query", "Iteration = 1")
     await cli("cancel", handle.workflow_id)
 
 

@@ -15,7 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from domain.approvals import ApprovalKind, ApprovalRequest, ApprovalState, BudgetExtension
 from domain.budget import BudgetLedger
-from domain.plan import Plan, PlanReply, ready_waves, validate_plan
+from domain.plan import PERMISSION_DENIED, Plan, PlanReply, ready_waves, validate_plan
 from domain.prompts import answer_messages, planner_messages, running_summary
 from domain.run import Outcome, Phase, RunReport, RunRequest, RunStatus, RunView, StepRecord
 from domain.spec import Purpose
@@ -283,6 +283,11 @@ class AgentRun:
                 return reply.plan
             st.problems = problems
             st.errors.append("invalid plan: " + "; ".join(problems))
+            for problem in problems:
+                if PERMISSION_DENIED in problem:  # e.g. a prompt injection asking for more
+                    self._approvals.audit(
+                        "call_refused", actor="policy:permissions", accepted=False, detail=problem
+                    )
         raise _Escalate(
             f"no valid plan after {spec.limits.max_invalid_plans} attempts: "
             + "; ".join(st.problems)
