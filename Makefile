@@ -42,6 +42,11 @@ test: setup browser lint
 worker: setup
 	$(VENV)/bin/agent-worker
 
+# Benchmarks against floors measured in the same run; writes bench/results/latest.json.
+# Never part of `make test` (a smoke-size run is). `make bench BENCH_ARGS=--smoke` is quick.
+bench: setup
+	$(PY) -m bench $(BENCH_ARGS)
+
 # Chaos: worker kills, server restarts and model faults against the invariants.
 # `make chaos CHAOS_ARGS="--runs 50 --kills 100 --server-restarts 5 --seed 7"` for a large run.
 chaos: setup

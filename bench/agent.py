@@ -1,0 +1,126 @@
+"""The scripted agent every benchmark runs: one goal format, one stateless model policy.
+
+A run's goal carries its parameters (``bench tag=r1 steps=20 kind=tool reply=0``), and the
+model answers from the prompt alone: the planner reads the goal and ``ITERATION: n`` line
+and plans step ``n`` (or nothing once ``n > steps``). Being stateless, the same responder
+serves many concurrent runs, continue-as-new, worker restarts and the floors.
+
+Kinds of step: ``tool`` (one ``record_effect``, lasting ``sec`` seconds), ``llm`` (one
+``llm`` task whose reply is ``reply`` bytes, so the payload store is exercised) and
+``approval`` (one ``launch_rocket``, which waits for a person).
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from client.catalog import Catalog
+from domain.budget import Budget
+from domain.spec import AgentSpec, LoopLimits
+from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
+
+AGENT = "test-agent"
+PLUGINS = "tests.support.test_agent"
+_PARAM = re.compile(r"(\w+)=([\w.\-]+)")
+_ITERATION = re.compile(r"^ITERATION: (\d+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What one benchmark run does, encoded in its goal text."""
+
+    tag: str
+    steps: int
+    kind: str = "tool"
+    reply: int = 0
+    seconds: float = 0.0
+
+    def text(self) -> str:
+        """The goal as the run (and so the model) sees it."""
+        return (
+            f"bench tag={self.tag} steps={self.steps} kind={self.kind} reply={self.reply} "
+            f"sec={self.seconds}"
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> "Goal":
+        """The goal named in a prompt (its ``GOAL:`` line, or the text itself)."""
+        line = next((ln for ln in text.splitlines() if ln.startswith("GOAL: ")), text)
+        params = dict(_PARAM.findall(line))
+        return cls(
+            tag=params.get("tag", "?"),
+            steps=int(params.get("steps", "0")),
+            kind=params.get("kind", "tool"),
+            reply=int(params.get("reply", "0")),
+            seconds=float(params.get("sec", "0")),
+        )
+
+
+def _user_text(request: RecordedRequest) -> str:
+    messages = request.body.get("messages") or []
+    texts = [str(m.get("content", "")) for m in messages if isinstance(m, dict)]
+    return "\n".join(t for t in texts if "GOAL: " in t) or "\n".join(texts)
+
+
+def iteration_of(request: RecordedRequest) -> int:
+    """The ``ITERATION: n`` of a planner prompt (0 for other prompts)."""
+    found = _ITERATION.search(_user_text(request))
+    return int(found.group(1)) if found else 0
+
+
+def tag_of(request: RecordedRequest) -> str:
+    """The run tag a request belongs to."""
+    return Goal.parse(_user_text(request)).tag
+
+
+def step_tasks(goal: Goal, n: int) -> list[dict[str, Any]]:
+    """The tasks of step ``n`` in the planner's JSON format."""
+    base = {"id": f"t{n}", "depends_on": [], "critical": False}
+    if goal.kind == "llm":
+        return [{**base, "kind": "llm", "prompt": f"write part {n} of the report"}]
+    tool = "launch_rocket" if goal.kind == "approval" else "record_effect"
+    args: dict[str, Any] = {"name": f"{goal.tag}-{n}"}
+    if goal.seconds:
+        args["seconds"] = goal.seconds
+    return [{**base, "kind": "tool", "tool": tool, "args": args}]
+
+
+def plan_for(goal: Goal, n: int) -> dict[str, Any]:
+    """The planner's answer at iteration ``n``: step ``n``, or nothing left to do."""
+    if n > goal.steps:
+        return {"rationale": "all steps done", "done": True, "tasks": []}
+    return {"rationale": f"step {n}", "done": False, "tasks": step_tasks(goal, n)}
+
+
+def respond_plan(request: RecordedRequest) -> Reply:
+    """The planner: plan the iteration named in the prompt."""
+    goal = Goal.parse(_user_text(request))
+    return Reply.json(plan_for(goal, iteration_of(request)))
+
+
+def respond_execute(request: RecordedRequest) -> Reply:
+    """An ``llm`` task: a reply of exactly ``reply`` bytes (at least one)."""
+    goal = Goal.parse(_user_text(request))
+    size = max(goal.reply, 1)
+    line = f"{goal.tag} part. "
+    return Reply.text((line * (size // len(line) + 1))[:size])
+
+
+def respond_summary(request: RecordedRequest) -> Reply:
+    """The final answer."""
+    return Reply.text(f"{tag_of(request)}: all steps done")
+
+
+def install(server: ScriptedModelServer) -> None:
+    """Make ``server`` play the benchmark agent."""
+    server.set_responder("plan", respond_plan)
+    server.set_responder("execute", respond_execute)
+    server.set_responder("summarize", respond_summary)
+
+
+def bench_spec(catalog: Catalog, steps: int, continue_as_new_every: int = 200) -> AgentSpec:
+    """The test agent with room for ``steps`` iterations and a generous cost limit."""
+    spec = catalog.plugin(AGENT).build_spec()
+    limits = LoopLimits(continue_as_new_every=continue_as_new_every)
+    budget = Budget(max_cost_usd=1000.0, max_iterations=steps + 2)
+    return catalog.priced(spec.model_copy(update={"limits": limits, "budget": budget}))

@@ -1,0 +1,116 @@
+"""What every scenario shares: a dev server on a SQLite file, the model process, a client.
+
+CPU is read as deltas: ``getrusage(RUSAGE_SELF)`` for this process (in-process worker and
+client; the model runs elsewhere) and ``/proc/<pid>/stat`` utime+stime for the server.
+"""
+
+import dataclasses
+import os
+import resource
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client
+
+from activities.plugins import load_plugins, plugin_modules
+from bench.agent import PLUGINS
+from bench.model_proc import ModelProcess
+from client.api import AgentsClient
+from client.catalog import Catalog, load_price_table
+from client.connection import TemporalSettings, connect
+from client.dev_server import DevServer
+from workers.config import WorkerSettings
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def self_cpu_s() -> float:
+    """User + system CPU seconds of this process (all its threads) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of process ``pid`` in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@dataclass
+class Harness:
+    """The shared pieces; build it with `open_harness`."""
+
+    server: DevServer
+    client: Client
+    model: ModelProcess
+    workdir: Path
+    catalog: Catalog
+
+    def queue(self, name: str) -> str:
+        """A fresh task queue for one scenario."""
+        return f"bench-{name}-{uuid.uuid4().hex[:8]}"
+
+    def settings(self, task_queue: str, **overrides: object) -> WorkerSettings:
+        """Worker settings: the scripted model, a private data dir, ``task_queue``."""
+        base = WorkerSettings(
+            temporal=TemporalSettings(address=self.server.address, task_queue=task_queue),
+            data_dir=self.workdir / "data" / task_queue,
+            openai_api_key="bench-key",
+            openai_base_url=self.model.base_url,
+            plugins=PLUGINS,
+        )
+        return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
+
+    def agents(self, task_queue: str) -> AgentsClient:
+        """The Python API on ``task_queue``."""
+        return AgentsClient(self.client, self.catalog, task_queue)
+
+    def server_cpu_s(self) -> float:
+        """CPU seconds the Temporal server has used so far."""
+        assert self.server.pid is not None
+        return process_cpu_s(self.server.pid)
+
+
+def worker_env(settings: WorkerSettings, **extra: str) -> dict[str, str]:
+    """The environment that makes a worker process run with ``settings``."""
+    # Only what is set here configures the worker: none of the caller's AGENT_* settings.
+    own = ("OPENAI_", "TEMPORAL_", "AGENT_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
+    env.update(
+        TEMPORAL_ADDRESS=settings.temporal.address,
+        AGENTS_TASK_QUEUE=settings.temporal.task_queue,
+        AGENT_DATA_DIR=str(settings.data_dir),
+        AGENT_PLUGINS=settings.plugins or "",
+        OPENAI_API_KEY=settings.openai_api_key or "",
+        OPENAI_BASE_URL=settings.openai_base_url or "",
+        **extra,
+    )
+    return env
+
+
+@asynccontextmanager
+async def open_harness(workdir: Path) -> AsyncIterator[Harness]:
+    """Start the dev server (SQLite file under ``workdir``) and the model process."""
+    server = DevServer(db_file=workdir / "temporal.db", ui=False, log_file=workdir / "server.log")
+    model = ModelProcess().start()
+    try:
+        await server.start()
+        client = await connect(server.address)
+        catalog = Catalog(load_plugins(plugin_modules(PLUGINS)), load_price_table(None))
+        yield Harness(server, client, model, workdir, catalog)
+    finally:
+        model.stop()
+        await server.stop()

@@ -1,0 +1,225 @@
+"""Recovery after ``kill -9`` of a worker process, and memory per waiting run.
+
+Recovery is measured from the new worker process's spawn to the run's next step, in two
+crash situations:
+
+- ``idle``: the run waits for an approval (nothing in flight); the worker is killed, the
+  approval arrives during the outage, a new worker is spawned; the next step is the
+  approved ``launch_rocket`` running.
+- ``mid_tool``: the worker is killed while a 1 s ``record_effect`` runs; the next step is
+  the following ``record_effect`` starting (it includes the 2 s heartbeat timeout of the
+  interrupted call and its 1 s re-run).
+
+and, for comparison, ``failover``: as ``idle`` but a second worker is already running, so
+no process start is on the path; measured from the kill.
+
+After a crash, the run's next workflow task is first offered to the dead worker's sticky
+queue and moves to the shared queue only after ``sticky_queue_schedule_to_start_timeout``
+(``AGENT_STICKY_TIMEOUT_S``, 10 s by default). Workers are the real ``workers.main``.
+"""
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.agent import Goal, bench_spec
+from bench.floors import floor_work, floor_worker, start_floor
+from bench.harness import Harness, rss_kib, worker_env
+from bench.runs import uid
+from domain.approvals import Decision
+from tests.support import test_agent
+from tests.support.processes import REPO, WorkerProcess
+from tests.support.waiting import pending_request
+
+DEFAULT_STICKY_S = 10.0  # WorkerSettings.sticky_timeout_s (and the SDK's own default)
+
+
+class BenchWorkerProcess(WorkerProcess):
+    """`WorkerProcess` running ``bench.worker_proc`` (a workflow cache size knob)."""
+
+    def _spawn(self) -> int:
+        offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        with self.log_file.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.worker_proc"],
+                cwd=REPO,
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return offset
+
+    async def start(self, timeout: float = 60.0) -> "BenchWorkerProcess":  # noqa: ASYNC109
+        """Start ``python -m bench.worker_proc`` and wait until it logs that it is ready."""
+        offset = self._spawn()
+        assert self._proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_file.read_text()[-3000:]}")
+            if "worker ready" in self.log_file.read_text()[offset:]:
+                return self
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"worker not ready in {timeout}s")
+
+    @property
+    def pid(self) -> int:
+        """The worker's process id."""
+        assert self._proc is not None
+        return self._proc.pid
+
+
+async def _until(predicate: Any, limit_s: float = 120.0, poll_s: float = 0.02) -> None:
+    """Poll ``predicate`` (it reads what other processes write) until it holds."""
+    async with asyncio.timeout(limit_s):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(poll_s)
+
+
+def _rows(data: Path, phase: str, name: str) -> list[float]:
+    """Times (``time.time()``) of the ledger rows of effect ``name`` in ``phase``."""
+    path = test_agent.ledger_path(data)
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        rows = conn.execute(
+            "SELECT at FROM executions WHERE phase = ? AND name = ?", (phase, name)
+        ).fetchall()
+    except sqlite3.OperationalError:  # the tool has not created its table yet
+        rows = []
+    finally:
+        conn.close()
+    return [float(r[0]) for r in rows]
+
+
+async def recover_once(h: Harness, situation: str, sticky_s: float | None) -> dict[str, float]:
+    """One crash; ``sticky_s`` None leaves ``AGENT_STICKY_TIMEOUT_S`` unset (10 s)."""
+    queue = h.queue(f"rec-{situation}")
+    settings = h.settings(queue)
+    extra = {} if sticky_s is None else {"AGENT_STICKY_TIMEOUT_S": str(sticky_s)}
+    env = worker_env(settings, **extra)
+    kind = WorkerProcess
+    logs = h.workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    agents, data = h.agents(queue), settings.data_dir
+    waits = situation != "mid_tool"
+    goal = (
+        Goal(uid("rec"), 1, kind="approval")
+        if waits
+        else Goal(uid("rec"), 2, kind="tool", seconds=1.0)
+    )
+    # The next step: the approved launch_rocket ran, or the step after the killed one began.
+    phase, name = ("completed", f"{goal.tag}-1") if waits else ("started", f"{goal.tag}-2")
+    first = await kind(env, logs / f"{queue}-1.log").start()
+    second: WorkerProcess | None = None
+    try:
+        handle = await agents.start_run(bench_spec(h.catalog, goal.steps), goal.text())
+        if waits:
+            request = await pending_request(agents, handle.workflow_id)
+        else:
+            await _until(lambda: _rows(data, "started", f"{goal.tag}-1"))
+        if situation == "failover":  # a replica is up before the crash
+            second = await kind(env, logs / f"{queue}-2.log").start()
+    finally:
+        first.kill()
+    crashed = time.time()
+    if waits:
+        await agents.approve(handle.workflow_id, Decision(request_id=request.id, approver="bench"))
+    spawned = time.time()
+    if second is None:
+        second = await kind(env, logs / f"{queue}-2.log").start()
+    ready = time.time()
+    try:
+        await _until(lambda: _rows(data, phase, name))
+        next_step = _rows(data, phase, name)[0]
+        await asyncio.wait_for(agents.result(handle.workflow_id), 120)
+    finally:
+        second.terminate()
+    if situation == "failover":
+        return {"recovery_s": round(next_step - crashed, 3)}
+    return {
+        "recovery_s": round(next_step - spawned, 3),
+        "worker_start_s": round(ready - spawned, 3),
+        "after_ready_s": round(next_step - ready, 3),
+    }
+
+
+async def measure_recovery(
+    h: Harness, sticky_s: float, with_default: bool, situations: Sequence[str]
+) -> dict[str, Any]:
+    """Each situation with ``sticky_s``, and (if asked) with the SDK default."""
+    out: dict[str, Any] = {"sticky_timeout_s": sticky_s}
+    for situation in situations:
+        out[situation] = await recover_once(h, situation, sticky_s)
+        if with_default:
+            default = await recover_once(h, situation, None)
+            out[situation]["with_default_sticky_s"] = default["recovery_s"]
+    return out
+
+
+async def measure_memory(h: Harness, runs: int, batch: int = 100) -> dict[str, Any]:
+    """RSS growth of a worker process per run waiting for an approval (all kept cached)."""
+    queue = h.queue("memory")
+    settings = h.settings(queue)
+    env = worker_env(settings, BENCH_MAX_CACHED_WORKFLOWS=str(runs + 100))
+    logs = h.workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    agents = h.agents(queue)
+    spec = bench_spec(h.catalog, 1)
+    query = f"TaskQueue = '{queue}' AND PendingApproval = true"
+    worker = await BenchWorkerProcess(env, logs / f"{queue}.log").start()
+    try:
+        warm = await agents.start_run(spec, Goal(uid("mem-warm"), 1, kind="approval").text())
+        await pending_request(agents, warm.workflow_id)
+        await asyncio.sleep(1.0)
+        before = rss_kib(worker.pid)
+        goals = [Goal(uid("mem"), 1, kind="approval") for _ in range(runs)]
+        for i in range(0, runs, batch):
+            await asyncio.gather(*(agents.start_run(spec, g.text()) for g in goals[i : i + batch]))
+        async with asyncio.timeout(600):
+            while (await h.client.count_workflows(query)).count < runs + 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(2.0)
+        after = rss_kib(worker.pid)
+    finally:
+        worker.terminate()
+    return {
+        "memory_kib_per_waiting_run": round((after - before) / runs, 2),
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "runs": runs,
+        "floor_temporal_kib_per_waiting_run": await _floor_memory(h, runs, batch),
+    }
+
+
+async def _floor_memory(h: Harness, runs: int, batch: int) -> float:
+    """The same with the bare floor loop, its worker in this process (RSS of this process)."""
+    queue = h.queue("memory-floor")
+    spec = bench_spec(h.catalog, 1)
+    work = floor_work(h.model.base_url, spec, h.workdir / "data" / queue)
+    prefix = uid("memf")
+
+    def waiting() -> int:
+        return sum(r.purpose == "plan" and r.tag.startswith(prefix) for r in h.model.requests())
+
+    h.model.clear()  # keeps the log (read on every poll) short
+    async with floor_worker(h.client, queue, work, max_cached_workflows=runs + 100):
+        await start_floor(h.client, queue, [Goal(f"{prefix}-warm", 1, kind="approval")])
+        await _until(lambda: waiting() >= 1, poll_s=0.2)
+        await asyncio.sleep(1.0)
+        before = rss_kib(os.getpid())
+        goals = [Goal(f"{prefix}-{i}", 1, kind="approval") for i in range(runs)]
+        for i in range(0, runs, batch):
+            await start_floor(h.client, queue, goals[i : i + batch])
+        await _until(lambda: waiting() >= runs + 1, 600, poll_s=1.0)
+        await asyncio.sleep(2.0)
+        after = rss_kib(os.getpid())
+    return round((after - before) / runs, 2)

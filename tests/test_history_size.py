@@ -1,0 +1,65 @@
+"""History stays flat per step with large model replies: they go to the payload store.
+
+A 200-step run whose every step gets a ~20 KB model reply, continued as new every 100
+iterations, must cost about as many history bytes per step at step 200 as at step 20,
+and no reply may be inlined in the history.
+"""
+
+import hashlib
+import uuid
+from pathlib import Path
+
+import pytest
+
+from activities.payload_store import DEFAULT_INLINE_LIMIT, PREVIEW_CHARS, LocalPayloadStore
+from bench.agent import Goal, install
+from bench.history import long_run
+from client.api import AgentsClient
+from tests.support.scripted_model import ScriptedModelServer
+
+REPLY_BYTES = 20 * 1024
+STEPS = 200
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+async def test_history_bytes_per_step_stay_flat(
+    agents: AgentsClient, model: ScriptedModelServer, worker: None
+) -> None:
+    install(model)
+    goal = Goal(f"hist-{uuid.uuid4().hex[:8]}", STEPS, kind="llm", reply=REPLY_BYTES)
+    result = await long_run(agents, goal, checkpoints=(20, STEPS), continue_as_new_every=100)
+
+    assert result["long_run_completed"] is True
+    per_step = result["history_bytes_per_step"]
+    early, late = per_step["20"], per_step[str(STEPS)]
+    assert late <= 1.5 * early, f"history grows per step: {early:.0f} B -> {late:.0f} B"
+    # A reply inlined in the history would cost more than the reply itself, every step.
+    assert late < REPLY_BYTES, per_step
+    breakdown = result["history_breakdown"]
+    assert breakdown["executions"] >= 2  # continued as new on the way
+    results = breakdown["bytes_per_step_by_activity"]["llm_complete:execute result"]
+    assert results < DEFAULT_INLINE_LIMIT, breakdown
+    assert model.count(purpose="execute") == STEPS
+
+
+@pytest.mark.unit
+def test_payload_store_round_trip(tmp_path: Path) -> None:
+    store = LocalPayloadStore(tmp_path / "payloads")
+    data = ("x" * REPLY_BYTES).encode()
+
+    ref = store.put(data, "p" * (PREVIEW_CHARS + 50))
+    assert ref.key == hashlib.sha256(data).hexdigest()  # content-addressed
+    assert ref.size_bytes == len(data)
+    assert len(ref.preview) == PREVIEW_CHARS
+    assert store.get(ref) == data
+
+    again = store.put(data, "another preview")  # a retried activity writes it again
+    assert again.key == ref.key
+    assert store.get(again) == data
+    assert [p.name for p in (tmp_path / "payloads").rglob("*") if p.is_file()] == [ref.key]
+
+    other = store.put(b"other bytes", "")
+    assert other.key != ref.key and store.get(other) == b"other bytes"
+    with pytest.raises(KeyError):
+        store.get(ref.model_copy(update={"key": "0" * 64}))
