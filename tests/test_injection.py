@@ -3,11 +3,13 @@
 import pytest
 
 from client.api import AgentsClient
+from domain.approvals import Decision
 from domain.permissions import Effect, PermissionMatrix, PermissionRule
 from domain.run import RunStatus
 from tests.support import test_agent
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
+from tests.support.waiting import pending_request
 from workers.config import WorkerSettings
 
 pytestmark = pytest.mark.e2e
@@ -74,3 +76,46 @@ async def test_api_key_never_reaches_the_history(
     assert all(r.headers.get("authorization") == "Bearer test-key" for r in model.requests)
     history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
     assert "test-key" not in history.to_json()
+
+
+async def test_sensitive_arguments_never_reach_labels_audit_or_approvals(
+    agents: AgentsClient,
+    model: ScriptedModelServer,
+    worker: None,
+    worker_settings: WorkerSettings,
+) -> None:
+    secret = "hunter2-do-not-show"
+    spec = (
+        agents.catalog.plugin("test-agent")
+        .build_spec()
+        .model_copy(update={"sensitive_fields": ["name"]})
+    )
+    model.enqueue(
+        plan_reply(
+            tool_task("s", "record_effect", name=secret),
+            tool_task("l", "launch_rocket", name=secret),
+        ),
+        purpose="plan",
+    )
+    model.enqueue(Reply.text("ok"), purpose="summarize")
+    handle = await agents.start_run(spec, "use the secret")
+
+    request = await pending_request(agents, handle.workflow_id)
+    assert secret not in request.model_dump_json()
+    await agents.approve(
+        handle.workflow_id,
+        Decision(request_id=request.id, approver="ana", args_digest=request.args_digest),
+    )
+    report = await agents.result(handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED
+    assert test_agent.effects(worker_settings.data_dir) == [secret]  # the tool got it
+    shown = [s.label for s in report.steps] + [a.detail for a in report.audit]
+    assert shown and not any(secret in text for text in shown)
+    history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
+    summaries = [
+        e.user_metadata.summary.data.decode()
+        for e in history.events
+        if e.HasField("user_metadata") and e.user_metadata.HasField("summary")
+    ]
+    assert any("record_effect" in s for s in summaries)
+    assert not any(secret in s for s in summaries)

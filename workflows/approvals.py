@@ -22,6 +22,7 @@ from domain.approvals import (
     OnTimeout,
     args_digest,
 )
+from domain.redaction import redact
 from workflows.metrics import count
 from workflows.state import RunState
 
@@ -83,7 +84,7 @@ class ApprovalBook:
             id=f"a{len(self._state.approvals) + 1}",
             kind=kind,
             tool=tool,
-            args=args or {},
+            args=redact(args or {}, self._state.request.spec.sensitive_fields),
             args_digest=args_digest(args or {}),
             what=what,
             why=why,

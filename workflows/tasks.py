@@ -22,6 +22,7 @@ from domain.money import usd_cost_to_micros
 from domain.permissions import Effect
 from domain.plan import Task, TaskKind
 from domain.prompts import evaluation_messages, task_messages
+from domain.redaction import redact
 from domain.run import (
     Outcome,
     Phase,
@@ -140,7 +141,8 @@ class TaskRunner:
             return self._step(
                 task, f"{task.tool}(…)", Outcome.HARD, started, why=f"unknown tool '{task.tool}'"
             )
-        label = tool.describe_call(task.args)
+        # Labels reach the Web UI, the audit and notifications: never with secret values.
+        label = tool.describe_call(redact(task.args, self._state.request.spec.sensitive_fields))
         looping = self._oscillation(tool, task.args)
         if looping:
             return self._step(task, label, Outcome.HARD, started, why=looping)
