@@ -47,11 +47,6 @@ class ChaosWorker(WorkerProcess):
         """Whether the process runs."""
         return self._proc is not None and self._proc.poll() is None
 
-    @property
-    def pid(self) -> int | None:
-        """The process id (Temporal's default worker identity is ``pid@host``)."""
-        return self._proc.pid if self._proc is not None else None
-
 
 class WorkerPool:
     """W workers; dead ones are replaced by fresh processes with their own log file."""

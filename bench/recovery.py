@@ -21,8 +21,6 @@ queue and moves to the shared queue only after ``sticky_queue_schedule_to_start_
 import asyncio
 import os
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,46 +32,10 @@ from bench.harness import Harness, rss_kib, worker_env
 from bench.runs import uid
 from domain.approvals import Decision
 from tests.support import test_agent
-from tests.support.processes import REPO, WorkerProcess
+from tests.support.processes import WorkerProcess
 from tests.support.waiting import pending_request
 
 DEFAULT_STICKY_S = 10.0  # WorkerSettings.sticky_timeout_s (and the SDK's own default)
-
-
-class BenchWorkerProcess(WorkerProcess):
-    """`WorkerProcess` running ``bench.worker_proc`` (a workflow cache size knob)."""
-
-    def _spawn(self) -> int:
-        offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-        with self.log_file.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.worker_proc"],
-                cwd=REPO,
-                env=self._env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return offset
-
-    async def start(self, timeout: float = 60.0) -> "BenchWorkerProcess":  # noqa: ASYNC109
-        """Start ``python -m bench.worker_proc`` and wait until it logs that it is ready."""
-        offset = self._spawn()
-        assert self._proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.log_file.read_text()[-3000:]}")
-            if "worker ready" in self.log_file.read_text()[offset:]:
-                return self
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"worker not ready in {timeout}s")
-
-    @property
-    def pid(self) -> int:
-        """The worker's process id."""
-        assert self._proc is not None
-        return self._proc.pid
 
 
 async def _until(predicate: Any, limit_s: float = 120.0, poll_s: float = 0.02) -> None:
@@ -175,12 +137,15 @@ async def measure_memory(h: Harness, runs: int, batch: int = 100) -> dict[str, A
     agents = h.agents(queue)
     spec = bench_spec(h.catalog, 1)
     query = f"TaskQueue = '{queue}' AND PendingApproval = true"
-    worker = await BenchWorkerProcess(env, logs / f"{queue}.log").start()
+    # bench.worker_proc: workers.main with a workflow cache large enough for every run.
+    worker = await WorkerProcess(env, logs / f"{queue}.log", module="bench.worker_proc").start()
+    assert worker.pid is not None
+    worker_pid = worker.pid
     try:
         warm = await agents.start_run(spec, Goal(uid("mem-warm"), 1, kind="approval").text())
         await pending_request(agents, warm.workflow_id)
         await asyncio.sleep(1.0)
-        before = rss_kib(worker.pid)
+        before = rss_kib(worker_pid)
         goals = [Goal(uid("mem"), 1, kind="approval") for _ in range(runs)]
         for i in range(0, runs, batch):
             await asyncio.gather(*(agents.start_run(spec, g.text()) for g in goals[i : i + batch]))
@@ -188,7 +153,7 @@ async def measure_memory(h: Harness, runs: int, batch: int = 100) -> dict[str, A
             while (await h.client.count_workflows(query)).count < runs + 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.5)
         await asyncio.sleep(2.0)
-        after = rss_kib(worker.pid)
+        after = rss_kib(worker_pid)
     finally:
         worker.terminate()
     return {

@@ -12,19 +12,26 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class WorkerProcess:
-    """``python -m workers.main`` in its own process, with its log in a file."""
+    """A worker (``python -m workers.main`` unless told otherwise) in its own process, with
+    its log in a file."""
 
-    def __init__(self, env: dict[str, str], log_file: Path) -> None:
+    def __init__(self, env: dict[str, str], log_file: Path, module: str = "workers.main") -> None:
         self._env = env
         self.log_file = log_file
+        self.module = module
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id (Temporal's default worker identity is ``pid@host``)."""
+        return self._proc.pid if self._proc is not None else None
 
     async def start(self, timeout: float = 60.0) -> "WorkerProcess":
         """Start the process and wait until it logs that it is ready."""
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with self.log_file.open("ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "workers.main"],
+                [sys.executable, "-m", self.module],
                 cwd=REPO,
                 env=self._env,
                 stdout=log,
