@@ -8,6 +8,7 @@ report = await agents.result(handle.workflow_id)
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pydantic
@@ -37,6 +38,9 @@ from domain.run import WORKFLOW_TYPE, RunReport, RunRequest, RunView, workflow_i
 from domain.spec import AgentSpec
 from domain.user_ledger import LedgerDecision, LedgerReservation, UserSpend, ledger_workflow_id
 from workflows import search_attributes as sa
+
+# A status query waits this long for a worker before the caller hears "no answer".
+STATUS_QUERY_TIMEOUT = timedelta(seconds=10)
 
 
 class InvalidRunRequestError(ValueError):
@@ -223,7 +227,9 @@ class AgentsClient:
     async def status(self, workflow_id: str) -> RunView:
         """The live view of a run (the ``status`` query)."""
         handle = self.temporal.get_workflow_handle(workflow_id)
-        view: RunView = await handle.query("status", result_type=RunView)
+        view: RunView = await handle.query(
+            "status", result_type=RunView, rpc_timeout=STATUS_QUERY_TIMEOUT
+        )
         return view
 
     async def result(self, workflow_id: str) -> RunReport:

@@ -14,11 +14,11 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from temporalio.service import RPCError, RPCStatusCode
 
 from client.api import AgentsClient, InvalidRunRequestError
 from client.follow import follow
-from client.render import print_report, print_request, print_view, to_json
+from client.render import print_report, print_request, print_spend, print_view, to_json
 from domain.approvals import ApprovalRequest, BudgetExtension, Decision
 from domain.budget import BudgetOverride
 from domain.run import RunReport, RunStatus, RunView
@@ -52,8 +52,23 @@ def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
         except (InvalidRunRequestError, ConnectionError, LookupError) as e:
             err.print(f"[red]error:[/] {e}")
             raise typer.Exit(1) from None
+        except RPCError as e:
+            err.print(f"[red]error:[/] {_explain(e)}")
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _explain(e: RPCError) -> str:
+    """One line for a refused or unanswered server call."""
+    if e.status is RPCStatusCode.NOT_FOUND:
+        return f"no such run ({e.message})"
+    if e.status is RPCStatusCode.DEADLINE_EXCEEDED:
+        return (
+            f"no answer in time ({e.message}); if the run is live, is an agent-worker "
+            "polling its task queue? (`make worker`)"
+        )
+    return f"the server refused the call: {e.status.name}: {e.message}"
 
 
 def _workflow_id(run: str) -> str:
@@ -318,38 +333,8 @@ async def report(
     result = await spend_report(client, _since(since), agent)
     if as_json:
         out.print_json(result.model_dump_json())
-        return
-    for title, groups in (
-        ("agent", result.by_agent),
-        ("user", result.by_user),
-        ("model", result.by_model),
-    ):
-        table = Table(title=f"by {title} since {result.since:%Y-%m-%d %H:%M} UTC")
-        for col in (
-            title,
-            "runs",
-            "cost USD",
-            "input tok",
-            "output tok",
-            "LLM calls",
-            "cache hits",
-        ):
-            table.add_column(col)
-        for name, t in sorted(groups.items()):
-            table.add_row(
-                name,
-                str(t.runs),
-                f"{t.cost_usd:.6f}",
-                f"{t.input_tokens:,}",
-                f"{t.output_tokens:,}",
-                str(t.llm_calls),
-                str(t.cache_hits),
-            )
-        out.print(table)
-    out.print(
-        f"{result.runs} runs, ${result.total.cost_usd:.6f}, "
-        f"{result.total.input_tokens + result.total.output_tokens:,} tokens"
-    )
+    else:
+        print_spend(out, result)
 
 
 def _quoted(value: str) -> str:

@@ -1,7 +1,7 @@
 """How runs look in a terminal (rich) and as stable JSON."""
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -10,6 +10,9 @@ from rich.table import Table
 from domain.approvals import ApprovalRequest
 from domain.money import micros_to_usd
 from domain.run import RunReport, RunView
+
+if TYPE_CHECKING:  # reports imports the Temporal client; rendering must not
+    from client.reports import SpendReport
 
 
 def to_json(value: BaseModel | list[Any] | dict[str, Any]) -> str:
@@ -68,3 +71,37 @@ def print_report(console: Console, report: RunReport) -> None:
             + (f" ({a.reason})" if a.reason else "")
         )
     console.print(f"\n[bold]Answer[/]\n{report.answer}")
+
+
+def print_spend(console: Console, report: "SpendReport") -> None:
+    """A spend report: one table per grouping, then the total."""
+    columns = ("runs", "cost USD", "tokens", "input tok", "output tok", "LLM calls", "cache hits")
+    for title, groups in (
+        ("agent", report.by_agent),
+        ("user", report.by_user),
+        ("model", report.by_model),
+    ):
+        table = Table(title=f"by {title} since {report.since:%Y-%m-%d %H:%M} UTC")
+        for col in (title, *columns):
+            table.add_column(col)
+        for name, t in sorted(groups.items()):
+            runs = f"{t.runs} ({t.estimated_runs} est.)" if t.estimated_runs else str(t.runs)
+            table.add_row(
+                name,
+                runs,
+                f"{t.cost_usd:.6f}",
+                f"{t.tokens:,}",
+                f"{t.input_tokens:,}",
+                f"{t.output_tokens:,}",
+                str(t.llm_calls),
+                str(t.cache_hits),
+            )
+        console.print(table)
+    console.print(
+        f"{report.runs} runs, ${report.total.cost_usd:.6f}, {report.total.tokens:,} tokens"
+    )
+    if report.total.estimated_runs:
+        console.print(
+            f"{report.total.estimated_runs} run(s) could not report (terminated, or no worker "
+            "answered): counted from their CostUsd/TokensUsed search attributes, no model split"
+        )

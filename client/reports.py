@@ -1,35 +1,53 @@
 """Spend reports: cost and tokens per agent, per user and per model over a time window.
 
 Runs are found through visibility (the ``AgentName``/``AgentUser`` search attributes);
-finished runs contribute their final report, running ones their live status.
+finished runs contribute their final report, running ones their live status. A run that
+cannot answer (terminated, timed out, or running with no worker to answer the query)
+is counted from its ``CostUsd``/``TokensUsed`` search attributes instead, so one stuck
+run never hides the others; those runs are counted in ``estimated_runs`` and have no
+per-model split.
 """
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import (
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+)
+from temporalio.service import RPCError
 
 from client.api import AgentsClient
 from domain.budget import Usage
+from domain.money import usd_to_micros
 from domain.run import WORKFLOW_TYPE, RunReport, RunView
+from workflows.search_attributes import AGENT_NAME, AGENT_USER, COST_USD, TOKENS_USED
+
+QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 class Totals(BaseModel):
     """What a group of runs consumed."""
 
     runs: int = 0
+    estimated_runs: int = 0
     cost_usd: float = 0.0
+    tokens: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     llm_calls: int = 0
     tool_calls: int = 0
     cache_hits: int = 0
 
-    def add(self, usage: Usage, runs: int = 1) -> None:
-        """Count one run's (or one model's) usage."""
+    def add(self, usage: Usage, runs: int = 1, estimated: bool = False, tokens: int = 0) -> None:
+        """Count one run's (or one model's) usage; ``tokens`` are known only as a total."""
         self.runs += runs
+        self.estimated_runs += runs if estimated else 0
         self.cost_usd = round(self.cost_usd + usage.cost_usd, 6)
+        self.tokens += usage.tokens + tokens
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
         self.llm_calls += usage.llm_calls
@@ -48,21 +66,70 @@ class SpendReport(BaseModel):
     by_model: dict[str, Totals]
 
 
-def _group(into: dict[str, Totals], key: str, usage: Usage, runs: int = 1) -> None:
-    into.setdefault(key, Totals()).add(usage, runs)
+@dataclass(frozen=True)
+class RunSpend:
+    """One run's consumption, from its report, its live view or its search attributes."""
+
+    agent: str
+    user: str
+    usage: Usage
+    usage_by_model: dict[str, Usage] = field(default_factory=dict)
+    estimated: bool = False  # from search attributes: cost and a token total only
+    tokens: int = 0
+
+    @classmethod
+    def of(cls, item: RunReport | RunView) -> "RunSpend":
+        """The spend a report or a live view accounts for."""
+        return cls(item.agent, item.user, item.usage, item.usage_by_model)
+
+    @classmethod
+    def from_search_attributes(cls, wf: WorkflowExecution) -> "RunSpend":
+        """What visibility knows of a run that cannot answer for itself."""
+        sa = wf.typed_search_attributes
+        cost = usd_to_micros(sa.get(COST_USD) or 0.0)
+        return cls(
+            agent=sa.get(AGENT_NAME) or "?",
+            user=sa.get(AGENT_USER) or "?",
+            usage=Usage(cost_micros=cost),
+            estimated=True,
+            tokens=sa.get(TOKENS_USED) or 0,
+        )
 
 
-def summarize(items: Iterable[RunReport | RunView], since: datetime) -> SpendReport:
-    """Aggregate run reports (or live views) into a `SpendReport`."""
+def summarize(items: Iterable[RunSpend], since: datetime) -> SpendReport:
+    """Aggregate per-run spend into a `SpendReport`."""
     report = SpendReport(since=since, runs=0, total=Totals(), by_agent={}, by_user={}, by_model={})
     for item in items:
         report.runs += 1
-        report.total.add(item.usage)
-        _group(report.by_agent, item.agent, item.usage)
-        _group(report.by_user, item.user, item.usage)
+        for into in (
+            report.total,
+            _slot(report.by_agent, item.agent),
+            _slot(report.by_user, item.user),
+        ):
+            into.add(item.usage, estimated=item.estimated, tokens=item.tokens)
         for model, usage in item.usage_by_model.items():
-            _group(report.by_model, model, usage)
+            _slot(report.by_model, model).add(usage)
     return report
+
+
+def _slot(groups: dict[str, Totals], key: str) -> Totals:
+    return groups.setdefault(key, Totals())
+
+
+async def run_spend(agents: AgentsClient, wf: WorkflowExecution) -> RunSpend | None:
+    """One listed run's spend; None for a run continued as new (its successor counts it)."""
+    if wf.status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
+        return None
+    handle = agents.temporal.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=RunReport)
+    try:
+        if wf.status is WorkflowExecutionStatus.RUNNING:
+            view = await handle.query("status", result_type=RunView, rpc_timeout=QUERY_TIMEOUT)
+            return RunSpend.of(view)
+        if wf.status is WorkflowExecutionStatus.COMPLETED:
+            return RunSpend.of(await handle.result(follow_runs=False))
+    except (RPCError, WorkflowQueryFailedError):
+        pass  # no worker answered in time: fall back to what visibility knows
+    return RunSpend.from_search_attributes(wf)
 
 
 async def spend_report(
@@ -72,11 +139,9 @@ async def spend_report(
     query = f"WorkflowType = '{WORKFLOW_TYPE}' AND StartTime >= '{since.isoformat()}'"
     if agent:
         query += f" AND AgentName = '{agent}'"
-    items: list[RunReport | RunView] = []
+    items: list[RunSpend] = []
     async for wf in agents.temporal.list_workflows(query, limit=limit):
-        if wf.status is WorkflowExecutionStatus.COMPLETED:
-            items.append(await agents.result(wf.id))
-        elif wf.status is WorkflowExecutionStatus.RUNNING:
-            items.append(await agents.status(wf.id))
-        # Terminated or timed-out executions returned no report; nothing to count.
+        spend = await run_spend(agents, wf)
+        if spend is not None:
+            items.append(spend)
     return summarize(items, since)

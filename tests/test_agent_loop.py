@@ -1,6 +1,5 @@
 """The agent loop: task graphs, parallelism, evaluation, replanning and every error path."""
 
-import asyncio
 import json
 import time
 from collections import Counter
@@ -14,6 +13,7 @@ from domain.spec import ModelRoute, ModelRouting
 from tests.support import test_agent
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
+from tests.support.waiting import report_within
 from workers.config import WorkerSettings
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +29,7 @@ def _plans(model: ScriptedModelServer) -> list[RecordedRequest]:
 
 async def _run(agents: AgentsClient, goal: str = "test", **kw):
     handle = await agents.start_run("test-agent", goal, **kw)
-    return await asyncio.wait_for(agents.result(handle.workflow_id), 60)
+    return await report_within(agents, handle.workflow_id)
 
 
 async def test_independent_tasks_overlap_and_dependencies_hold(

@@ -260,6 +260,20 @@ async def test_bad_request_is_refused_with_exit_1(cli: Cli) -> None:
     assert rc == 1 and "unknown agent 'no-such-agent'" in err
 
 
+async def test_status_of_unknown_or_unanswered_run_is_one_clear_line(
+    cli: Cli, agents: AgentsClient
+) -> None:
+    rc, _, err = await cli("status", "run-does-not-exist")
+    assert rc == 1 and "no such run" in err and "Traceback" not in err
+    nobody = AgentsClient(agents.temporal, agents.catalog, f"{cli.env['AGENTS_TASK_QUEUE']}-x")
+    handle = await nobody.start_run("test-agent", "nobody polls this queue")
+    try:
+        rc, _, err = await cli("status", handle.workflow_id)
+    finally:
+        await agents.temporal.get_workflow_handle(handle.workflow_id).terminate("test")
+    assert rc == 1 and "error:" in err and "Traceback" not in err, err
+
+
 async def test_watch_json_streams_status_lines_and_ends_with_the_report(
     cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
 ) -> None:
@@ -337,12 +351,23 @@ async def test_report_sums_cost_and_tokens_per_agent_user_and_model(
         await agents.start_run(spec_nano, "b", user=f"{agent_name}-bob"),
     ]
     reports = [await agents.result(h.workflow_id) for h in runs]
-    for _ in range(50):  # visibility catches up with the runs
-        result = await cli.json("report", "--since", "1h")
-        if all(u in result["by_user"] for u in (f"{agent_name}-ana", f"{agent_name}-bob")):
-            break
-        await asyncio.sleep(0.2)
-    ana, bob = result["by_user"][f"{agent_name}-ana"], result["by_user"][f"{agent_name}-bob"]
+    # Two runs that cannot answer: one no worker polls for, one terminated.
+    nobody = AgentsClient(agents.temporal, agents.catalog, f"{cli.env['AGENTS_TASK_QUEUE']}-nobody")
+    stuck = await nobody.start_run(spec, "c", user=f"{agent_name}-cy")
+    gone = await nobody.start_run(spec, "d", user=f"{agent_name}-dee")
+    await agents.temporal.get_workflow_handle(gone.workflow_id).terminate("test")
+    users = [f"{agent_name}-{u}" for u in ("ana", "bob", "cy", "dee")]
+    try:
+        for _ in range(50):  # visibility catches up with the runs
+            result = await cli.json("report", "--since", "1h")
+            if all(u in result["by_user"] for u in users):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await agents.temporal.get_workflow_handle(stuck.workflow_id).terminate("test")
+    ana, bob, cy, dee = (result["by_user"][u] for u in users)
+    assert cy["runs"] == cy["estimated_runs"] == dee["estimated_runs"] == 1
+    assert cy["cost_usd"] == dee["cost_usd"] == 0 and ana["estimated_runs"] == 0
     assert ana["cost_usd"] == pytest.approx(reports[0].usage.cost_usd)
     assert bob["cost_usd"] == pytest.approx(reports[1].usage.cost_usd)
     assert ana["llm_calls"] == bob["llm_calls"] == 2
