@@ -1,8 +1,9 @@
 """Recorded histories replay against the current workflow code.
 
 A change that would break runs in flight (a different command order without a
-``workflow.patched`` guard) fails here. Set ``UPDATE_HISTORIES=1`` to re-record the
-committed history after an intended, guarded change.
+``workflow.patched`` guard) fails here. ``basic_run.json`` was recorded before the
+compact-history patch (see workflows/versions.py) and must keep replaying;
+``UPDATE_HISTORIES=1`` re-records ``compact_run.json``, the current code's history.
 """
 
 import os
@@ -56,8 +57,8 @@ async def test_fresh_history_replays(
     assert report.status is RunStatus.COMPLETED
     history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
     await _replayer().replay_workflow(history)
-    if os.environ.get("UPDATE_HISTORIES") == "1":
-        (HISTORIES / "basic_run.json").write_text(history.to_json())
+    if os.environ.get("UPDATE_HISTORIES") == "1":  # older recordings stay: runs in flight
+        (HISTORIES / "compact_run.json").write_text(history.to_json())
 
 
 @workflow.defn(name="AgentRun", sandboxed=False)

@@ -4,12 +4,16 @@ An operator should see, without reading code, what the run is doing, what it has
 and what it waits for, with the exact command that answers a pending approval.
 """
 
+from typing import Any
+
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 
 from domain.money import micros_to_usd
 from domain.run import RunStatus
 from workflows import search_attributes as sa
 from workflows.state import RunState
+from workflows.versions import compact_history
 
 
 def _limit(value: float | int | None, fmt: str = "{}") -> str:
@@ -67,38 +71,46 @@ def shown_status(state: RunState) -> RunStatus:
 
 
 class Story:
-    """Pushes a run's status to the Web UI, upserting search attributes only on change.
+    """Pushes a run's status to the Web UI through current details and search attributes.
 
-    Every upsert is a history event, so unchanged values are not sent again: a long run's
-    history grows with its steps, not with how often it reports.
+    Every upsert is a history event, so a long run's history must grow with its
+    iterations, not with how often it reports: status, pending approval and budget alert
+    are upserted as soon as they change (people filter on them), cost, tokens and
+    iteration once per iteration (or with any other change), and only the attributes
+    whose value changed are sent.
     """
 
     def __init__(self) -> None:
-        self._last: tuple[object, ...] | None = None
+        self._sent: dict[str, object] = {}
 
     def publish(self, state: RunState) -> None:
-        """Refresh the current details and, if changed, the search attributes."""
+        """Refresh the current details and, when due, the changed search attributes."""
         info = workflow.info()
-        pending = any(r.state.value == "pending" for r in state.approvals)
         status = shown_status(state)
-        values = (
-            status.value,
-            micros_to_usd(state.ledger.spent.cost_micros),
-            state.ledger.spent.tokens,
-            pending,
-            state.iteration,
-            state.ledger.soft_alert_raised,
-        )
-        if values != self._last:
-            self._last = values
-            workflow.upsert_search_attributes(
-                [
-                    sa.AGENT_STATUS.value_set(status.value),
-                    sa.COST_USD.value_set(values[1]),
-                    sa.TOKENS_USED.value_set(state.ledger.spent.tokens),
-                    sa.PENDING_APPROVAL.value_set(pending),
-                    sa.ITERATION.value_set(state.iteration),
-                    sa.BUDGET_ALERT.value_set(state.ledger.soft_alert_raised),
-                ]
-            )
+        spent = state.ledger.spent
+        urgent: dict[str, object] = {
+            sa.AGENT_STATUS.name: status.value,
+            sa.PENDING_APPROVAL.name: any(r.state.value == "pending" for r in state.approvals),
+            sa.BUDGET_ALERT.name: state.ledger.soft_alert_raised,
+            sa.ITERATION.name: state.iteration,
+        }
+        progress: dict[str, object] = {
+            sa.COST_USD.name: micros_to_usd(spent.cost_micros),
+            sa.TOKENS_USED.name: spent.tokens,
+        }
+        if not compact_history():  # runs recorded before: every change, every attribute
+            urgent.update(progress)
+            if any(self._sent.get(k) != v for k, v in urgent.items()):
+                self._sent.update(urgent)
+                workflow.upsert_search_attributes([_update(k, v) for k, v in urgent.items()])
+        elif any(self._sent.get(k) != v for k, v in urgent.items()):
+            changed = {k: v for k, v in {**urgent, **progress}.items() if self._sent.get(k) != v}
+            self._sent.update(changed)
+            workflow.upsert_search_attributes([_update(k, v) for k, v in changed.items()])
         workflow.set_current_details(details_markdown(state, info.workflow_id))
+
+
+def _update(name: str, value: object) -> SearchAttributeUpdate[Any]:
+    """The typed update for one of the run's attributes."""
+    key = sa.KEYS[name]
+    return key.value_set(value)

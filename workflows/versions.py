@@ -1,0 +1,19 @@
+"""Workflow changes guarded for runs already in flight.
+
+A change that alters the commands a run issues (more or fewer upserts, a new local
+activity, a different state carried across continue-as-new) is taken only by runs that
+reach the guard on new code; a run recorded before it replays the old way. When no
+run from before a change can remain (retention passed), the old branch can go, after
+``workflow.deprecate_patch``.
+"""
+
+from temporalio import workflow
+
+# Search attributes upserted once per iteration, static prompt parts stashed by
+# reference, only a window of steps carried across continue-as-new.
+COMPACT_HISTORY = "compact-history-1"
+
+
+def compact_history() -> bool:
+    """True for runs on the compact-history code path (every run started after it)."""
+    return workflow.patched(COMPACT_HISTORY)
