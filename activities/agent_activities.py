@@ -10,6 +10,7 @@ import json
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import accumulate, groupby
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from activities.tool_api import (
 )
 from domain.errors import ErrorType
 from domain.evaluation import EvalReply, Judgement
-from domain.llm import LlmCall, LlmResult, Message
+from domain.llm import LlmCall, LlmResult, Message, Part, PayloadRef, is_kept, run_suffixes
 from domain.plan import Plan, PlanReply
 from domain.tools import ToolCall, ToolResult
 
@@ -58,15 +59,43 @@ class AgentActivities:
         """The activity callables to register on a worker."""
         return [self.plan, self.llm_complete, self.evaluate, self.invoke_tool]
 
-    def _render(self, messages: list[Message]) -> list[dict[str, str]]:
+    def render(self, messages: list[Message]) -> list[dict[str, str]]:
+        """Messages as the provider takes them: references resolved, kept parts stored."""
         rendered = []
         for m in messages:
-            parts = [m.text] + [self.store.get(a).decode() for a in m.attachments]
-            rendered.append({"role": m.role, "content": "\n".join(parts)})
+            pieces = [(is_kept(p), self._texts_of(p)) for p in m.parts]
+            for kept, run in groupby(pieces, key=lambda piece: piece[0]):
+                if kept:  # later prompts may send the run, or its tail, as one reference
+                    texts = [text for _, part_texts in run for text in part_texts]
+                    for text in run_suffixes(texts):
+                        self.store.put(text.encode(), "")
+            content = [m.text, *("".join(texts) for _, texts in pieces)]
+            content += ["\n" + self._stored(a) for a in m.attachments]
+            rendered.append({"role": m.role, "content": "".join(content)})
         return rendered
 
+    def _texts_of(self, part: Part) -> list[str]:
+        """The text of a part; of a reference to joined parts, each of them."""
+        if part.ref:
+            data = self._stored(PayloadRef(key=part.ref, size_bytes=part.size)).encode()
+            ends = list(accumulate(part.lengths or [len(data)]))
+            return [data[a:b].decode() for a, b in zip([0, *ends], ends, strict=False)]
+        if part.keep:  # later prompts may send only its reference
+            self.store.put(part.text.encode(), "")
+        return [part.text]
+
+    def _stored(self, ref: PayloadRef) -> str:
+        try:
+            return self.store.get(ref).decode()
+        except KeyError as err:
+            raise ApplicationError(
+                f"{err.args[0]}: every worker of a deployment must share one payload store "
+                "(AGENT_PAYLOAD_DIR on a shared volume)",
+                type="PayloadMissing",
+            ) from None
+
     async def _complete(self, call: LlmCall) -> tuple[ProviderReply, LlmResult]:
-        messages = self._render(call.messages)
+        messages = self.render(call.messages)
         key: str | None = None
         if self.cache is not None and call.cacheable and call.temperature == 0:
             key = ResponseCache.key(
@@ -112,7 +141,9 @@ class AgentActivities:
         data = reply.text.encode()
         if len(data) > self.inline_limit:
             ref = self.store.put(data, preview_of(reply.text))
-            result = result.model_copy(update={"text": ref.preview, "ref": ref})
+            # The preview travels once, as the text; the reference itself stays bare.
+            bare = ref.model_copy(update={"preview": ""})
+            result = result.model_copy(update={"text": ref.preview, "ref": bare})
         return result
 
     @activity.defn(name="plan")
@@ -139,7 +170,8 @@ class AgentActivities:
                 f"{'.'.join(str(p) for p in e['loc']) or 'plan'}: {e['msg']}" for e in err.errors()
             ]
             return PlanReply(plan=None, problems=problems, result=result)
-        return PlanReply(plan=plan, result=result)
+        # The parsed plan is the reply; its text would only repeat it in the history.
+        return PlanReply(plan=plan, result=result.model_copy(update={"text": ""}))
 
     @activity.defn(name="evaluate")
     async def evaluate(self, call: LlmCall) -> EvalReply:
@@ -244,7 +276,8 @@ class AgentActivities:
         text = json.dumps(output, ensure_ascii=False, default=str, sort_keys=True)
         if len(text.encode()) > self.inline_limit:
             ref = self.store.put(text.encode(), preview_of(text))
-            return ToolResult(ref=ref, preview=ref.preview, idempotency_key=key)
+            bare = ref.model_copy(update={"preview": ""})
+            return ToolResult(ref=bare, preview=ref.preview, idempotency_key=key)
         return ToolResult(output=json.loads(text), preview=preview_of(text), idempotency_key=key)
 
 

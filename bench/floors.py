@@ -30,7 +30,7 @@ from tests.support.test_agent import TOOLS
 
 
 def _rendered(messages: list[Message]) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.text} for m in messages]
+    return [{"role": m.role, "content": m.inline_text()} for m in messages]
 
 
 @dataclass

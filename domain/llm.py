@@ -5,7 +5,10 @@ content itself, so the history never records a conversation twice. The workflow 
 still bound a prompt's size exactly: a reference knows its byte length.
 """
 
-from pydantic import BaseModel, ConfigDict, Field
+from itertools import groupby
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from domain.budget import Usage
 from domain.prices import ModelPrice
@@ -24,18 +27,79 @@ class PayloadRef(BaseModel):
     preview: str = ""
 
 
+class Part(BaseModel):
+    """A piece of a message's content: inline text, or a reference to text stored before.
+
+    Prompts repeat most of what they said last time (the system prompt, the tool list,
+    observations still in the window). Such a piece is marked ``keep``: the activity
+    stores it, and later prompts send only its ``ref`` (the SHA-256 of its UTF-8 bytes)
+    and ``size``, so the history records each piece once and the workflow still knows the
+    prompt's exact size. Serialized without defaults.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    text: str = ""
+    keep: bool = False
+    ref: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+    size: int = Field(default=0, ge=0)
+    # For a reference to several kept parts joined: their byte lengths, in order.
+    lengths: list[int] = []
+
+    @model_serializer
+    def _compact(self) -> dict[str, Any]:
+        if self.ref:
+            ref: dict[str, Any] = {"ref": self.ref, "size": self.size}
+            return {**ref, "lengths": self.lengths} if self.lengths else ref
+        return {"text": self.text, "keep": True} if self.keep else {"text": self.text}
+
+    def byte_size(self) -> int:
+        """UTF-8 bytes this part renders to."""
+        return self.size if self.ref else len(self.text.encode())
+
+
+def is_kept(part: Part) -> bool:
+    """Whether ``part`` is stored content: kept inline, or already a reference."""
+    return part.keep or bool(part.ref)
+
+
+def kept_runs(parts: list[Part]) -> list[list[Part]]:
+    """The maximal runs of consecutive kept parts; each run is also stored as one text."""
+    return [list(run) for kept, run in groupby(parts, key=is_kept) if kept]
+
+
+def run_suffixes(texts: list[str]) -> list[str]:
+    """A run's texts joined from each position on (the whole run first), when 2+ long.
+
+    The store keeps each, so a window that slid forward finds its older part stored.
+    """
+    return ["".join(texts[i:]) for i in range(len(texts) - 1)]
+
+
 class Message(BaseModel):
-    """One chat message; ``attachments`` are appended to ``text`` by the activity."""
+    """One chat message: ``text``, then ``parts`` in order, then ``attachments``.
+
+    ``attachments`` (payload-store content) are appended on lines of their own.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     role: str = Field(pattern=r"^(system|user|assistant)$")
-    text: str
+    text: str = ""
+    parts: list[Part] = []
     attachments: list[PayloadRef] = []
 
     def byte_size(self) -> int:
         """UTF-8 bytes of the rendered message: an upper bound of its tokens."""
-        return len(self.text.encode()) + sum(a.size_bytes + 1 for a in self.attachments)
+        return (
+            len(self.text.encode())
+            + sum(p.byte_size() for p in self.parts)
+            + sum(a.size_bytes + 1 for a in self.attachments)
+        )
+
+    def inline_text(self) -> str:
+        """``text`` and the inline parts (for messages built with no references)."""
+        return self.text + "".join(p.text for p in self.parts)
 
 
 def prompt_token_bound(messages: list[Message]) -> int:

@@ -1,15 +1,16 @@
 """The prompts a run sends, built as pure functions of run state.
 
 The workflow builds every prompt itself so it can bound its size (and so its cost)
-before the call. Observations are given as a JSON block: a real model reads it as
-easily as prose, and the deterministic offline model can parse it.
+before the call. Observations are given as JSON lines: a real model reads them as
+easily as prose, and the deterministic offline model can parse them. Prompts are built
+from `Part`s so that what repeats from one prompt to the next can travel by reference.
 """
 
 import json
 from typing import Any
 
 from domain.evaluation import EVAL_FORMAT
-from domain.llm import Message
+from domain.llm import Message, Part
 from domain.plan import Plan
 from domain.run import StepRecord
 from domain.spec import AgentSpec
@@ -21,8 +22,9 @@ PLAN_FORMAT = """Reply with one JSON object and nothing else:
 Tasks without dependencies between them run in parallel. Set "done": true when the
 listed tasks are the last ones needed (or when "tasks" is empty because the goal is met)."""
 
-OBSERVATIONS_HEADER = "OBSERVATIONS (JSON, oldest first):"
+OBSERVATIONS_HEADER = "OBSERVATIONS (JSON lines, oldest first):"
 PROBLEMS_HEADER = "PROBLEMS TO FIX IN YOUR NEXT PLAN:"
+SUMMARY_RECENT = 6  # steps past the observation window the running summary names
 
 
 def _tool_lines(spec: AgentSpec) -> str:
@@ -34,19 +36,37 @@ def _tool_lines(spec: AgentSpec) -> str:
     return "\n".join(lines) or "(no tools)"
 
 
+def observation_line(step: StepRecord) -> str:
+    """One step as a line of JSON (a large output shown by its preview)."""
+    item: dict[str, Any] = {"task": step.task_id, "call": step.label, "outcome": step.outcome.value}
+    if step.output_ref is not None:
+        item["output_preview"] = step.output_preview
+    elif step.output is not None:
+        item["output"] = step.output
+    if step.why:
+        item["why"] = step.why
+    return json.dumps(item, ensure_ascii=False, sort_keys=True, default=str) + "\n"
+
+
 def observation_json(steps: list[StepRecord]) -> str:
-    """The last steps as a compact JSON array (large outputs shown by their preview)."""
-    items: list[dict[str, Any]] = []
-    for s in steps:
-        item: dict[str, Any] = {"task": s.task_id, "call": s.label, "outcome": s.outcome.value}
-        if s.output_ref is not None:
-            item["output_preview"] = s.output_ref.preview
-        elif s.output is not None:
-            item["output"] = s.output
-        if s.why:
-            item["why"] = s.why
-        items.append(item)
-    return json.dumps(items, ensure_ascii=False, sort_keys=True, default=str)
+    """The steps as JSON lines, as the prompts show them."""
+    return "".join(observation_line(s) for s in steps)
+
+
+def _observations(steps: list[StepRecord]) -> list[Part]:
+    # One part per step: a step still in the window is the same part in the next prompt.
+    return [
+        Part(text=f"{OBSERVATIONS_HEADER}\n"),
+        *(Part(text=observation_line(s), keep=True) for s in steps),
+    ]
+
+
+def _system(spec: AgentSpec) -> Message:
+    return Message(role="system", parts=[Part(text=spec.system_prompt, keep=True)])
+
+
+def _user(parts: list[Part]) -> Message:
+    return Message(role="user", parts=[p for p in parts if p.text])
 
 
 def planner_messages(
@@ -57,23 +77,26 @@ def planner_messages(
     problems: list[str],
     iteration: int,
 ) -> list[Message]:
-    """Messages asking the planner for the next plan."""
+    """Messages asking the planner for the next plan.
+
+    What stays the same from one plan to the next (goal, tools, format, observations
+    still in the window) is in parts of its own; what changes is in between.
+    """
     window = steps[-spec.limits.observation_window :]
-    parts = [
-        f"GOAL: {goal}",
-        f"ITERATION: {iteration}",
-        f"TOOLS:\n{_tool_lines(spec)}",
-    ]
+    head = f"ITERATION: {iteration}\n\n"
     if summary:
-        parts.append(f"SUMMARY OF EARLIER WORK: {summary}")
-    parts.append(f"{OBSERVATIONS_HEADER}\n{observation_json(window)}")
+        head += f"SUMMARY OF EARLIER WORK: {summary}\n\n"
+    tail = "\n"
     if problems:
-        parts.append(PROBLEMS_HEADER + "\n" + "\n".join(f"- {p}" for p in problems))
-    parts.append(PLAN_FORMAT)
-    return [
-        Message(role="system", text=spec.system_prompt),
-        Message(role="user", text="\n\n".join(parts)),
+        tail += PROBLEMS_HEADER + "\n" + "\n".join(f"- {p}" for p in problems) + "\n\n"
+    parts = [
+        Part(text=f"GOAL: {goal}\n\n", keep=True),
+        Part(text=head),
+        *_observations(window),
+        Part(text=tail),
+        Part(text=f"TOOLS:\n{_tool_lines(spec)}\n\n{PLAN_FORMAT}", keep=True),
     ]
+    return [_system(spec), _user(parts)]
 
 
 def task_messages(
@@ -81,14 +104,12 @@ def task_messages(
 ) -> list[Message]:
     """Messages for an ``llm`` task of the plan."""
     window = steps[-spec.limits.observation_window :]
-    return [
-        Message(role="system", text=spec.system_prompt),
-        Message(
-            role="user",
-            text=f"GOAL: {goal}\n\n{OBSERVATIONS_HEADER}\n{observation_json(window)}\n\n"
-            f"TASK: {prompt}",
-        ),
+    parts = [
+        Part(text=f"GOAL: {goal}\n\n", keep=True),
+        *_observations(window),
+        Part(text=f"\nTASK: {prompt}"),
     ]
+    return [_system(spec), _user(parts)]
 
 
 def answer_messages(
@@ -97,15 +118,19 @@ def answer_messages(
     """Messages asking for the final answer to the goal."""
     window = steps[-spec.limits.observation_window :]
     rationale = plan.rationale if plan else ""
-    text = (
-        f"GOAL: {goal}\n\n"
-        + (f"SUMMARY OF EARLIER WORK: {summary}\n\n" if summary else "")
-        + (f"LAST PLAN RATIONALE: {rationale}\n\n" if rationale else "")
-        + f"{OBSERVATIONS_HEADER}\n{observation_json(window)}\n\n"
-        "Write the final answer for the user: what was done, the results, and anything "
-        "left undone. Plain text."
+    head = (f"SUMMARY OF EARLIER WORK: {summary}\n\n" if summary else "") + (
+        f"LAST PLAN RATIONALE: {rationale}\n\n" if rationale else ""
     )
-    return [Message(role="system", text=spec.system_prompt), Message(role="user", text=text)]
+    parts = [
+        Part(text=f"GOAL: {goal}\n\n", keep=True),
+        Part(text=head),
+        *_observations(window),
+        Part(
+            text="\nWrite the final answer for the user: what was done, the results, and "
+            "anything left undone. Plain text."
+        ),
+    ]
+    return [_system(spec), _user(parts)]
 
 
 def evaluation_messages(
@@ -124,30 +149,41 @@ def evaluation_messages(
     ]
 
 
-def running_summary(steps: list[StepRecord], window: int) -> str:
+def running_summary(
+    steps: list[StepRecord], window: int, earlier: dict[str, int] | None = None
+) -> str:
     """A deterministic digest of the steps that fell out of the observation window.
 
-    Built without a model call, so it costs nothing and replays identically.
+    ``earlier`` counts, by outcome, the steps no longer listed at all (left behind at
+    continue-as-new). Built without a model call, so it costs nothing and replays
+    identically.
     """
     older = steps[:-window] if len(steps) > window else []
-    if not older:
-        return ""
-    counts: dict[str, int] = {}
+    counts = dict(earlier or {})
     for s in older:
         counts[s.outcome.value] = counts.get(s.outcome.value, 0) + 1
+    total = sum(counts.values())
+    if not total:
+        return ""
     tally = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    recent = "; ".join(f"{s.label}={s.outcome.value}" for s in older[-12:])
-    return f"{len(older)} earlier steps ({tally}). Most recent of them: {recent}"
+    recent = "; ".join(f"{s.label}={s.outcome.value}" for s in older[-SUMMARY_RECENT:])
+    return f"{total} earlier steps ({tally})." + (
+        f" Most recent of them: {recent}" if recent else ""
+    )
 
 
 def parse_observations(text: str) -> list[dict[str, Any]]:
-    """Recover the observation list from a prompt built here (for the offline model)."""
+    """Recover the observations from a prompt built here (for the offline model)."""
     start = text.find(OBSERVATIONS_HEADER)
     if start < 0:
         return []
-    line = text[start + len(OBSERVATIONS_HEADER) :].lstrip("\n").split("\n", 1)[0]
-    try:
-        parsed = json.loads(line)
-    except json.JSONDecodeError:
-        return []
-    return [o for o in parsed if isinstance(o, dict)] if isinstance(parsed, list) else []
+    found: list[dict[str, Any]] = []
+    for line in text[start + len(OBSERVATIONS_HEADER) :].lstrip("\n").split("\n"):
+        try:
+            parsed = json.loads(line)
+        except json.JSONDecodeError:
+            break  # the block ends at the first line that is not an observation
+        if not isinstance(parsed, dict):
+            break
+        found.append(parsed)
+    return found

@@ -5,7 +5,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from domain.approvals import ApprovalRequest, AuditEntry
 from domain.budget import Budget, BudgetOverride, Usage
@@ -106,8 +113,15 @@ class RunRequest(BaseModel):
         return self.budget.apply(self.spec.budget) if self.budget else self.spec.budget
 
 
+# Fields left out of a step's JSON when they hold these values (None ones always are).
+_EMPTY: dict[str, Any] = {"attempts": 0, "output_preview": ""}
+
+
 class StepRecord(BaseModel):
-    """One executed (or refused) task, as the report shows it."""
+    """One executed (or refused) task, as the report shows it.
+
+    Serialized without empty fields (a run carries and reports many of these).
+    """
 
     iteration: int
     task_id: str
@@ -123,6 +137,13 @@ class StepRecord(BaseModel):
     why: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {
+            k: v for k, v in data.items() if not (v is None or (k in _EMPTY and v == _EMPTY[k]))
+        }
 
 
 class RunView(BaseModel):
@@ -156,6 +177,11 @@ class RunReport(BaseModel):
     status: RunStatus
     answer: str
     steps: list[StepRecord]
+    earlier_steps: int = Field(
+        default=0,
+        description="Steps of a long run not listed in ``steps``: left behind at "
+        "continue-as-new, counted in the usage and recorded in the earlier executions.",
+    )
     usage: Usage
     usage_by_model: dict[str, Usage] = {}
     budget: Budget

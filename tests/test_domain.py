@@ -362,9 +362,10 @@ def test_running_summary() -> None:
     assert running_summary(steps[:8], 8) == ""
     assert running_summary(steps[:9], 8) == "1 earlier steps (1 hard). Most recent of them: c0=hard"
     summary = running_summary(steps, 4)
-    assert summary.startswith("16 earlier steps (6 hard, 10 ok). Most recent of them: c4=ok; ")
+    assert summary.startswith("16 earlier steps (6 hard, 10 ok). Most recent of them: c10=")
     assert summary.endswith("c15=hard")
-    assert "c3=" not in summary  # only the twelve most recent of the older steps are named
+    assert "c9=" not in summary  # only the six most recent of the older steps are named
+    assert running_summary(steps[-5:], 4, {"ok": 40}).startswith("41 earlier steps (")
 
 
 def test_prices() -> None:

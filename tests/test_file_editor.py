@@ -252,7 +252,7 @@ def ask(purpose: str, messages: list[Message]) -> str:
     llm = LlmCall(
         purpose=purpose, agent="file-editor", model="offline", messages=messages, max_tokens=2048
     )
-    return offline_policy(llm, messages[-1].text)
+    return offline_policy(llm, messages[-1].inline_text())
 
 
 def plan_of(spec: AgentSpec, goal: str, steps: list[StepRecord], iteration: int) -> Plan:

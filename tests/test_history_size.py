@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from activities.payload_store import DEFAULT_INLINE_LIMIT, PREVIEW_CHARS, LocalPayloadStore
-from bench.agent import Goal, install
+from bench.agent import Goal, bench_spec, install
 from bench.history import long_run
 from client.api import AgentsClient
 from tests.support.scripted_model import ScriptedModelServer
@@ -41,6 +41,13 @@ async def test_history_bytes_per_step_stay_flat(
     results = breakdown["bytes_per_step_by_activity"]["llm_complete:execute result"]
     assert results < DEFAULT_INLINE_LIMIT, breakdown
     assert model.count(purpose="execute") == STEPS
+    # Search attributes are upserted once per iteration, not after every call.
+    assert breakdown["events_per_step_by_event_type"]["upsert_workflow_search_attributes"] <= 1.1
+    # A task's prompt refers to the observations its plan sent instead of repeating them
+    # (inline, the window's previews alone would be observation_window * PREVIEW_CHARS).
+    task_input = breakdown["bytes_per_step_by_activity"]["llm_complete:execute input"]
+    window = bench_spec(agents.catalog, STEPS, 100).limits.observation_window
+    assert task_input < 0.75 * window * PREVIEW_CHARS, breakdown
 
 
 @pytest.mark.unit

@@ -1,6 +1,8 @@
 """Long runs continue as new with their compact state: same workflow id, same status,
 approvals and budget across the boundary."""
 
+import json
+
 import pytest
 
 from client.api import AgentsClient
@@ -68,3 +70,45 @@ async def test_continue_as_new_keeps_status_approvals_and_budget(
         wf async for wf in agents.temporal.list_workflows(f"WorkflowId = '{handle.workflow_id}'")
     ]
     assert len(runs) >= 3  # each continue-as-new is a new execution of the same id
+
+
+@pytest.mark.unit
+def test_carried_state_keeps_windows_counts_and_an_audit_digest() -> None:
+    from datetime import UTC, datetime
+
+    from domain.approvals import AuditEntry
+    from domain.budget import BudgetLedger
+    from domain.plan import TaskKind
+    from domain.run import RunRequest, StepRecord
+    from workflows.state import CARRIED_AUDIT, RunState
+
+    spec = test_agent.build_spec()
+    request = RunRequest(request_id="r1", goal="g", spec=spec)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    state = RunState(request=request, ledger=BudgetLedger(budget=spec.budget), started_at=now)
+    outcomes = [Outcome.OK, Outcome.OK, Outcome.HARD]
+    state.steps = [
+        StepRecord(iteration=i, task_id=f"t{i}", kind=TaskKind.TOOL, label=f"x{i}", outcome=o)
+        for i in range(300)
+        for o in [outcomes[i % 3]]
+    ]
+    state.audit = [AuditEntry(at=now, event=f"e{i}") for i in range(CARRIED_AUDIT + 30)]
+    state.call_counts = {f"sig{i}": 1 for i in range(1000)}
+
+    carried = state.carried(spec.limits.observation_window)
+    assert "request" not in carried  # it travels as the new execution's input
+    resumed = RunState.resumed(carried, request.model_copy(update={"resume_state": carried}))
+    assert resumed.request.resume_state is None and resumed.request.goal == "g"
+    assert len(resumed.steps) < 30 and resumed.steps[-1].task_id == "t299"
+    assert resumed.earlier_steps + len(resumed.steps) == 300
+    assert sum(resumed.earlier_outcomes.values()) == resumed.earlier_steps
+    assert len(resumed.audit) == CARRIED_AUDIT and resumed.earlier_audit == 30
+    assert len(resumed.audit_digest) == 64 and len(resumed.call_counts) <= 200
+    # Continuing again adds to the counts and chains the digest.
+    again = RunState.resumed(resumed.carried(spec.limits.observation_window), request)
+    assert again.earlier_steps == resumed.earlier_steps
+    assert again.audit_digest == resumed.audit_digest  # nothing more was dropped
+    resumed.audit.append(AuditEntry(at=now, event="late"))
+    third = RunState.resumed(resumed.carried(spec.limits.observation_window), request)
+    assert third.earlier_audit == 31 and third.audit_digest != resumed.audit_digest
+    assert len(json.dumps(carried)) < 40_000

@@ -28,9 +28,6 @@ from workflows.state import RunState
 from workflows.story import Story
 from workflows.tasks import TaskRunner
 
-# Steps carried across continue-as-new; older ones live on in the running summary.
-MAX_CARRIED_STEPS = 500
-
 
 class _Escalate(Exception):  # noqa: N818 - control flow inside the run loop
     """The run cannot make progress on its own; a person has to look."""
@@ -43,8 +40,7 @@ class AgentRun:
     @workflow.init
     def __init__(self, request: RunRequest) -> None:
         if request.resume_state is not None:  # continued as new: pick up where we were
-            self._state = RunState.model_validate(request.resume_state)
-            self._state.request = request.model_copy(update={"resume_state": None})
+            self._state = RunState.resumed(request.resume_state, request)
             self._state.generation += 1
         else:
             self._state = RunState(
@@ -188,7 +184,7 @@ class AgentRun:
                 raise BudgetStop(f"max_iterations={st.ledger.budget.max_iterations} reached")
             self._check_wall_time()
             st.iteration += 1
-            st.summary = running_summary(st.steps, limits.observation_window)
+            st.summary = running_summary(st.steps, limits.observation_window, st.earlier_outcomes)
             plan = await self._next_plan()
             if not plan.tasks:
                 return
@@ -242,10 +238,8 @@ class AgentRun:
         st = self._state
         await self._notices.drain()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        carry = st.model_copy(update={"steps": st.steps[-MAX_CARRIED_STEPS:]})
-        workflow.continue_as_new(
-            st.request.model_copy(update={"resume_state": carry.model_dump(mode="json")})
-        )
+        carried = st.carried(st.request.spec.limits.observation_window)
+        workflow.continue_as_new(st.request.model_copy(update={"resume_state": carried}))
 
     def _check_wall_time(self) -> None:
         limit = self._state.ledger.budget.max_wall_time_s
@@ -354,7 +348,12 @@ class AgentRun:
         done = [s for s in st.steps if s.outcome is Outcome.OK]
         head = f"Run ended with status {st.status.value}"
         reason = f": {st.errors[-1]}" if st.errors else ""
-        lines = [f"{head}{reason}.", f"{len(done)} of {len(st.steps)} steps succeeded:"]
+        shown = (
+            f"{len(done)} of the last {len(st.steps)}"
+            if st.earlier_steps
+            else f"{len(done)} of {len(st.steps)}"
+        )
+        lines = [f"{head}{reason}.", f"{shown} steps succeeded:"]
         lines += [f"- {s.label}: {s.outcome.value}" for s in st.steps]
         return "\n".join(lines)
 
@@ -416,6 +415,7 @@ class AgentRun:
             status=st.status,
             answer=st.answer,
             steps=st.steps,
+            earlier_steps=st.earlier_steps,
             usage=st.ledger.spent,
             usage_by_model=st.usage_by_model,
             budget=st.ledger.budget,

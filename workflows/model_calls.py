@@ -21,6 +21,7 @@ from domain.llm import LlmCall, LlmResult, Message, call_cost_bound
 from domain.prices import ModelPrice
 from domain.spec import Purpose
 from workflows.activity_options import llm_options
+from workflows.prompt_memory import PromptMemory
 from workflows.state import RunState
 
 R = TypeVar("R", bound=BaseModel)
@@ -70,6 +71,7 @@ class ModelCaller:
         self._state = state
         self._on_soft_limit = on_soft_limit
         self.on_pressure = on_pressure
+        self._memory = PromptMemory()
 
     def _candidates(self, purpose: Purpose) -> list[str]:
         route = self._state.request.spec.models.route(purpose)
@@ -119,6 +121,7 @@ class ModelCaller:
         spec = self._state.request.spec
         route = spec.models.route(purpose)
         chain, extra = route.chain, self._candidates(purpose)[len(route.chain) :]
+        built, messages = messages, self._memory.compact(messages)
         refusal = ""
         tried_permanent: list[str] = []
         for model in [*chain, *extra]:
@@ -157,6 +160,7 @@ class ModelCaller:
                     tried_permanent.append(f"{model}: {err.cause}")
                     continue
                 raise
+            self._memory.learn(built)
             actual = usage_of(result_of(reply), spec.prices[model])
             self._state.add_model_usage(model, actual)
             if self._state.ledger.settle(key, actual) and self._on_soft_limit is not None:

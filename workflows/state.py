@@ -1,13 +1,31 @@
-"""The compact state of a run: everything needed to continue it as a new execution."""
+"""The compact state of a run: everything needed to continue it as a new execution.
 
+Continue-as-new carries `RunState.carried()`: the plan, counters, ledger and running
+summary whole, but only a recent window of the lists that grow with the run (steps,
+audit, approvals, errors, call counts). What falls out of the window is kept as
+counts (steps by outcome) and as a digest (the audit trail), so the state, and the
+history bytes each continuation costs, stay flat however long the run goes on.
+"""
+
+import hashlib
+import json
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
 from domain.approvals import ApprovalRequest, AuditEntry
 from domain.budget import BudgetLedger, Usage
 from domain.plan import Plan
+from domain.prompts import SUMMARY_RECENT
 from domain.run import Phase, RunRequest, RunStatus, StepRecord
+
+# Kept across continue-as-new; older entries become counts or a digest.
+CARRIED_STEPS = 12  # at least the observation window plus the summary's recent labels
+CARRIED_AUDIT = 50
+CARRIED_DECIDED_APPROVALS = 20
+CARRIED_ERRORS = 20
+CARRIED_CALL_SIGNATURES = 200
 
 
 class RunState(BaseModel):
@@ -33,6 +51,55 @@ class RunState(BaseModel):
     approvals: list[ApprovalRequest] = []
     audit: list[AuditEntry] = []
     answer: str = ""
+    # What earlier executions dropped from the lists above.
+    earlier_steps: int = 0
+    earlier_outcomes: dict[str, int] = {}
+    earlier_audit: int = 0
+    audit_digest: str = ""
+
+    def carried(self, observation_window: int) -> dict[str, Any]:
+        """The state to continue as new with: windows of the growing lists (no request).
+
+        The request travels as the new execution's input, so it is not carried twice.
+        """
+        keep = max(CARRIED_STEPS, observation_window + SUMMARY_RECENT)
+        dropped_steps, steps = self.steps[:-keep], self.steps[-keep:]
+        outcomes = dict(self.earlier_outcomes)
+        for step in dropped_steps:
+            outcomes[step.outcome.value] = outcomes.get(step.outcome.value, 0) + 1
+        dropped_audit, audit = self.audit[:-CARRIED_AUDIT], self.audit[-CARRIED_AUDIT:]
+        digest = self.audit_digest
+        for entry in dropped_audit:  # a hash chain: the dropped trail cannot be rewritten
+            digest = hashlib.sha256((digest + entry.model_dump_json()).encode()).hexdigest()
+        pending = [a for a in self.approvals if a.state.value == "pending"]
+        decided = [a for a in self.approvals if a.state.value != "pending"]
+        approvals = [
+            a for a in self.approvals if a in pending or a in decided[-CARRIED_DECIDED_APPROVALS:]
+        ]
+        signatures = list(self.call_counts.items())[-CARRIED_CALL_SIGNATURES:]
+        state = self.model_copy(
+            update={
+                "steps": steps,
+                "earlier_steps": self.earlier_steps + len(dropped_steps),
+                "earlier_outcomes": outcomes,
+                "audit": audit,
+                "earlier_audit": self.earlier_audit + len(dropped_audit),
+                "audit_digest": digest,
+                "approvals": approvals,
+                "errors": self.errors[-CARRIED_ERRORS:],
+                "call_counts": dict(signatures),
+            }
+        )
+        carried: dict[str, Any] = json.loads(state.model_dump_json(exclude={"request"}))
+        return carried
+
+    @classmethod
+    def resumed(cls, carried: dict[str, Any], request: RunRequest) -> "RunState":
+        """The state of a continued run (``request`` is the new execution's input)."""
+        clean = request.model_copy(update={"resume_state": None})
+        if "request" in carried:  # carried by a run from before the request was left out
+            return cls.model_validate(carried).model_copy(update={"request": clean})
+        return cls.model_validate({**carried, "request": clean.model_dump(mode="json")})
 
     def next_call_id(self, kind: str) -> str:
         """A deterministic id, unique across continue-as-new generations."""
