@@ -118,7 +118,12 @@ class AgentActivities:
                 record_cache_hit(call, reply, self.provider_id, self.tracer)
                 return reply, _result_of(reply, cached=True)
         with observe_llm_call(call, self.provider_id, self.tracer) as seen:
-            reply = await self.provider.complete(call, messages)
+            timeout = activity.info().heartbeat_timeout if activity.in_activity() else None
+            beat = _start_heartbeat(timeout)  # a dead worker's call is retried within it
+            try:
+                reply = await self.provider.complete(call, messages)
+            finally:
+                await _stop_heartbeat(beat)
             seen.replied(reply)
         if self.cache is not None and key is not None:
             # put() skips replies whose finish_reason is not "stop".
@@ -256,10 +261,7 @@ class AgentActivities:
             healthy = False  # an unexpected error: Temporal retries it like a transient one
             raise
         finally:
-            if beat is not None:
-                beat.cancel()
-                with suppress(asyncio.CancelledError):
-                    await beat
+            await _stop_heartbeat(beat)
             if healthy is True:
                 self.breakers.record_success(call.tool)
             elif healthy is False:
@@ -290,6 +292,13 @@ def _result_of(reply: ProviderReply, *, cached: bool) -> LlmResult:
         finish_reason=reply.finish_reason,
         cached=cached,
     )
+
+
+async def _stop_heartbeat(beat: "asyncio.Task[None] | None") -> None:
+    if beat is not None:
+        beat.cancel()
+        with suppress(asyncio.CancelledError):
+            await beat
 
 
 def _start_heartbeat(timeout: timedelta | None) -> "asyncio.Task[None] | None":

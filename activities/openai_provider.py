@@ -7,17 +7,23 @@ to `ApplicationError` types the workflow understands (see `domain.errors`):
 - 429: retryable, and the next attempt waits for ``Retry-After`` (``next_retry_delay``);
 - timeouts, connection errors, 5xx, 408/409 and unparseable bodies: retryable;
 - 400/401/403/404/422: non-retryable, so the workflow can move to a fallback model.
+
+``openai`` is imported when the first client is built, not with this module: it takes
+about a second, and a restarted worker should be polling (workflow tasks, tool calls)
+before then. `OpenAIProvider.warm_up` builds the client ahead of the first model call.
 """
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-import openai
 from temporalio.exceptions import ApplicationError
 
 from domain.errors import ErrorType
 from domain.llm import LlmCall
+
+if TYPE_CHECKING:
+    import openai
 
 PURPOSE_HEADER = "X-Agent-Purpose"
 _MAX_RETRY_AFTER_S = 600.0
@@ -55,8 +61,10 @@ def retry_after_seconds(headers: Any) -> float | None:
     return seconds if 0 < seconds <= _MAX_RETRY_AFTER_S else None
 
 
-def map_openai_error(err: openai.OpenAIError, model: str) -> ApplicationError:
+def map_openai_error(err: "openai.OpenAIError", model: str) -> ApplicationError:
     """Translate an openai exception into a typed, correctly retryable ApplicationError."""
+    import openai
+
     if isinstance(err, openai.APIStatusError):
         status = err.status_code
         message = f"model '{model}' answered HTTP {status}: {err.message}"
@@ -86,25 +94,37 @@ def map_openai_error(err: openai.OpenAIError, model: str) -> ApplicationError:
 class OpenAIProvider:
     """Chat completions through the official ``openai`` async client."""
 
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(self, client: "openai.AsyncOpenAI | None" = None, **settings: Any) -> None:
         self._client = client
+        self._settings = settings
 
     @classmethod
     def from_settings(
         cls, api_key: str, base_url: str | None, timeout_s: float = 120.0
     ) -> "OpenAIProvider":
-        """Build the client with retries disabled: Temporal owns them."""
-        return cls(
-            openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
-        )
+        """A provider whose client is built (retries disabled: Temporal owns them) on use."""
+        return cls(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
+
+    def warm_up(self) -> None:
+        """Import ``openai`` and build the client now (blocking; run it in a thread)."""
+        self._client_now()
+
+    def _client_now(self) -> "openai.AsyncOpenAI":
+        if self._client is None:
+            import openai
+
+            self._client = openai.AsyncOpenAI(**self._settings)
+        return self._client
 
     async def complete(self, call: LlmCall, messages: list[dict[str, str]]) -> ProviderReply:
         """One chat completion; errors are raised as typed `ApplicationError`."""
         extra: dict[str, Any] = {}
         if call.json_mode:
             extra["response_format"] = {"type": "json_object"}
+        import openai
+
         try:
-            resp = await self._client.chat.completions.create(
+            resp = await self._client_now().chat.completions.create(
                 model=call.model,
                 messages=messages,  # type: ignore[arg-type]
                 max_completion_tokens=call.max_tokens,

@@ -25,7 +25,7 @@ from typing import Any
 from bench.agent import Goal
 from bench.harness import Harness, open_harness
 from bench.history import long_run
-from bench.recovery import DEFAULT_STICKY_S, measure_memory, measure_recovery
+from bench.recovery import SDK_DEFAULT_STICKY_S, measure_memory, measure_recovery
 from bench.report import machine, table, targets
 from bench.runs import measure_overhead, measure_throughput, uid
 from workers.build import build_worker
@@ -61,7 +61,7 @@ class Sizes:
     reply_bytes: int = 20 * 1024
     continue_as_new_every: int = 100
     memory_runs: int = 1000
-    sticky_timeout_s: float = 1.0
+    sticky_timeout_s: float = 1.0  # agent-worker's default
     default_sticky: bool = True
     mid_tool: bool = True  # also the mid_tool and failover situations
 
@@ -149,7 +149,7 @@ async def _recovery(h: Harness, s: Sizes, result: dict[str, Any]) -> None:
         "sticky_timeout_s": s.sticky_timeout_s,
         "with_default_sticky_s": r["idle"].get("with_default_sticky_s"),
         "worker_start_s": r["idle"]["worker_start_s"],
-        "default_sticky_s": DEFAULT_STICKY_S,
+        "default_sticky_s": SDK_DEFAULT_STICKY_S,
         "situations": {k: r[k] for k in situations},
         "note": (
             "recovery_s: spawn of a new worker process -> the run's next step, after kill -9 "
@@ -158,8 +158,8 @@ async def _recovery(h: Harness, s: Sizes, result: dict[str, Any]) -> None:
             "heartbeat timeout and 1 s re-run. 'failover': as 'idle' with a second worker "
             "already up, measured from the kill. Measured with "
             f"AGENT_STICKY_TIMEOUT_S={s.sticky_timeout_s} (the worker's "
-            "sticky_queue_schedule_to_start_timeout); with_default_sticky_s: the same with "
-            "the default (10 s), i.e. agent-worker as shipped."
+            "sticky_queue_schedule_to_start_timeout; 1 s is agent-worker's default); "
+            "with_default_sticky_s: the same with the SDK's default (10 s)."
         ),
     }
 

@@ -125,7 +125,7 @@ def table(result: dict[str, Any]) -> str:
     for name, r in (recovery.get("situations") or {}).items():
         rows.append((f"recovery s, {name} (sticky {sticky} s)", r.get("recovery_s"), None, None))
         rows.append(
-            (f"recovery s, {name} (default 10 s)", r.get("with_default_sticky_s"), None, None)
+            (f"recovery s, {name} (SDK default 10 s)", r.get("with_default_sticky_s"), None, None)
         )
         if "worker_start_s" in r:
             rows.append((f"  of which worker start s, {name}", r["worker_start_s"], None, None))

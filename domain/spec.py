@@ -104,6 +104,12 @@ class LlmPolicy(BaseModel):
     timeout_s: float = Field(
         default=120.0, gt=0, description="Start-to-close timeout of one model call attempt."
     )
+    heartbeat_timeout_s: float | None = Field(
+        default=10.0,
+        gt=0,
+        description="A call whose worker died is retried elsewhere after this long, not "
+        "after timeout_s (the activity heartbeats while it waits for the model).",
+    )
     retry: RetrySpec = Field(
         default=RetrySpec(initial_interval_s=1.0, backoff=2.0, max_interval_s=60.0, max_attempts=6),
         description="Backoff for transient model errors (429, 5xx, timeouts).",

@@ -66,3 +66,48 @@ async def test_kill_9_mid_run_resumes_without_repeating(
     # The model was asked once for the plan and once for the answer: nothing repeated.
     assert model.count(purpose="plan") == 1
     assert model.count(purpose="summarize") == 1
+
+
+async def test_worker_killed_during_a_model_call_is_noticed_by_its_heartbeat(
+    agents: AgentsClient,
+    model: ScriptedModelServer,
+    worker_settings: WorkerSettings,
+    tmp_path: Path,
+) -> None:
+    from temporalio.api.enums.v1 import TimeoutType
+
+    from domain.spec import LlmPolicy
+
+    # The first plan call never gets an answer; its worker dies while it waits.
+    model.enqueue(
+        Reply.hang(300), plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan"
+    )
+    model.enqueue(Reply.text("a recorded"), purpose="summarize")
+    spec = agents.catalog.plugin("test-agent").build_spec()
+    spec = spec.model_copy(update={"llm": LlmPolicy(timeout_s=600, heartbeat_timeout_s=2)})
+    env = worker_env(worker_settings)
+    first = await WorkerProcess(env, tmp_path / "worker-1.log").start()
+    try:
+        handle = await agents.start_run(spec, "record a")
+        await _wait_for(lambda: model.count(purpose="plan") == 1)
+    finally:
+        first.kill()
+    second = await WorkerProcess(env, tmp_path / "worker-2.log").start()
+    try:  # far sooner than the 600 s start-to-close timeout would allow
+        report = await asyncio.wait_for(agents.result(handle.workflow_id), 90)
+    finally:
+        second.terminate()
+
+    assert report.status is RunStatus.COMPLETED, report.errors
+    history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
+    retried = [
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.attempt == 2
+    ]
+    # The plan activity's first attempt ended by its heartbeat timeout; the second answered.
+    assert len(retried) == 1, retried
+    failure = retried[0].last_failure.timeout_failure_info
+    assert failure.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+    assert model.count(purpose="plan") == 2

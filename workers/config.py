@@ -32,7 +32,7 @@ class WorkerSettings:
     max_cached_workflows: int = 1000
     activities_only: bool = False
     activities_per_second: float | None = None
-    sticky_timeout_s: float = 10.0
+    sticky_timeout_s: float = 1.0
     shutdown_grace_s: float = 10.0
     notify: NotifySettings = field(default_factory=NotifySettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
@@ -51,7 +51,7 @@ class WorkerSettings:
             notify=NotifySettings.from_env(),
             activities_only=env.get("AGENT_ACTIVITIES_ONLY", "") == "1",
             activities_per_second=_float(env.get("AGENT_ACTIVITIES_PER_SECOND")),
-            sticky_timeout_s=_float(env.get("AGENT_STICKY_TIMEOUT_S")) or 10.0,
+            sticky_timeout_s=_float(env.get("AGENT_STICKY_TIMEOUT_S")) or 1.0,
             shutdown_grace_s=_float(env.get("AGENT_SHUTDOWN_GRACE_S")) or 10.0,
             telemetry=TelemetrySettings.from_env(service_name="durable-agents-worker"),
         )

@@ -7,7 +7,7 @@ import sys
 import structlog
 
 from client.connection import connect
-from workers.build import build_worker
+from workers.build import build_provider, build_worker
 from workers.config import WorkerSettings
 from workers.logs import configure_logging
 from workers.telemetry import TelemetryConfigError, build_runtime, configure_tracing
@@ -20,7 +20,8 @@ async def serve(settings: WorkerSettings) -> None:
     tracing = configure_tracing(settings.telemetry)  # first, so every span is exported
     runtime = build_runtime(settings.telemetry)
     client = await connect(settings.temporal.address, settings.temporal.namespace, runtime=runtime)
-    worker = build_worker(client, settings)
+    provider = build_provider(settings)
+    worker = build_worker(client, settings, provider=provider)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -35,11 +36,22 @@ async def serve(settings: WorkerSettings) -> None:
             metrics=settings.telemetry.metrics_address,
             tracing=tracing is not None,
         )
+        # Polling already: a restarted worker first picks up the runs waiting for it, then
+        # imports the model client (about a second) before the first model call needs it.
+        warming = asyncio.create_task(_warm_up(provider))
         await stop.wait()
+        warming.cancel()
         log.info("worker stopping", reason="signal")
     if tracing is not None:
         tracing.shutdown()  # flush the last spans before the process goes
     log.info("worker stopped")
+
+
+async def _warm_up(provider: object, delay_s: float = 1.0) -> None:
+    warm_up = getattr(provider, "warm_up", None)
+    if warm_up is not None:
+        await asyncio.sleep(delay_s)
+        await asyncio.to_thread(warm_up)
 
 
 def main() -> None:

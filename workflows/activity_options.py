@@ -41,7 +41,10 @@ def tool_options(tool: ToolSpec) -> dict[str, Any]:
 
 def llm_options(policy: LlmPolicy) -> dict[str, Any]:
     """``execute_activity`` keyword arguments for a model call."""
-    return {
+    options: dict[str, Any] = {
         "start_to_close_timeout": timedelta(seconds=policy.timeout_s),
         "retry_policy": retry_policy(policy.retry),
     }
+    if policy.heartbeat_timeout_s:
+        options["heartbeat_timeout"] = timedelta(seconds=policy.heartbeat_timeout_s)
+    return options
