@@ -35,13 +35,15 @@ TRANSIENT = frozenset(
         ErrorType.CIRCUIT_OPEN,
     }
 )
-NON_RETRYABLE = frozenset(
+# What each kind of activity can raise that no retry can fix (each retry policy lists
+# only its own kind's: the list is recorded with every scheduled activity).
+MODEL_NON_RETRYABLE = frozenset({ErrorType.MODEL_REJECTED, ErrorType.MODEL_REPLY_INVALID})
+TOOL_NON_RETRYABLE = frozenset(
     {
-        ErrorType.MODEL_REJECTED,
-        ErrorType.MODEL_REPLY_INVALID,
         ErrorType.TOOL_INPUT,
         ErrorType.UNKNOWN_TOOL,
         ErrorType.PERMISSION_DENIED,
         ErrorType.TOOL_FAILED,
     }
 )
+NON_RETRYABLE = MODEL_NON_RETRYABLE | TOOL_NON_RETRYABLE

@@ -8,7 +8,7 @@ still bound a prompt's size exactly: a reference knows its byte length.
 from itertools import groupby
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from domain.budget import Usage
 from domain.prices import ModelPrice
@@ -25,6 +25,11 @@ class PayloadRef(BaseModel):
     key: str
     size_bytes: int = Field(ge=0)
     preview: str = ""
+
+    @model_serializer(mode="wrap")
+    def _without_empty_preview(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return data if self.preview else {k: v for k, v in data.items() if k != "preview"}
 
 
 class Part(BaseModel):
@@ -89,6 +94,11 @@ class Message(BaseModel):
     parts: list[Part] = []
     attachments: list[PayloadRef] = []
 
+    @model_serializer(mode="wrap")
+    def _without_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k == "role" or v}
+
     def byte_size(self) -> int:
         """UTF-8 bytes of the rendered message: an upper bound of its tokens."""
         return (
@@ -133,6 +143,12 @@ class LlmCall(BaseModel):
     cacheable: bool = False
     label: str = ""
 
+    @model_serializer(mode="wrap")
+    def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Left out at their default: one of these is recorded for every model call."""
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k not in _CALL_DEFAULTS or v != _CALL_DEFAULTS[k]}
+
 
 class LlmResult(BaseModel):
     """Output of the ``llm_complete`` activity; large text arrives as a reference."""
@@ -144,3 +160,21 @@ class LlmResult(BaseModel):
     output_tokens: int = 0
     cached: bool = False
     finish_reason: str = "stop"
+
+    @model_serializer(mode="wrap")
+    def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Left out at their default: one of these is recorded for every model call."""
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k in ("model", "text") or v != _LLM_DEFAULTS[k]}
+
+
+_LLM_DEFAULTS: dict[str, Any] = {
+    name: field.get_default(call_default_factory=True)
+    for name, field in LlmResult.model_fields.items()
+}
+_CALL_DEFAULTS: dict[str, Any] = {
+    "agent": "",
+    "temperature": 0.0,
+    "json_mode": False,
+    "cacheable": False,
+}

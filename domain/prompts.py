@@ -12,7 +12,7 @@ from typing import Any
 from domain.evaluation import EVAL_FORMAT
 from domain.llm import Message, Part
 from domain.plan import Plan
-from domain.run import StepRecord
+from domain.run import Outcome, StepRecord
 from domain.spec import AgentSpec
 
 PLAN_FORMAT = """Reply with one JSON object and nothing else:
@@ -24,7 +24,7 @@ listed tasks are the last ones needed (or when "tasks" is empty because the goal
 
 OBSERVATIONS_HEADER = "OBSERVATIONS (JSON lines, oldest first):"
 PROBLEMS_HEADER = "PROBLEMS TO FIX IN YOUR NEXT PLAN:"
-SUMMARY_RECENT = 6  # steps past the observation window the running summary names
+SUMMARY_FAILURES = 6  # failed steps past the observation window the summary names
 
 
 def _tool_lines(spec: AgentSpec) -> str:
@@ -150,13 +150,17 @@ def evaluation_messages(
 
 
 def running_summary(
-    steps: list[StepRecord], window: int, earlier: dict[str, int] | None = None
+    steps: list[StepRecord],
+    window: int,
+    earlier: dict[str, int] | None = None,
+    earlier_failures: list[str] | None = None,
 ) -> str:
     """A deterministic digest of the steps that fell out of the observation window.
 
-    ``earlier`` counts, by outcome, the steps no longer listed at all (left behind at
-    continue-as-new). Built without a model call, so it costs nothing and replays
-    identically.
+    Counts by outcome, and names the most recent steps that did not succeed (what the
+    planner must not try again blindly). ``earlier`` and ``earlier_failures`` are those
+    of the steps no longer listed at all (left behind at continue-as-new). Built without
+    a model call, so it costs nothing and replays identically.
     """
     older = steps[:-window] if len(steps) > window else []
     counts = dict(earlier or {})
@@ -166,10 +170,15 @@ def running_summary(
     if not total:
         return ""
     tally = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    recent = "; ".join(f"{s.label}={s.outcome.value}" for s in older[-SUMMARY_RECENT:])
+    failed = [*(earlier_failures or []), *failure_labels(older)][-SUMMARY_FAILURES:]
     return f"{total} earlier steps ({tally})." + (
-        f" Most recent of them: {recent}" if recent else ""
+        f" Failed before: {'; '.join(failed)}" if failed else ""
     )
+
+
+def failure_labels(steps: list[StepRecord]) -> list[str]:
+    """``label=outcome`` of the steps that did not succeed."""
+    return [f"{s.label}={s.outcome.value}" for s in steps if s.outcome is not Outcome.OK]
 
 
 def parse_observations(text: str) -> list[dict[str, Any]]:

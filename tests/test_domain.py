@@ -360,12 +360,16 @@ def test_running_summary() -> None:
     steps = [step(i, Outcome.HARD if i % 3 == 0 else Outcome.OK) for i in range(20)]
     assert running_summary([], 8) == ""
     assert running_summary(steps[:8], 8) == ""
-    assert running_summary(steps[:9], 8) == "1 earlier steps (1 hard). Most recent of them: c0=hard"
+    assert running_summary(steps[:9], 8) == "1 earlier steps (1 hard). Failed before: c0=hard"
+    assert running_summary(steps[1:10], 8) == "1 earlier steps (1 ok)."
     summary = running_summary(steps, 4)
-    assert summary.startswith("16 earlier steps (6 hard, 10 ok). Most recent of them: c10=")
-    assert summary.endswith("c15=hard")
-    assert "c9=" not in summary  # only the six most recent of the older steps are named
-    assert running_summary(steps[-5:], 4, {"ok": 40}).startswith("41 earlier steps (")
+    assert summary == (
+        "16 earlier steps (6 hard, 10 ok). "
+        "Failed before: c0=hard; c3=hard; c6=hard; c9=hard; c12=hard; c15=hard"
+    )
+    # Steps left behind at continue-as-new count too, and their failures stay named.
+    carried = running_summary(steps[-6:], 4, {"ok": 40, "hard": 1}, ["c-1=hard"])
+    assert carried == "43 earlier steps (2 hard, 41 ok). Failed before: c-1=hard; c15=hard"
 
 
 def test_prices() -> None:

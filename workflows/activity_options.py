@@ -10,19 +10,19 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
-from domain.errors import NON_RETRYABLE
+from domain.errors import MODEL_NON_RETRYABLE, NON_RETRYABLE, TOOL_NON_RETRYABLE
 from domain.spec import LlmPolicy
 from domain.tools import RetrySpec, ToolSpec
 
 
-def retry_policy(spec: RetrySpec) -> RetryPolicy:
-    """Exponential backoff (Temporal adds jitter) that never retries semantic errors."""
+def retry_policy(spec: RetrySpec, never: frozenset[str] = NON_RETRYABLE) -> RetryPolicy:
+    """Exponential backoff (Temporal adds jitter) that never retries ``never`` errors."""
     return RetryPolicy(
         initial_interval=timedelta(seconds=spec.initial_interval_s),
         backoff_coefficient=spec.backoff,
         maximum_interval=timedelta(seconds=spec.max_interval_s),
         maximum_attempts=spec.max_attempts,
-        non_retryable_error_types=sorted(NON_RETRYABLE),
+        non_retryable_error_types=sorted(never),
     )
 
 
@@ -30,7 +30,7 @@ def tool_options(tool: ToolSpec) -> dict[str, Any]:
     """``execute_activity`` keyword arguments for a call of ``tool``."""
     options: dict[str, Any] = {
         "start_to_close_timeout": timedelta(seconds=tool.timeout_s),
-        "retry_policy": retry_policy(tool.retry),
+        "retry_policy": retry_policy(tool.retry, TOOL_NON_RETRYABLE),
     }
     if tool.heartbeat_timeout_s:
         options["heartbeat_timeout"] = timedelta(seconds=tool.heartbeat_timeout_s)
@@ -43,7 +43,7 @@ def llm_options(policy: LlmPolicy) -> dict[str, Any]:
     """``execute_activity`` keyword arguments for a model call."""
     options: dict[str, Any] = {
         "start_to_close_timeout": timedelta(seconds=policy.timeout_s),
-        "retry_policy": retry_policy(policy.retry),
+        "retry_policy": retry_policy(policy.retry, MODEL_NON_RETRYABLE),
     }
     if policy.heartbeat_timeout_s:
         options["heartbeat_timeout"] = timedelta(seconds=policy.heartbeat_timeout_s)

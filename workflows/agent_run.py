@@ -184,7 +184,9 @@ class AgentRun:
                 raise BudgetStop(f"max_iterations={st.ledger.budget.max_iterations} reached")
             self._check_wall_time()
             st.iteration += 1
-            st.summary = running_summary(st.steps, limits.observation_window, st.earlier_outcomes)
+            st.summary = running_summary(
+                st.steps, limits.observation_window, st.earlier_outcomes, st.earlier_failures
+            )
             plan = await self._next_plan()
             if not plan.tasks:
                 return

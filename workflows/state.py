@@ -17,11 +17,11 @@ from pydantic import BaseModel
 from domain.approvals import ApprovalRequest, AuditEntry
 from domain.budget import BudgetLedger, Usage
 from domain.plan import Plan
-from domain.prompts import SUMMARY_RECENT
+from domain.prompts import SUMMARY_FAILURES, failure_labels
 from domain.run import Phase, RunRequest, RunStatus, StepRecord
 
 # Kept across continue-as-new; older entries become counts or a digest.
-CARRIED_STEPS = 12  # at least the observation window plus the summary's recent labels
+CARRIED_STEPS = 8  # at least the observation window
 CARRIED_AUDIT = 50
 CARRIED_DECIDED_APPROVALS = 20
 CARRIED_ERRORS = 20
@@ -54,6 +54,7 @@ class RunState(BaseModel):
     # What earlier executions dropped from the lists above.
     earlier_steps: int = 0
     earlier_outcomes: dict[str, int] = {}
+    earlier_failures: list[str] = []
     earlier_audit: int = 0
     audit_digest: str = ""
 
@@ -62,7 +63,7 @@ class RunState(BaseModel):
 
         The request travels as the new execution's input, so it is not carried twice.
         """
-        keep = max(CARRIED_STEPS, observation_window + SUMMARY_RECENT)
+        keep = max(CARRIED_STEPS, observation_window)
         dropped_steps, steps = self.steps[:-keep], self.steps[-keep:]
         outcomes = dict(self.earlier_outcomes)
         for step in dropped_steps:
@@ -82,6 +83,10 @@ class RunState(BaseModel):
                 "steps": steps,
                 "earlier_steps": self.earlier_steps + len(dropped_steps),
                 "earlier_outcomes": outcomes,
+                "earlier_failures": [
+                    *self.earlier_failures,
+                    *failure_labels(dropped_steps),
+                ][-SUMMARY_FAILURES:],
                 "audit": audit,
                 "earlier_audit": self.earlier_audit + len(dropped_audit),
                 "audit_digest": digest,

@@ -70,18 +70,23 @@ def shown_status(state: RunState) -> RunStatus:
     return RunStatus.AWAITING_APPROVAL if pending and not state.status.terminal else state.status
 
 
+# Iterations between upserts of cost, tokens and iteration when nothing urgent changed.
+PROGRESS_EVERY = 5
+
+
 class Story:
     """Pushes a run's status to the Web UI through current details and search attributes.
 
-    Every upsert is a history event, so a long run's history must grow with its
-    iterations, not with how often it reports: status, pending approval and budget alert
-    are upserted as soon as they change (people filter on them), cost, tokens and
-    iteration once per iteration (or with any other change), and only the attributes
-    whose value changed are sent.
+    Every upsert is a history event, so a long run's history must not grow with how
+    often it reports: status, pending approval and budget alert are upserted as soon as
+    they change (people filter on them); iteration, cost and tokens with them, and
+    otherwise every `PROGRESS_EVERY` iterations; only changed attributes are sent. The
+    current details (not in the history) are always live.
     """
 
     def __init__(self) -> None:
         self._sent: dict[str, object] = {}
+        self._progress_at = 0
 
     def publish(self, state: RunState) -> None:
         """Refresh the current details and, when due, the changed search attributes."""
@@ -92,9 +97,9 @@ class Story:
             sa.AGENT_STATUS.name: status.value,
             sa.PENDING_APPROVAL.name: any(r.state.value == "pending" for r in state.approvals),
             sa.BUDGET_ALERT.name: state.ledger.soft_alert_raised,
-            sa.ITERATION.name: state.iteration,
         }
         progress: dict[str, object] = {
+            sa.ITERATION.name: state.iteration,
             sa.COST_USD.name: micros_to_usd(spent.cost_micros),
             sa.TOKENS_USED.name: spent.tokens,
         }
@@ -103,10 +108,15 @@ class Story:
             if any(self._sent.get(k) != v for k, v in urgent.items()):
                 self._sent.update(urgent)
                 workflow.upsert_search_attributes([_update(k, v) for k, v in urgent.items()])
-        elif any(self._sent.get(k) != v for k, v in urgent.items()):
+        elif (
+            any(self._sent.get(k) != v for k, v in urgent.items())
+            or state.iteration >= self._progress_at + PROGRESS_EVERY
+        ):
             changed = {k: v for k, v in {**urgent, **progress}.items() if self._sent.get(k) != v}
             self._sent.update(changed)
-            workflow.upsert_search_attributes([_update(k, v) for k, v in changed.items()])
+            self._progress_at = state.iteration
+            if changed:
+                workflow.upsert_search_attributes([_update(k, v) for k, v in changed.items()])
         workflow.set_current_details(details_markdown(state, info.workflow_id))
 
 
