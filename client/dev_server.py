@@ -53,6 +53,16 @@ class DevServerError(RuntimeError):
     """The dev server did not come up; the message ends with the tail of its log."""
 
 
+def die_with_parent() -> None:
+    """In a child before exec: get SIGTERM when the parent dies (Linux), so a server or
+    worker started by a test or `agentctl dev` never outlives a killed parent."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     # The server runs in its own session, so its process group id is its pid.
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -158,6 +168,7 @@ class DevServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         try:
             await self._wait_ready(time.monotonic() + timeout)

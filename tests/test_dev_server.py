@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -167,3 +169,38 @@ async def test_start_refuses_a_port_that_is_already_taken(
         server = DevServer(port=port, ui=False, cli=temporal_cli, log_file=tmp_path / "log")
         with pytest.raises(DevServerError, match="already in use"):
             await server.start()
+
+
+_PARENT = """
+import subprocess, sys, time
+from client.dev_server import die_with_parent
+
+child = subprocess.Popen(["sleep", "600"], preexec_fn=die_with_parent, start_new_session=True)
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_children_do_not_outlive_a_killed_parent() -> None:
+    """What the dev server and test workers are started with: a test run or `agentctl
+    dev` killed with SIGKILL leaves no process behind (a plain child would live on)."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
+                return  # exited; its zombie waits for init to reap it
+        except FileNotFoundError:
+            return
+        time.sleep(0.1)
+    os.kill(child, 9)
+    pytest.fail(f"child {child} still running after its parent was killed")

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from client.dev_server import die_with_parent
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -37,6 +39,7 @@ class WorkerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
