@@ -1,7 +1,6 @@
 """The example agents end to end on the real dev server, played by the offline model."""
 
 import sqlite3
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,16 @@ def _indexes(db: Path) -> set[str]:
     return {r[0] for r in rows}
 
 
+def _plan(db: Path, sql: str) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+
+
+def _full_scans(plan: list[str]) -> list[str]:
+    """Steps that read a whole table (``SCAN t``, not ``SCAN t USING ... INDEX``)."""
+    return [step for step in plan if step.startswith("SCAN ") and "INDEX" not in step]
+
+
 async def test_db_tuner_speeds_up_slow_queries_and_drops_only_after_approval(
     agents: AgentsClient, client: Client, worker_settings: WorkerSettings, tmp_path: Path
 ) -> None:
@@ -36,6 +45,9 @@ async def test_db_tuner_speeds_up_slow_queries_and_drops_only_after_approval(
     generate(db, scale=0.3)
     before_indexes = _indexes(db)
     assert LEGACY_INDEX in before_indexes
+    with sqlite3.connect(db) as conn:
+        slow_queries = [r[0] for r in conn.execute("SELECT sql FROM slow_query_log ORDER BY id")]
+    before_plans = {sql: _plan(db, sql) for sql in slow_queries}
     async with build_worker(client, settings):
         handle = await agents.start_run("db-tuner", "make the slow queries fast", model="offline")
         request = await pending_request(agents, handle.workflow_id, timeout=120)
@@ -57,12 +69,17 @@ async def test_db_tuner_speeds_up_slow_queries_and_drops_only_after_approval(
     assert LEGACY_INDEX not in after_indexes
     created = after_indexes - before_indexes
     assert len(created) >= 4
-    timings: dict[str, list[float]] = defaultdict(list)
-    for step in report.steps:
-        if step.label.startswith("time_query") and isinstance(step.output, dict):
-            timings[step.output["sql"]].append(step.output["median_ms"])
-    assert len(timings) >= 4
-    for sql, (before, *_, after) in timings.items():
-        assert after < before, f"{sql} did not get faster: {before} -> {after} ms"
-    assert "faster" in report.answer
+    timed = {
+        step.output["sql"]
+        for step in report.steps
+        if step.label.startswith("time_query") and isinstance(step.output, dict)
+    }
+    # Every logged slow query was a full scan and now reads through an index. (How much
+    # faster is measured and reported by the agent, not asserted: timings are noisy here.)
+    for sql in slow_queries:
+        assert sql in timed, f"{sql} was not timed"
+        assert _full_scans(before_plans[sql]), before_plans[sql]
+        assert not _full_scans(_plan(db, sql)), f"{sql} still scans: {_plan(db, sql)}"
+    for n in range(1, len(slow_queries) + 1):
+        assert f"q{n}:" in report.answer  # the report covers each query
     assert report.usage.cost_micros == 0  # the offline model is free

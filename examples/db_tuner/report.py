@@ -24,7 +24,11 @@ def _query_lines(f: Findings, q: SlowQuery) -> list[str]:
         lines.append("    before: not measured")
     if after is not None:
         used = ", ".join((plan_after or {}).get("indexes_used", []))
-        speedup = f", {before / max(after, 1e-6):.1f}x faster" if before is not None else ""
+        speedup = ""
+        if before is not None and after <= before:
+            speedup = f", {before / max(after, 1e-6):.1f}x faster"
+        elif before is not None:  # an index the planner uses can still lose to a scan
+            speedup = f", {after / max(before, 1e-6):.1f}x slower"
         lines.append(f"    after:  {after:.3f} ms" + (f" using {used}" if used else "") + speedup)
     elif f.created:
         lines.append("    after:  not measured")
