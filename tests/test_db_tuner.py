@@ -365,8 +365,8 @@ async def test_offline_run_puts_every_slow_query_on_an_index(
     assert set(times) == set(logged_queries(ctx))
     for sql, timings in times.items():
         assert len(timings) == 2, sql  # timed before and after; speed itself is not asserted
-        plan = [r[3] for r in rows(ctx, f"EXPLAIN QUERY PLAN {sql}")]
-        assert not [p for p in plan if p.startswith("SCAN ") and "INDEX" not in p], plan
+        query_plan = [r[3] for r in rows(ctx, f"EXPLAIN QUERY PLAN {sql}")]
+        assert not [p for p in query_plan if p.startswith("SCAN ") and "INDEX" not in p], query_plan
     assert not rows(ctx, "SELECT 1 FROM sqlite_master WHERE name = 'idx_products_legacy_sku'")
     report = answer_of(spec, steps)
     assert report.count("x faster") + report.count("x slower") == 5
