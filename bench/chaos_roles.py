@@ -13,30 +13,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 from pathlib import Path
 
 from bench.chaos_check import RunOutcome
 from client.api import AgentsClient
+from client.connection import TemporalSettings
 from domain.approvals import ApprovalKind, Decision
 from tests.support.processes import WorkerProcess
+from workers.config import WorkerSettings
 
 PLUGINS = "tests.support.test_agent"
 
 
 def worker_env(address: str, task_queue: str, data_dir: Path, model_url: str) -> dict[str, str]:
     """The environment of one worker subprocess (scripted model, shared data dir)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TEMPORAL_"))}
-    env.update(
-        TEMPORAL_ADDRESS=address,
-        AGENTS_TASK_QUEUE=task_queue,
-        AGENT_DATA_DIR=str(data_dir),
-        AGENT_PLUGINS=PLUGINS,
-        OPENAI_API_KEY="test",
-        OPENAI_BASE_URL=model_url,
-    )
-    return env
+    return WorkerSettings(
+        temporal=TemporalSettings(address=address, task_queue=task_queue),
+        data_dir=data_dir,
+        openai_api_key="test",
+        openai_base_url=model_url,
+        plugins=PLUGINS,
+    ).process_env()
 
 
 class ChaosWorker(WorkerProcess):

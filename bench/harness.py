@@ -84,23 +84,6 @@ class Harness:
         return process_cpu_s(self.server.pid)
 
 
-def worker_env(settings: WorkerSettings, **extra: str) -> dict[str, str]:
-    """The environment that makes a worker process run with ``settings``."""
-    # Only what is set here configures the worker: none of the caller's AGENT_* settings.
-    own = ("OPENAI_", "TEMPORAL_", "AGENT_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
-    env.update(
-        TEMPORAL_ADDRESS=settings.temporal.address,
-        AGENTS_TASK_QUEUE=settings.temporal.task_queue,
-        AGENT_DATA_DIR=str(settings.data_dir),
-        AGENT_PLUGINS=settings.plugins or "",
-        OPENAI_API_KEY=settings.openai_api_key or "",
-        OPENAI_BASE_URL=settings.openai_base_url or "",
-        **extra,
-    )
-    return env
-
-
 @asynccontextmanager
 async def open_harness(workdir: Path) -> AsyncIterator[Harness]:
     """Start the dev server (SQLite file under ``workdir``) and the model process."""

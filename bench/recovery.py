@@ -31,7 +31,7 @@ from temporalio.service import RPCError
 
 from bench.agent import Goal, bench_spec
 from bench.floors import floor_work, floor_worker, start_floor
-from bench.harness import Harness, rss_kib, worker_env
+from bench.harness import Harness, rss_kib
 from bench.runs import uid
 from domain.approvals import Decision
 from tests.support import test_agent
@@ -70,7 +70,7 @@ async def recover_once(h: Harness, situation: str, sticky_s: float | None) -> di
     queue = h.queue(f"rec-{situation}")
     settings = h.settings(queue)
     extra = {} if sticky_s is None else {"AGENT_STICKY_TIMEOUT_S": str(sticky_s)}
-    env = worker_env(settings, **extra)
+    env = settings.process_env(extra)
     kind = WorkerProcess
     logs = h.workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ async def measure_memory(h: Harness, runs: int, batch: int = 100) -> dict[str, A
     """RSS growth of a worker process per run waiting for an approval (all kept cached)."""
     queue = h.queue("memory")
     settings = h.settings(queue)
-    env = worker_env(settings, BENCH_MAX_CACHED_WORKFLOWS=str(runs + 100))
+    env = settings.process_env({"BENCH_MAX_CACHED_WORKFLOWS": str(runs + 100)})
     logs = h.workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     agents = h.agents(queue)

@@ -8,16 +8,17 @@ still bound a prompt's size exactly: a reference knows its byte length.
 from itertools import groupby
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from domain.budget import Usage
+from domain.compact import CompactModel
 from domain.prices import ModelPrice
 
 # Tokens the chat format adds per message (role markers, separators); generous on purpose.
 MESSAGE_OVERHEAD_TOKENS = 8
 
 
-class PayloadRef(BaseModel):
+class PayloadRef(CompactModel):
     """A pointer to content in the payload store, with a short preview for people."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -25,11 +26,6 @@ class PayloadRef(BaseModel):
     key: str
     size_bytes: int = Field(ge=0)
     preview: str = ""
-
-    @model_serializer(mode="wrap")
-    def _without_empty_preview(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return data if self.preview else {k: v for k, v in data.items() if k != "preview"}
 
 
 class Part(BaseModel):
@@ -81,7 +77,7 @@ def run_suffixes(texts: list[str]) -> list[str]:
     return ["".join(texts[i:]) for i in range(len(texts) - 1)]
 
 
-class Message(BaseModel):
+class Message(CompactModel):
     """One chat message: ``text``, then ``parts`` in order, then ``attachments``.
 
     ``attachments`` (payload-store content) are appended on lines of their own.
@@ -93,11 +89,6 @@ class Message(BaseModel):
     text: str = ""
     parts: list[Part] = []
     attachments: list[PayloadRef] = []
-
-    @model_serializer(mode="wrap")
-    def _without_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if k == "role" or v}
 
     def byte_size(self) -> int:
         """UTF-8 bytes of the rendered message: an upper bound of its tokens."""
@@ -128,7 +119,7 @@ def call_cost_bound(messages: list[Message], max_tokens: int, price: ModelPrice)
     )
 
 
-class LlmCall(BaseModel):
+class LlmCall(CompactModel):
     """Input of the ``llm_complete`` activity."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -143,14 +134,8 @@ class LlmCall(BaseModel):
     cacheable: bool = False
     label: str = ""
 
-    @model_serializer(mode="wrap")
-    def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Left out at their default: one of these is recorded for every model call."""
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if k not in _CALL_DEFAULTS or v != _CALL_DEFAULTS[k]}
 
-
-class LlmResult(BaseModel):
+class LlmResult(CompactModel):
     """Output of the ``llm_complete`` activity; large text arrives as a reference."""
 
     model: str
@@ -160,21 +145,3 @@ class LlmResult(BaseModel):
     output_tokens: int = 0
     cached: bool = False
     finish_reason: str = "stop"
-
-    @model_serializer(mode="wrap")
-    def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Left out at their default: one of these is recorded for every model call."""
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if k in ("model", "text") or v != _LLM_DEFAULTS[k]}
-
-
-_LLM_DEFAULTS: dict[str, Any] = {
-    name: field.get_default(call_default_factory=True)
-    for name, field in LlmResult.model_fields.items()
-}
-_CALL_DEFAULTS: dict[str, Any] = {
-    "agent": "",
-    "temperature": 0.0,
-    "json_mode": False,
-    "cacheable": False,
-}

@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain import schema_check
+from domain.compact import CompactModel
 from domain.llm import LlmResult
 from domain.permissions import Effect, PermissionMatrix
 from domain.tools import ToolSpec
@@ -25,8 +26,10 @@ class TaskKind(StrEnum):
     SUBAGENT = "subagent"
 
 
-class Task(BaseModel):
-    """One node of the plan."""
+class Task(CompactModel):
+    """One node of the plan (its JSON leaves out fields at their default)."""
+
+    always_shown = frozenset({"id", "kind"})
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -39,18 +42,6 @@ class Task(BaseModel):
     critical: bool = False
     success_criteria: list[str] = []
     confidence: float = Field(default=1.0, ge=0, le=1)
-
-    @model_serializer(mode="wrap")
-    def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Fields at their default are left out: plans travel in every planner reply."""
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if k in _TASK_SHOWN or v != _TASK_DEFAULTS.get(k)}
-
-
-_TASK_DEFAULTS: dict[str, Any] = {
-    name: field.get_default(call_default_factory=True) for name, field in Task.model_fields.items()
-}
-_TASK_SHOWN = frozenset({"id", "kind"})
 
 
 class Plan(BaseModel):

@@ -9,13 +9,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     field_validator,
-    model_serializer,
 )
 
 from domain.approvals import ApprovalRequest, AuditEntry
 from domain.budget import Budget, BudgetOverride, Usage
+from domain.compact import CompactModel
 from domain.llm import PayloadRef
 from domain.plan import Plan, TaskKind
 from domain.spec import AgentSpec
@@ -113,14 +112,10 @@ class RunRequest(BaseModel):
         return self.budget.apply(self.spec.budget) if self.budget else self.spec.budget
 
 
-# Fields left out of a step's JSON when they hold these values (None ones always are).
-_EMPTY: dict[str, Any] = {"attempts": 0, "output_preview": ""}
-
-
-class StepRecord(BaseModel):
+class StepRecord(CompactModel):
     """One executed (or refused) task, as the report shows it.
 
-    Serialized without empty fields (a run carries and reports many of these).
+    Serialized without fields at their default (a run carries and reports many of these).
     """
 
     iteration: int
@@ -137,13 +132,6 @@ class StepRecord(BaseModel):
     why: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {
-            k: v for k, v in data.items() if not (v is None or (k in _EMPTY and v == _EMPTY[k]))
-        }
 
 
 class RunView(BaseModel):

@@ -87,22 +87,6 @@ def worker_settings(
     )
 
 
-def worker_env(settings: WorkerSettings) -> dict[str, str]:
-    """The environment that makes ``agent-worker`` run with ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TEMPORAL_"))}
-    env.update(
-        TEMPORAL_ADDRESS=settings.temporal.address,
-        AGENTS_TASK_QUEUE=settings.temporal.task_queue,
-        AGENT_DATA_DIR=str(settings.data_dir),
-        AGENT_PLUGINS=settings.plugins or "",
-        OPENAI_API_KEY=settings.openai_api_key or "",
-        OPENAI_BASE_URL=settings.openai_base_url or "",
-    )
-    if not settings.openai_api_key:
-        env.pop("OPENAI_API_KEY")
-    return env
-
-
 @pytest.fixture
 async def worker(client: Client, worker_settings: WorkerSettings) -> AsyncIterator[None]:
     """An in-process worker on this test's queue, running for the whole test."""

@@ -16,7 +16,6 @@ from bench.chaos_roles import ChaosWorker, approval_driver
 from bench.chaos_script import ChaosScript, effect_names, goal_for
 from client.api import AgentsClient
 from domain.run import RunStatus
-from tests.conftest import worker_env
 from tests.support import test_agent
 from tests.support.scripted_model import ScriptedModelServer
 from workers.config import WorkerSettings
@@ -67,7 +66,7 @@ async def test_three_workers_one_killed_mid_activity_others_finish_exactly_once(
 ) -> None:
     ChaosScript(seed=1).install(model)
     data = worker_settings.data_dir
-    env = worker_env(worker_settings)
+    env = worker_settings.process_env()
     workers = [ChaosWorker(env, tmp_path / f"worker-{i}.log") for i in range(3)]
     await asyncio.gather(*(w.start() for w in workers))
     key = uuid.uuid4().hex[:6]

@@ -16,7 +16,6 @@ from client.api import AgentsClient
 from domain.approvals import ApprovalKind, ApprovalPolicy, ApprovalState, Decision, OnTimeout
 from domain.run import Outcome, RunReport, RunStatus
 from domain.spec import AgentSpec
-from tests.conftest import worker_env
 from tests.support import test_agent
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import WorkerProcess
@@ -223,7 +222,7 @@ async def test_approval_survives_kill_9_of_the_waiting_worker(
     tmp_path: Path,
 ) -> None:
     _script_launch(model)
-    env = worker_env(worker_settings)
+    env = worker_settings.process_env()
     first = await WorkerProcess(env, tmp_path / "w1.log").start()
     try:
         handle = await agents.start_run(_spec(agents), "launch")

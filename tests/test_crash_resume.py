@@ -9,7 +9,6 @@ import pytest
 
 from client.api import AgentsClient
 from domain.run import RunStatus
-from tests.conftest import worker_env
 from tests.support import test_agent
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import WorkerProcess
@@ -41,7 +40,7 @@ async def test_kill_9_mid_run_resumes_without_repeating(
     )
     model.enqueue(Reply.text("a, b and c recorded"), purpose="summarize")
     data = worker_settings.data_dir
-    env = worker_env(worker_settings)
+    env = worker_settings.process_env()
     first = await WorkerProcess(env, tmp_path / "worker-1.log").start()
     try:
         handle = await agents.start_run("test-agent", "record a, b, c")
@@ -85,7 +84,7 @@ async def test_worker_killed_during_a_model_call_is_noticed_by_its_heartbeat(
     model.enqueue(Reply.text("a recorded"), purpose="summarize")
     spec = agents.catalog.plugin("test-agent").build_spec()
     spec = spec.model_copy(update={"llm": LlmPolicy(timeout_s=600, heartbeat_timeout_s=2)})
-    env = worker_env(worker_settings)
+    env = worker_settings.process_env()
     first = await WorkerProcess(env, tmp_path / "worker-1.log").start()
     try:
         handle = await agents.start_run(spec, "record a")

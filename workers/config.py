@@ -1,6 +1,7 @@
 """Worker settings, read from the environment by the entry point only."""
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,30 @@ class WorkerSettings:
             shutdown_grace_s=_float(env.get("AGENT_SHUTDOWN_GRACE_S")) or 10.0,
             telemetry=TelemetrySettings.from_env(service_name="durable-agents-worker"),
         )
+
+    def process_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment that makes a worker process run with these settings.
+
+        This process's environment is inherited without its ``OPENAI_*``, ``TEMPORAL_*``
+        and ``AGENT_*`` variables, so only these settings and ``extra`` configure the
+        worker; unset optional settings are left out.
+        """
+        own = ("OPENAI_", "TEMPORAL_", "AGENT_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
+        env.update(
+            TEMPORAL_ADDRESS=self.temporal.address,
+            TEMPORAL_NAMESPACE=self.temporal.namespace,
+            AGENTS_TASK_QUEUE=self.temporal.task_queue,
+            AGENT_DATA_DIR=str(self.data_dir),
+        )
+        optional = {
+            "AGENT_PLUGINS": self.plugins,
+            "OPENAI_API_KEY": self.openai_api_key,
+            "OPENAI_BASE_URL": self.openai_base_url,
+        }
+        env.update({k: v for k, v in optional.items() if v})
+        env.update(extra or {})
+        return env
 
     @property
     def uses_offline_model(self) -> bool:
