@@ -33,7 +33,7 @@ from activities.tool_api import (
 )
 from domain.errors import ErrorType
 from domain.evaluation import EvalReply, Judgement
-from domain.llm import LlmCall, LlmResult, Message, Part, PayloadRef, is_kept, run_suffixes
+from domain.llm import LlmCall, LlmResult, Message, Part, PayloadRef, is_kept, run_joins
 from domain.plan import Plan, PlanReply
 from domain.tools import ToolCall, ToolResult
 
@@ -67,7 +67,7 @@ class AgentActivities:
             for kept, run in groupby(pieces, key=lambda piece: piece[0]):
                 if kept:  # later prompts may send the run, or its tail, as one reference
                     texts = [text for _, part_texts in run for text in part_texts]
-                    for text in run_suffixes(texts):
+                    for text in run_joins(texts):
                         self.store.put(text.encode(), "")
             content = [m.text, *("".join(texts) for _, texts in pieces)]
             content += ["\n" + self._stored(a) for a in m.attachments]
@@ -90,8 +90,8 @@ class AgentActivities:
         except KeyError as err:
             raise ApplicationError(
                 f"{err.args[0]}: every worker of a deployment must share one payload store "
-                "(AGENT_PAYLOAD_DIR on a shared volume)",
-                type="PayloadMissing",
+                "($AGENT_DATA_DIR/payloads on a shared volume)",
+                type=ErrorType.PAYLOAD_MISSING,
             ) from None
 
     async def _complete(self, call: LlmCall) -> tuple[ProviderReply, LlmResult]:

@@ -24,6 +24,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 
+from domain.schema_check import schema_of
 from domain.tools import RetrySpec, SideEffect, ToolSpec
 
 
@@ -107,7 +108,7 @@ class ToolRegistry:
             spec = ToolSpec(
                 name=name or fn.__name__,
                 description=inspect.cleandoc(fn.__doc__ or ""),
-                args_schema=args_model.model_json_schema(),
+                args_schema=schema_of(args_model),
                 side_effect=side_effect,
                 requires_approval=requires_approval,
                 critical=critical,

@@ -25,6 +25,9 @@ class ErrorType(StrEnum):
     PERMISSION_DENIED = "PermissionDenied"
     # The tool itself reported that the goal cannot be reached this way.
     TOOL_FAILED = "ToolFailed"
+    # A prompt referenced text the payload store does not hold (a store not shared by
+    # every worker, or lost): the workflow resends the prompt inline, once.
+    PAYLOAD_MISSING = "PayloadMissing"
 
 
 TRANSIENT = frozenset(
@@ -37,7 +40,9 @@ TRANSIENT = frozenset(
 )
 # What each kind of activity can raise that no retry can fix (each retry policy lists
 # only its own kind's: the list is recorded with every scheduled activity).
-MODEL_NON_RETRYABLE = frozenset({ErrorType.MODEL_REJECTED, ErrorType.MODEL_REPLY_INVALID})
+MODEL_NON_RETRYABLE = frozenset(
+    {ErrorType.MODEL_REJECTED, ErrorType.MODEL_REPLY_INVALID, ErrorType.PAYLOAD_MISSING}
+)
 TOOL_NON_RETRYABLE = frozenset(
     {
         ErrorType.TOOL_INPUT,

@@ -69,12 +69,17 @@ def kept_runs(parts: list[Part]) -> list[list[Part]]:
     return [list(run) for kept, run in groupby(parts, key=is_kept) if kept]
 
 
-def run_suffixes(texts: list[str]) -> list[str]:
-    """A run's texts joined from each position on (the whole run first), when 2+ long.
+def run_joins(texts: list[str]) -> list[str]:
+    """What the store keeps of a run of 2+ kept parts besides each part, joined.
 
-    The store keeps each, so a window that slid forward finds its older part stored.
+    The whole run and each suffix (a window that slid forward finds its older part
+    stored), and the first part followed by the run minus its second (a prompt whose
+    stable head is followed by a window that slid by one step is one reference).
     """
-    return ["".join(texts[i:]) for i in range(len(texts) - 1)]
+    joins = ["".join(texts[i:]) for i in range(len(texts) - 1)]
+    if len(texts) > 2:
+        joins.append(texts[0] + "".join(texts[2:]))
+    return joins
 
 
 class Message(CompactModel):

@@ -53,10 +53,15 @@ def observation_json(steps: list[StepRecord]) -> str:
     return "".join(observation_line(s) for s in steps)
 
 
-def _observations(steps: list[StepRecord]) -> list[Part]:
-    # One part per step: a step still in the window is the same part in the next prompt.
+def _stable_then_observations(head: str, steps: list[StepRecord]) -> list[Part]:
+    """What a run's prompts of one kind share, then one part per observation in the window.
+
+    All kept and consecutive, so the next prompt of the kind sends this as two references
+    (the head; the window minus its oldest step, stored as a suffix) plus its new steps.
+    What changes from one prompt to the next goes after it.
+    """
     return [
-        Part(text=f"{OBSERVATIONS_HEADER}\n"),
+        Part(text=f"{head}{OBSERVATIONS_HEADER}\n", keep=True),
         *(Part(text=observation_line(s), keep=True) for s in steps),
     ]
 
@@ -80,23 +85,16 @@ def planner_messages(
     """Messages asking the planner for the next plan.
 
     What stays the same from one plan to the next (goal, tools, format, observations
-    still in the window) is in parts of its own; what changes is in between.
+    still in the window) comes first; the iteration, summary and problems last.
     """
     window = steps[-spec.limits.observation_window :]
-    head = f"ITERATION: {iteration}\n\n"
+    tail = f"\nITERATION: {iteration}\n"
     if summary:
-        head += f"SUMMARY OF EARLIER WORK: {summary}\n\n"
-    tail = "\n"
+        tail += f"\nSUMMARY OF EARLIER WORK: {summary}\n"
     if problems:
-        tail += PROBLEMS_HEADER + "\n" + "\n".join(f"- {p}" for p in problems) + "\n\n"
-    parts = [
-        Part(text=f"GOAL: {goal}\n\n", keep=True),
-        Part(text=head),
-        *_observations(window),
-        Part(text=tail),
-        Part(text=f"TOOLS:\n{_tool_lines(spec)}\n\n{PLAN_FORMAT}", keep=True),
-    ]
-    return [_system(spec), _user(parts)]
+        tail += "\n" + PROBLEMS_HEADER + "\n" + "\n".join(f"- {p}" for p in problems) + "\n"
+    head = f"GOAL: {goal}\n\nTOOLS:\n{_tool_lines(spec)}\n\n{PLAN_FORMAT}\n\n"
+    return [_system(spec), _user([*_stable_then_observations(head, window), Part(text=tail)])]
 
 
 def task_messages(
@@ -105,8 +103,7 @@ def task_messages(
     """Messages for an ``llm`` task of the plan."""
     window = steps[-spec.limits.observation_window :]
     parts = [
-        Part(text=f"GOAL: {goal}\n\n", keep=True),
-        *_observations(window),
+        *_stable_then_observations(f"GOAL: {goal}\n\n", window),
         Part(text=f"\nTASK: {prompt}"),
     ]
     return [_system(spec), _user(parts)]
@@ -118,18 +115,14 @@ def answer_messages(
     """Messages asking for the final answer to the goal."""
     window = steps[-spec.limits.observation_window :]
     rationale = plan.rationale if plan else ""
-    head = (f"SUMMARY OF EARLIER WORK: {summary}\n\n" if summary else "") + (
-        f"LAST PLAN RATIONALE: {rationale}\n\n" if rationale else ""
+    tail = (f"\nSUMMARY OF EARLIER WORK: {summary}\n" if summary else "") + (
+        f"\nLAST PLAN RATIONALE: {rationale}\n" if rationale else ""
     )
-    parts = [
-        Part(text=f"GOAL: {goal}\n\n", keep=True),
-        Part(text=head),
-        *_observations(window),
-        Part(
-            text="\nWrite the final answer for the user: what was done, the results, and "
-            "anything left undone. Plain text."
-        ),
-    ]
+    tail += (
+        "\nWrite the final answer for the user: what was done, the results, and "
+        "anything left undone. Plain text."
+    )
+    parts = [*_stable_then_observations(f"GOAL: {goal}\n\n", window), Part(text=tail)]
     return [_system(spec), _user(parts)]
 
 

@@ -9,6 +9,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    field_serializer,
     field_validator,
 )
 
@@ -69,8 +70,8 @@ class Outcome(StrEnum):
     DENIED = "denied"  # a person or the policy refused it
 
 
-class RunRequest(BaseModel):
-    """Everything needed to start a run."""
+class RunRequest(CompactModel):
+    """Everything needed to start a run (recorded without the fields at their default)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -89,6 +90,12 @@ class RunRequest(BaseModel):
         default=None,
         description="Set by the run itself when it continues as new: its compact state.",
     )
+
+    @field_serializer("spec")
+    def _spec_without_defaults(self, spec: AgentSpec) -> dict[str, Any]:
+        # Every execution of a run starts with its request: the spec's fields left at
+        # their defaults decode to the same values, so they are not recorded.
+        return spec.model_dump(mode="json", exclude_defaults=True)
 
     @field_validator("request_id")
     @classmethod

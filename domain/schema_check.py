@@ -9,6 +9,11 @@ required, additionalProperties, enum/const, bounds, lengths, items, anyOf and lo
 import re
 from typing import Any
 
+from pydantic import BaseModel
+
+# Keywords whose value maps names to schemas (a property may be called "title").
+_SCHEMA_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties"})
+
 _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "array": (list,),
@@ -18,6 +23,29 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
     "null": (type(None),),
 }
+
+
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema without the titles pydantic derives from names.
+
+    The schema travels with every run's spec; a title only repeats a field's name.
+    """
+    schema: dict[str, Any] = _without_titles(model.model_json_schema())
+    return schema
+
+
+def _without_titles(node: Any, names: bool = False) -> Any:
+    if isinstance(node, list):
+        return [_without_titles(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if names:  # {name: schema}
+        return {k: _without_titles(v) for k, v in node.items()}
+    return {
+        k: _without_titles(v, names=k in _SCHEMA_MAPS)
+        for k, v in node.items()
+        if not (k == "title" and isinstance(v, str))
+    }
 
 
 def check(value: Any, schema: dict[str, Any], *, path: str = "$") -> list[str]:

@@ -19,6 +19,7 @@ from domain.prompts import running_summary
 from domain.run import Outcome, RunRequest, StepRecord
 from domain.spec import AgentSpec, ModelRouting
 from domain.tools import ToolSpec
+from tests.support import test_agent
 
 pytestmark = pytest.mark.unit
 
@@ -137,6 +138,31 @@ def test_every_constraint_pydantic_emits_is_checked(bad: dict[str, Any]) -> None
     with pytest.raises(ValidationError):
         Gaps.model_validate_json(json.dumps(bad), strict=True)
     assert schema_check.check(bad, Gaps.model_json_schema()) != []
+
+
+class Titled(BaseModel):
+    title: str  # a field called "title" is not a title
+    properties: list[Item] = []
+
+
+def test_schemas_travel_without_derived_titles_and_check_the_same() -> None:
+    schema = schema_check.schema_of(Titled)
+    assert "title" not in schema and "title" not in schema["$defs"]["Item"]
+    assert schema["properties"]["title"] == {"type": "string"}
+    assert set(schema["properties"]) == {"title", "properties"}
+    assert schema["required"] == ["title"]
+    for value in ({"title": "x"}, {"title": 1}, {"title": "x", "properties": [{"name": ""}]}):
+        full = schema_check.check(value, Titled.model_json_schema())
+        assert schema_check.check(value, schema) == full
+
+
+def test_a_request_records_its_spec_without_defaults_and_decodes_to_the_same() -> None:
+    spec = test_agent.build_spec()
+    request = RunRequest(request_id="r1", goal="g", spec=spec)
+    recorded = json.loads(request.model_dump_json())
+    assert "critical" not in recorded["spec"]["tools"][0]  # at its default
+    assert "user" not in recorded and "resume_state" not in recorded
+    assert RunRequest.model_validate(recorded) == request
 
 
 @pytest.mark.parametrize(

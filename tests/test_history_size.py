@@ -10,12 +10,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 
 from activities.payload_store import DEFAULT_INLINE_LIMIT, PREVIEW_CHARS, LocalPayloadStore
-from bench.agent import Goal, bench_spec, install
+from bench.agent import Goal, bench_spec, install, respond_execute
 from bench.history import long_run
 from client.api import AgentsClient
-from tests.support.scripted_model import ScriptedModelServer
+from domain.errors import ErrorType
+from domain.run import Outcome, RunStatus
+from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
+from workers.config import WorkerSettings
 
 REPLY_BYTES = 20 * 1024
 STEPS = 200
@@ -70,3 +74,40 @@ def test_payload_store_round_trip(tmp_path: Path) -> None:
     assert other.key != ref.key and store.get(other) == b"other bytes"
     with pytest.raises(KeyError):
         store.get(ref.model_copy(update={"key": "0" * 64}))
+
+
+@pytest.mark.e2e
+async def test_prompt_parts_the_store_lost_are_sent_again_inline(
+    agents: AgentsClient,
+    model: ScriptedModelServer,
+    worker: None,
+    worker_settings: WorkerSettings,
+) -> None:
+    install(model)
+    goal = Goal(f"lost-{uuid.uuid4().hex[:8]}", 5, kind="llm", reply=REPLY_BYTES)
+    payloads = worker_settings.data_dir / "payloads"
+
+    def execute(request: RecordedRequest) -> Reply:
+        if model.count(purpose="execute") == 3:  # the store loses all it held
+            for stored in [p for p in payloads.rglob("*") if p.is_file()]:
+                stored.unlink()
+        return respond_execute(request)
+
+    model.set_responder("execute", execute)
+    handle = await agents.start_run(
+        bench_spec(agents.catalog, goal.steps), goal.text(), request_id=goal.tag
+    )
+    report = await agents.result(handle.workflow_id)
+
+    assert report.status is RunStatus.COMPLETED
+    assert [s.outcome for s in report.steps] == [Outcome.OK] * goal.steps
+    history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
+    missed = [
+        e.activity_task_failed_event_attributes.failure.application_failure_info.type
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+    ]
+    # The next prompt referred to what was lost: one attempt failed (not retried blindly),
+    # the same prompt went again inline, and no model saw a broken prompt.
+    assert missed == [ErrorType.PAYLOAD_MISSING]
+    assert model.count(purpose="plan") == goal.steps + 1

@@ -72,13 +72,14 @@ def test_compacted_prompts_render_exactly_and_slide_by_reference(tmp_path: Path)
             assert len(parse_observations(rendered[-1]["content"])) == window
             memory.learn(built)
             if built[-1].parts[-1].text.startswith("\nTASK"):  # the task sees its plan's window
-                assert _refs(sent) <= 3 and _inline_bytes(sent) < 200
+                assert _refs(sent) <= 2 and _inline_bytes(sent) < 200
         steps.append(_step(iteration))
-    # The last plan: the window minus its newest step is one reference, the newest inline.
+    # The last plan: its head and the window minus its newest step are one reference,
+    # the newest step inline.
     last = memory.compact(planner_messages(spec, "a goal", steps, "", [], 99))
     inline = [json.loads(p.text) for m in last for p in m.parts if p.text.startswith("{")]
     assert [o["task"] for o in inline] == [steps[-1].task_id]
-    assert _refs(last) <= 4
+    assert _refs(last) == 1
 
 
 def test_a_reference_the_store_lost_is_a_clear_error(tmp_path: Path) -> None:

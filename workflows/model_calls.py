@@ -31,6 +31,10 @@ class BudgetStop(Exception):  # noqa: N818 - a control-flow signal, not an error
     """No model fits the remaining budget; the run must stop with a partial report."""
 
 
+class _PromptNotStored(Exception):  # noqa: N818 - a control-flow signal
+    """The activity could not resolve a reference this workflow believed stored."""
+
+
 def usage_of(result: LlmResult, price: ModelPrice) -> Usage:
     """What a finished call consumed, priced at the *requested* model's price.
 
@@ -102,6 +106,14 @@ class ModelCaller:
                     json_mode=json_mode,
                     result_of=result_of,
                 )
+            except _PromptNotStored:
+                # A worker with its own store, or a store that lost data, or prompts
+                # laid out differently by a newer deployment: resend inline once (the
+                # memory is empty now, so this call cannot land here again).
+                workflow.logger.warning(
+                    "prompt parts missing from the payload store: resending %s inline", label
+                )
+                self._memory.forget()
             except BudgetStop as stop:
                 if asked or self.on_pressure is None or not await self.on_pressure(str(stop)):
                     raise
@@ -156,6 +168,8 @@ class ModelCaller:
                 self._state.ledger.release(key)
                 if is_cancellation(err):
                     raise asyncio.CancelledError("run cancelled") from err
+                if error_type(err) == ErrorType.PAYLOAD_MISSING and messages != built:
+                    raise _PromptNotStored() from err
                 if error_type(err) == ErrorType.MODEL_REJECTED and model != [*chain, *extra][-1]:
                     tried_permanent.append(f"{model}: {err.cause}")
                     continue

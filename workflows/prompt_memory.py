@@ -1,21 +1,23 @@
 """Which prompt parts the payload store already holds, so they travel by reference.
 
-Prompt builders mark the parts that recur (``keep``: system prompt, goal, tool list,
-observations). The activity stores every kept part, and every *run* of consecutive
-kept parts (and each of its suffixes) as one text, before it calls the model. Once that
-activity has completed, later prompts send the longest stored prefix of a run, or else
-each stored part, as its SHA-256 and size: the observations a task sees are the run its
-plan saw, and the next plan's window is the last one minus its oldest step plus the
-new ones, so a sliding window costs one reference plus the new steps.
+Prompt builders mark the parts that recur (``keep``: system prompt, the stable head of
+a prompt, observations) and put them first. The activity stores every kept part, and
+every *run* of consecutive kept parts joined in the ways `run_joins` lists, before it
+calls the model. Once that activity has completed, later prompts send the longest
+stored prefix of a run, or else each stored part, as its SHA-256 and size. A prompt is
+its head and a window of observations; the next one of its kind has the window minus
+its oldest step plus the new ones, so it costs one reference plus the new steps.
 The memory lives in the workflow object, not in the carried state: after
 continue-as-new each part is sent inline once more, which bounds what a run remembers.
+If an activity finds a reference missing from the store, the caller forgets it all and
+sends the prompt again inline.
 """
 
 import hashlib
 from collections.abc import Iterator
 from itertools import groupby
 
-from domain.llm import Message, Part, is_kept, kept_runs, run_suffixes
+from domain.llm import Message, Part, is_kept, kept_runs, run_joins
 
 # Smaller parts cost less inline than as a reference (~90 bytes of JSON).
 MIN_SHARED_BYTES = 128
@@ -36,7 +38,11 @@ class PromptMemory:
         for m in messages:
             for run in kept_runs(m.parts):
                 self._stored.update(digest(p.text) for p in run)
-                self._stored.update(digest(text) for text in run_suffixes([p.text for p in run]))
+                self._stored.update(digest(text) for text in run_joins([p.text for p in run]))
+
+    def forget(self) -> None:
+        """Send everything inline from now on (the store lost what it was given)."""
+        self._stored.clear()
 
     def _compact(self, parts: list[Part]) -> Iterator[Part]:
         for kept, group in groupby(parts, key=is_kept):
