@@ -15,7 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from workers.build import PASSTHROUGH_MODULES
+from workers.build import SHARED_MODULES
 from workflows.agent_run import AgentRun
 from workflows.user_ledger import UserLedger
 
@@ -32,12 +32,14 @@ class ReplayOutcome:
 
 
 def build_replayer(workflows: Sequence[type] = DEFAULT_WORKFLOWS) -> Replayer:
-    """A replayer configured exactly like the worker (converter, sandbox)."""
+    """A replayer configured like the worker (converter, sandbox), but stricter: the
+    workflows' helper modules are imported inside the sandbox, where a non-deterministic
+    call fails the replay."""
     return Replayer(
         workflows=list(workflows),
         data_converter=pydantic_data_converter,
         workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*SHARED_MODULES)
         ),
     )
 
