@@ -1,0 +1,79 @@
+"""What every ``agentctl`` command shares: the Typer app, consoles, exit codes, errors.
+
+Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
+5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``).
+"""
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from temporalio.service import RPCError, RPCStatusCode
+
+from client.api import InvalidRunRequestError
+from client.render import print_report, to_json
+from domain.run import RunReport, RunStatus
+
+EXIT_CODES = {
+    RunStatus.COMPLETED: 0,
+    RunStatus.FAILED: 3,
+    RunStatus.ESCALATED: 4,
+    RunStatus.BUDGET_EXHAUSTED: 5,
+    RunStatus.CANCELLED: 6,
+    RunStatus.RUNNING: 7,
+    RunStatus.AWAITING_APPROVAL: 7,
+}
+
+app = typer.Typer(
+    help="Run and steer durable AI agents on Temporal.", no_args_is_help=True, add_completion=False
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """Run an async command; turn expected errors into one clear line and exit code 1."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return asyncio.run(fn(*args, **kwargs))
+        except (InvalidRunRequestError, ConnectionError, LookupError) as e:
+            err.print(f"[red]error:[/] {e}")
+            raise typer.Exit(1) from None
+        except RPCError as e:
+            err.print(f"[red]error:[/] {_explain(e)}")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _explain(e: RPCError) -> str:
+    """One line for a refused or unanswered server call."""
+    if e.status is RPCStatusCode.NOT_FOUND:
+        return f"no such run ({e.message})"
+    if e.status is RPCStatusCode.DEADLINE_EXCEEDED:
+        return (
+            f"no answer in time ({e.message}); if the run is live, is an agent-worker "
+            "polling its task queue? (`make worker`)"
+        )
+    return f"the server refused the call: {e.status.name}: {e.message}"
+
+
+def workflow_id_of(run: str) -> str:
+    """A run's workflow id from what people type (``run-<request_id>`` or the request id)."""
+    return run if run.startswith("run-") else f"run-{run}"
+
+
+def finish(report: RunReport, as_json: bool) -> None:
+    """Print ``report`` and exit with its status's code."""
+    if as_json:
+        out.print_json(to_json(report))
+    else:
+        print_report(out, report)
+    raise typer.Exit(EXIT_CODES[report.status])

@@ -1,0 +1,224 @@
+"""``agentctl`` commands that operate a deployment: spend reports, retry and reset,
+listing and exporting runs, replay checks before a deploy, the codec, a dev environment."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import typer
+
+from client.api import AgentsClient
+from client.cli_app import (
+    app,
+    err,
+    out,
+    run_async,
+    workflow_id_of,
+)
+from client.render import print_spend, to_json
+from domain.run import RunStatus
+
+PANEL = "Operate"
+
+
+@app.command(rich_help_panel=PANEL)
+@run_async
+async def report(
+    since: str = typer.Option("24h", help="Window: 30m, 24h, 7d, or an ISO date."),
+    agent: str | None = typer.Option(None, "--agent"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Cost and tokens per agent, per user and per model over a time window."""
+    from client.reports import spend_report
+
+    client = await AgentsClient.connect()
+    result = await spend_report(client, _since(since), agent)
+    if as_json:
+        out.print_json(result.model_dump_json())
+    else:
+        print_spend(out, result)
+
+
+def _quoted(value: str) -> str:
+    """A value safe inside a single-quoted visibility query literal."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _since(text: str) -> datetime:
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not like 30m, 24h, 7d or 2026-11-01") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command(rich_help_panel=PANEL)
+@run_async
+async def retry(run: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Start a new run from RUN's request (for runs that failed or escalated)."""
+    client = await AgentsClient.connect()
+    handle = await client.retry(workflow_id_of(run))
+    if as_json:
+        out.print_json(
+            to_json({"workflow_id": handle.workflow_id, "retry_of": workflow_id_of(run)})
+        )
+    else:
+        out.print(f"started {handle.workflow_id} (retry of {workflow_id_of(run)})")
+
+
+@app.command(rich_help_panel=PANEL)
+@run_async
+async def reset(
+    run: str,
+    to_last_good: bool = typer.Option(
+        True, "--to-last-good", help="Reset to just before the first failing step."
+    ),
+    reason: str = typer.Option("", "--reason"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Reset RUN to before its failing step; completed steps are not repeated."""
+    client = await AgentsClient.connect()
+    run_id = await client.reset_to_last_good(workflow_id_of(run), reason)
+    if as_json:
+        out.print_json(to_json({"workflow_id": workflow_id_of(run), "run_id": run_id}))
+    else:
+        out.print(f"reset {workflow_id_of(run)}; new execution {run_id}")
+
+
+@app.command("list", rich_help_panel=PANEL)
+@run_async
+async def list_runs(
+    status_: str | None = typer.Option(None, "--status"),
+    agent: str | None = typer.Option(None, "--agent"),
+    pending_approval: bool = typer.Option(False, "--pending-approval"),
+    user: str | None = typer.Option(None, "--user"),
+    min_cost: float | None = typer.Option(None, "--min-cost", help="CostUsd >= this."),
+    budget_alert: bool = typer.Option(False, "--budget-alert", help="Crossed the soft limit."),
+    query: str | None = typer.Option(None, "--query", help="Extra visibility query."),
+    limit: int = typer.Option(50),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List runs, filtered by the search attributes."""
+    client = await AgentsClient.connect()
+    clauses = [f"({query})"] if query else []
+    if user:
+        clauses.append(f"AgentUser = '{_quoted(user)}'")
+    if min_cost is not None:
+        clauses.append(f"CostUsd >= {float(min_cost)}")
+    if budget_alert:
+        clauses.append("BudgetAlert = true")
+    if status_:
+        clauses.append(f"AgentStatus = '{RunStatus(status_).value}'")
+    if agent:
+        clauses.append(f"AgentName = '{_quoted(agent)}'")
+    if pending_approval:
+        clauses.append("PendingApproval = true")
+    ids = await client.list_runs(" AND ".join(clauses), limit=limit)
+    if as_json:
+        out.print_json(to_json(list(ids)))
+    else:
+        for wid in ids:
+            out.print(wid)
+
+
+@app.command(rich_help_panel=PANEL)
+@run_async
+async def history(
+    run: str,
+    out_file: Path = typer.Option(..., "--out", help="JSON file to write."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Export RUN's history (for replay tests or the Web UI's import)."""
+    from workers.replay import export_history
+
+    client = await AgentsClient.connect()
+    events = await export_history(client.temporal, workflow_id_of(run), out_file)
+    if as_json:
+        out.print_json(
+            to_json({"workflow_id": workflow_id_of(run), "events": events, "path": str(out_file)})
+        )
+    else:
+        err.print(f"wrote {events} events of {workflow_id_of(run)} to {out_file}")
+
+
+@app.command("replay-check", rich_help_panel=PANEL)
+@run_async
+async def replay_check(
+    run: list[str] = typer.Argument(None, help="Runs to check (default: --open)."),
+    open_: bool = typer.Option(False, "--open", help="Every AgentRun still running."),
+    history_file: list[Path] = typer.Option([], "--history", help="Exported history files."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Replay runs against the current code: would deploying it break them?"""
+    from workers.replay import load_history, open_runs, replay_history, replay_runs
+
+    client = await AgentsClient.connect()
+    ids = [workflow_id_of(r) for r in run or []]
+    if open_ or not (ids or history_file):
+        ids += await open_runs(client.temporal)
+    outcomes = await replay_runs(client.temporal, ids)
+    outcomes += [await replay_history(load_history(p)) for p in history_file]
+    broken = [o for o in outcomes if not o.ok]
+    if as_json:
+        out.print_json(to_json([o.__dict__ for o in outcomes]))
+    else:
+        for o in outcomes:
+            out.print(
+                f"{'ok   ' if o.ok else '[red]BREAK[/]'} {o.workflow_id}"
+                + (f": {o.error}" if o.error else "")
+            )
+        out.print(f"{len(outcomes)} checked, {len(broken)} would break")
+    raise typer.Exit(1 if broken else 0)
+
+
+@app.command("codec-key", rich_help_panel=PANEL)
+def codec_key() -> None:
+    """Print a new random AES-256 key for AGENT_CODEC_KEYS (as key_id:base64key)."""
+    from client.codec import new_key
+
+    out.print(f"k{datetime.now(UTC):%Y%m%d}:{new_key()}")
+
+
+@app.command("codec-server", rich_help_panel=PANEL)
+def codec_server(
+    port: int = typer.Option(8081, help="Port on 127.0.0.1."),
+    host: str = typer.Option("127.0.0.1", help="Bind address (keep it local without TLS)."),
+    origin: list[str] = typer.Option(
+        ["http://127.0.0.1:8233", "http://localhost:8233"], help="Web UI origins (CORS)."
+    ),
+    token: str | None = typer.Option(
+        None, envvar="AGENT_CODEC_TOKEN", help="Require 'Authorization: Bearer TOKEN'."
+    ),
+) -> None:
+    """Serve /encode and /decode so the Web UI shows decrypted payloads."""
+    from client.codec import CodecKeyError, EncryptionCodec
+    from client.codec_server import CodecServer
+
+    try:
+        codec = EncryptionCodec.from_env()
+    except CodecKeyError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None
+    if codec is None:
+        err.print("[red]error:[/] set AGENT_CODEC_KEYS (make a key with: agentctl codec-key)")
+        raise typer.Exit(1)
+    server = CodecServer(codec, host=host, port=port, origins=origin, token=token)
+    out.print(
+        f"codec server on {server.url} · start the UI with "
+        f"--ui-codec-endpoint {server.url} · Ctrl-C to stop"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@app.command(rich_help_panel=PANEL)
+def dev(keep_worker: bool = typer.Option(True, "--worker/--no-worker")) -> None:
+    """Start the dev server (Web UI on :8233) and a worker; Ctrl-C stops both."""
+    from client.devenv import run_dev
+
+    asyncio.run(run_dev(with_worker=keep_worker))
