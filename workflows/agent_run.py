@@ -9,14 +9,13 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-import pydantic
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from domain.approvals import ApprovalKind, ApprovalRequest, ApprovalState, BudgetExtension
+from domain.approvals import ApprovalKind, ApprovalRequest, ApprovalState
 from domain.budget import BudgetLedger
-from domain.plan import PERMISSION_DENIED, Plan, PlanReply, ready_waves, validate_plan
-from domain.prompts import answer_messages, planner_messages, running_summary
+from domain.plan import Plan, ready_waves
+from domain.prompts import answer_messages, running_summary
 from domain.run import Outcome, Phase, RunReport, RunRequest, RunStatus, RunView, StepRecord
 from domain.spec import Purpose
 from domain.user_ledger import LedgerSettlement
@@ -24,13 +23,11 @@ from workflows.approvals import ApprovalBook
 from workflows.metrics import count
 from workflows.model_calls import BudgetStop, ModelCaller
 from workflows.notices import Notices
+from workflows.planning import Escalate, Planner
+from workflows.report import escalation_context, partial_answer, run_report
 from workflows.state import RunState
 from workflows.story import Story
 from workflows.tasks import TaskRunner
-
-
-class _Escalate(Exception):  # noqa: N818 - control flow inside the run loop
-    """The run cannot make progress on its own; a person has to look."""
 
 
 @workflow.defn(name="AgentRun")
@@ -54,6 +51,7 @@ class AgentRun:
         self._models = ModelCaller(self._state, self._soft_limit_reached, self._ask_for_budget)
         self._tasks = TaskRunner(self._state, self._models, self._approvals)
         self._notices = Notices(self._state, self._approvals)
+        self._planner = Planner(self._state, self._models, self._approvals, self._publish)
 
     # -- signals and queries -------------------------------------------------------------
 
@@ -72,45 +70,7 @@ class AgentRun:
     @workflow.signal
     def extend_budget(self, extension: Any) -> None:
         """A person grants more budget (``BudgetExtension``)."""
-        try:
-            ext = BudgetExtension.model_validate(extension)
-        except pydantic.ValidationError as err:
-            self._approvals.audit(
-                "extend_budget_ignored",
-                accepted=False,
-                detail=f"malformed extension: {err.error_count()} error(s)",
-            )
-            return
-        if not self._state.request.spec.approvals.allows(ext.approver, None):
-            self._approvals.audit(
-                "extend_budget_ignored",
-                actor=ext.approver,
-                accepted=False,
-                detail=f"'{ext.approver}' may not extend this budget",
-            )
-            return
-        self._state.ledger.extend(
-            ext.add_usd, ext.add_tokens, ext.add_llm_calls, ext.add_tool_calls
-        )
-        self._approvals.audit(
-            "budget_extended",
-            actor=ext.approver,
-            detail=f"+${ext.add_usd} +{ext.add_tokens} tokens: {ext.reason}",
-        )
-        for r in self._approvals.pending:
-            if r.kind is ApprovalKind.BUDGET:
-                count(
-                    "durable_agents_approvals_decided_total",
-                    "Approval requests closed",
-                    kind="budget",
-                    state="approved",
-                    by="person",
-                )
-                r.state, r.decided_by, r.decided_at = (
-                    ApprovalState.APPROVED,
-                    ext.approver,
-                    workflow.now(),
-                )
+        self._approvals.extend_budget(extension)
         self._publish()
 
     @workflow.query
@@ -155,7 +115,7 @@ class AgentRun:
                 "Runs stopped by a budget limit",
                 agent=st.request.spec.name,
             )
-        except _Escalate as esc:
+        except Escalate as esc:
             st.status = RunStatus.ESCALATED
             st.errors.append(str(esc))
         except (ActivityError, ApplicationError) as err:
@@ -166,13 +126,13 @@ class AgentRun:
             st.status = RunStatus.CANCELLED
             st.errors.append("cancelled by request")
         if not st.answer:
-            st.answer = self._partial_answer()
+            st.answer = partial_answer(st)
         st.phase = Phase.DONE
         self._publish()
         await self._notices.drain()
         await self._settle_user_ledger()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._report()
+        return run_report(st, workflow.info().workflow_id)
 
     async def _loop(self) -> None:
         st = self._state
@@ -187,13 +147,13 @@ class AgentRun:
             st.summary = running_summary(
                 st.steps, limits.observation_window, st.earlier_outcomes, st.earlier_failures
             )
-            plan = await self._next_plan()
+            plan = await self._planner.next_plan()
             if not plan.tasks:
                 return
             failed = await self._execute(plan)
             critical = [s for s in failed if s.outcome is Outcome.CRITICAL]
             if critical:
-                raise _Escalate(self._escalation_context(critical[0]))
+                raise Escalate(escalation_context(st, critical[0]))
             if not failed:
                 if plan.done:
                     return
@@ -211,22 +171,11 @@ class AgentRun:
                 any(s.why and "not attempted again" in s.why for s in failed)
                 and st.replans > limits.max_replans // 2 + 1
             ):
-                raise _Escalate("the agent keeps repeating the same call: " + st.problems[0])
+                raise Escalate("the agent keeps repeating the same call: " + st.problems[0])
             if st.replans > limits.max_replans:
-                raise _Escalate(
+                raise Escalate(
                     f"still failing after {limits.max_replans} replans: " + "; ".join(st.problems)
                 )
-
-    def _escalation_context(self, step: StepRecord) -> str:
-        """What was attempted, why it failed, and what alternatives were tried."""
-        st = self._state
-        tried = [s.label for s in st.steps if s.outcome is not Outcome.OK]
-        return (
-            f"critical failure in {step.label}: {step.why}. Attempted: "
-            + ", ".join(s.label for s in st.steps[-10:])
-            + (f". Alternatives that failed before: {', '.join(tried[:-1])}" if tried[:-1] else "")
-            + f". Replans so far: {st.replans}."
-        )
 
     def _should_continue_as_new(self) -> bool:
         every = self._state.request.spec.limits.continue_as_new_every
@@ -247,61 +196,6 @@ class AgentRun:
         limit = self._state.ledger.budget.max_wall_time_s
         if limit is not None and workflow.now() - self._state.started_at > timedelta(seconds=limit):
             raise BudgetStop(f"max_wall_time_s={limit} reached")
-
-    async def _next_plan(self) -> Plan:
-        """Ask the planner until it proposes a valid plan (a bounded number of times)."""
-        st = self._state
-        spec = st.request.spec
-        for _ in range(spec.limits.max_invalid_plans):
-            st.phase = Phase.PLANNING
-            self._publish()
-            messages = planner_messages(
-                spec, st.request.goal, st.steps, st.summary, st.problems, st.iteration
-            )
-            reply, _ = await self._models.call(
-                "plan",
-                Purpose.PLAN,
-                messages,
-                PlanReply,
-                f"plan #{st.iteration}",
-                json_mode=True,
-                result_of=lambda r: r.result,
-            )
-            problems = reply.problems
-            if reply.plan is not None:
-                problems = validate_plan(reply.plan, spec.tool_map(), spec.permissions, spec.role)
-            if not problems and reply.plan is not None:
-                st.plan, st.problems = reply.plan, []
-                if spec.approvals.approve_plan and reply.plan.tasks:
-                    await self._approve_plan(reply.plan)
-                    if st.problems:
-                        continue
-                return reply.plan
-            st.problems = problems
-            st.errors.append("invalid plan: " + "; ".join(problems))
-            for problem in problems:
-                if PERMISSION_DENIED in problem:  # e.g. a prompt injection asking for more
-                    self._approvals.audit(
-                        "call_refused", actor="policy:permissions", accepted=False, detail=problem
-                    )
-        raise _Escalate(
-            f"no valid plan after {spec.limits.max_invalid_plans} attempts: "
-            + "; ".join(st.problems)
-        )
-
-    async def _approve_plan(self, plan: Plan) -> None:
-        request = await self._approvals.ask(
-            ApprovalKind.PLAN,
-            what=f"plan #{self._state.iteration}: "
-            + ", ".join(t.tool or t.kind.value for t in plan.tasks),
-            why="the approval policy asks for plan approval",
-            risk="plan",
-            args=plan.model_dump(mode="json"),
-        )
-        if request.state is not ApprovalState.APPROVED:
-            if self._state.request.spec.approvals.stop_on_reject:
-                raise _Escalate(f"plan rejected by {request.decided_by}: {request.reason}")
-            self._state.problems = [f"a person rejected the plan: {request.reason}"]
 
     async def _execute(self, plan: Plan) -> list[StepRecord]:
         """Run the plan's waves; tasks within a wave run concurrently."""
@@ -344,20 +238,6 @@ class AgentRun:
             result_of=lambda r: r,
         )
         return result.text
-
-    def _partial_answer(self) -> str:
-        st = self._state
-        done = [s for s in st.steps if s.outcome is Outcome.OK]
-        head = f"Run ended with status {st.status.value}"
-        reason = f": {st.errors[-1]}" if st.errors else ""
-        shown = (
-            f"{len(done)} of the last {len(st.steps)}"
-            if st.earlier_steps
-            else f"{len(done)} of {len(st.steps)}"
-        )
-        lines = [f"{head}{reason}.", f"{shown} steps succeeded:"]
-        lines += [f"- {s.label}: {s.outcome.value}" for s in st.steps]
-        return "\n".join(lines)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -404,26 +284,3 @@ class AgentRun:
             await workflow.get_external_workflow_handle(ledger_id).signal("settle", settlement)
         except ApplicationError as err:
             self._approvals.audit("user_ledger_settle_failed", detail=str(err))
-
-    def _report(self) -> RunReport:
-        st = self._state
-        info = workflow.info()
-        return RunReport(
-            workflow_id=info.workflow_id,
-            request_id=st.request.request_id,
-            agent=st.request.spec.name,
-            goal=st.request.goal,
-            user=st.request.user,
-            status=st.status,
-            answer=st.answer,
-            steps=st.steps,
-            earlier_steps=st.earlier_steps,
-            usage=st.ledger.spent,
-            usage_by_model=st.usage_by_model,
-            budget=st.ledger.budget,
-            iterations=st.iteration,
-            replans=st.replans,
-            approvals=st.approvals,
-            audit=st.audit,
-            errors=st.errors,
-        )

@@ -18,6 +18,7 @@ from domain.approvals import (
     ApprovalRequest,
     ApprovalState,
     AuditEntry,
+    BudgetExtension,
     Decision,
     OnTimeout,
     args_digest,
@@ -177,6 +178,51 @@ class ApprovalBook:
             decision.approver,
             decision.reason,
         )
+
+    def extend_budget(self, raw: Any) -> None:
+        """Apply a budget extension signal from an allowed approver; audit and ignore others.
+
+        A granted extension answers every pending request for more budget.
+        """
+        try:
+            ext = BudgetExtension.model_validate(raw)
+        except pydantic.ValidationError as err:
+            self.audit(
+                "extend_budget_ignored",
+                accepted=False,
+                detail=f"malformed extension: {err.error_count()} error(s)",
+            )
+            return
+        if not self._state.request.spec.approvals.allows(ext.approver, None):
+            self.audit(
+                "extend_budget_ignored",
+                actor=ext.approver,
+                accepted=False,
+                detail=f"'{ext.approver}' may not extend this budget",
+            )
+            return
+        self._state.ledger.extend(
+            ext.add_usd, ext.add_tokens, ext.add_llm_calls, ext.add_tool_calls
+        )
+        self.audit(
+            "budget_extended",
+            actor=ext.approver,
+            detail=f"+${ext.add_usd} +{ext.add_tokens} tokens: {ext.reason}",
+        )
+        for r in self.pending:
+            if r.kind is ApprovalKind.BUDGET:
+                count(
+                    "durable_agents_approvals_decided_total",
+                    "Approval requests closed",
+                    kind="budget",
+                    state="approved",
+                    by="person",
+                )
+                r.state, r.decided_by, r.decided_at = (
+                    ApprovalState.APPROVED,
+                    ext.approver,
+                    workflow.now(),
+                )
 
     def _problem(self, decision: Decision) -> str | None:
         request = next((r for r in self._state.approvals if r.id == decision.request_id), None)
