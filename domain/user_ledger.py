@@ -3,10 +3,12 @@
 Pure arithmetic, kept by one ``UserLedger`` entity workflow per user. Reservations are
 keyed by the run's workflow id, so a repeated request reserves once and a repeated
 settlement counts once. A new month starts a fresh period; reservations of runs still
-in flight carry over, since their spend will land in the new period.
+in flight carry over, since their spend will land in the new period. A run that ends
+without settling (terminated, timed out, or never started) is found by the ledger's
+sweep once its reservation is older than ``sweep_every_s``.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -50,6 +52,10 @@ class LedgerDecision(BaseModel):
     message: str = ""
 
 
+# How often a ledger holding money checks that the runs it holds it for still run.
+SWEEP_EVERY_S = 600.0
+
+
 class UserSpend(BaseModel):
     """A user's spending in the current period."""
 
@@ -57,7 +63,10 @@ class UserSpend(BaseModel):
     period: str = ""
     spent_micros: int = 0
     reservations: dict[str, int] = {}
+    # When each reservation was made (absent for ledgers from before the sweep: old).
+    reserved_at: dict[str, datetime] = {}
     operations: int = 0
+    sweep_every_s: float = Field(default=SWEEP_EVERY_S, gt=0)
 
     def roll(self, period: str) -> None:
         """Enter ``period``; spending restarts at zero in a new month."""
@@ -81,7 +90,7 @@ class UserSpend(BaseModel):
             message=message,
         )
 
-    def reserve(self, r: LedgerReservation) -> LedgerDecision:
+    def reserve(self, r: LedgerReservation, now: datetime | None = None) -> LedgerDecision:
         """Hold the amount if spent + reserved + amount stays within the limit."""
         self.operations += 1
         if r.run_id in self.reservations:
@@ -97,11 +106,14 @@ class UserSpend(BaseModel):
                 "(--budget-usd) or raise the user's limit (AGENT_USER_LIMITS_FILE).",
             )
         self.reservations[r.run_id] = r.amount_micros
+        if now is not None:
+            self.reserved_at[r.run_id] = now
         return self.decision(True, r.limit_micros)
 
     def settle(self, s: LedgerSettlement) -> None:
         """Count what a run spent; a settlement without a reservation is ignored."""
         self.operations += 1
+        self.reserved_at.pop(s.run_id, None)
         if self.reservations.pop(s.run_id, None) is not None:
             self.spent_micros += s.actual_micros
 
@@ -109,3 +121,13 @@ class UserSpend(BaseModel):
         """Drop a reservation whose run never started."""
         self.operations += 1
         self.reservations.pop(run_id, None)
+        self.reserved_at.pop(run_id, None)
+
+    def stale(self, now: datetime) -> list[str]:
+        """Runs whose reservation is older than a sweep period: check that they still run.
+
+        Younger ones are left alone (a run is started just after its reservation).
+        """
+        old = datetime.min.replace(tzinfo=UTC)
+        period = timedelta(seconds=self.sweep_every_s)
+        return sorted(r for r in self.reservations if now - self.reserved_at.get(r, old) >= period)

@@ -1,6 +1,7 @@
 """Budgets that cannot be overspent: reservations, pressure, extensions, per-user limits."""
 
 import asyncio
+import uuid
 
 import pytest
 from temporalio.client import Client
@@ -10,9 +11,10 @@ from client.catalog import Catalog
 from client.limits import UserLimits
 from domain.approvals import ApprovalKind, ApprovalPolicy, BudgetExtension, Decision
 from domain.budget import Budget
-from domain.money import usd_to_micros
+from domain.money import usd_cost_to_micros, usd_to_micros
 from domain.run import Outcome, RunStatus
 from domain.spec import AgentSpec, ModelRoute, ModelRouting
+from domain.user_ledger import UserSpend, ledger_workflow_id
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.waiting import pending_request
@@ -175,3 +177,39 @@ async def test_concurrent_runs_of_one_user_are_counted_exactly(
     assert len(started) == 2 and len(refused) == 4  # 2 x $0.004 fit in $0.01, a third not
     for handle in started:
         await agents.result(handle.workflow_id)
+
+
+async def test_a_run_that_ends_without_settling_gives_its_share_back(
+    agents: AgentsClient, model: ScriptedModelServer, worker: None
+) -> None:
+    user = f"uma-{uuid.uuid4().hex[:8]}"
+    # Her ledger sweeps every second (the default is every 10 minutes).
+    await agents.temporal.start_workflow(
+        "UserLedger",
+        UserSpend(user=user, sweep_every_s=1.0),
+        id=ledger_workflow_id(user),
+        task_queue=agents.task_queue,
+    )
+    limited = _limited(agents, {user: 0.01})
+    model.set_responder("plan", lambda r: plan_reply(tool_task("go", "launch_rocket", name="x")))
+    spec = _spec(agents, Budget(max_cost_usd=0.004))
+    doomed = await limited.start_run(spec, "terminated while it waits", user=user)
+    kept = await limited.start_run(spec, "keeps waiting", user=user)
+    for run in (doomed, kept):
+        await pending_request(agents, run.workflow_id)
+    handle = agents.temporal.get_workflow_handle(doomed.workflow_id)
+    reported = (await handle.describe()).typed_search_attributes.get(sa.COST_USD)
+    assert reported  # the plan call it paid for
+    await handle.terminate("an operator stopped it; it never settles")
+
+    async with asyncio.timeout(60):
+        while doomed.workflow_id in (await limited.user_balance(user)).reservations:
+            await asyncio.sleep(0.2)
+    balance = await limited.user_balance(user)
+    # Counted at the cost it last reported; the run still waiting keeps its share.
+    assert balance.spent_micros == usd_cost_to_micros(reported)
+    assert list(balance.reservations) == [kept.workflow_id]
+    await agents.cancel(kept.workflow_id)
+    assert (await agents.result(kept.workflow_id)).status is RunStatus.CANCELLED
+    await asyncio.sleep(0.5)  # the cancelled run's settlement reaches the ledger
+    assert (await limited.user_balance(user)).reservations == {}

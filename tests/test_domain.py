@@ -2,6 +2,7 @@
 summaries, prices and run requests."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +20,7 @@ from domain.prompts import running_summary
 from domain.run import Outcome, RunRequest, StepRecord
 from domain.spec import AgentSpec, ModelRouting
 from domain.tools import ToolSpec
+from domain.user_ledger import LedgerReservation, LedgerSettlement, UserSpend
 from tests.support import test_agent
 
 pytestmark = pytest.mark.unit
@@ -471,3 +473,17 @@ def test_effective_budget_overrides_only_given_fields(
 ) -> None:
     request = RunRequest(request_id="r1", goal="g", spec=SPEC, budget=override)
     assert request.effective_budget() == expected
+
+
+def test_a_ledger_checks_only_reservations_older_than_a_sweep_period() -> None:
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    spend = UserSpend(user="u", sweep_every_s=600)
+    for run, age in (("old", 601), ("young", 30)):
+        reservation = LedgerReservation(run_id=run, amount_micros=10, limit_micros=100)
+        assert spend.reserve(reservation, now - timedelta(seconds=age)).granted
+    spend.reservations["carried"] = 5  # from a ledger recorded before reservation times
+    assert spend.stale(now) == ["carried", "old"]
+    spend.settle(LedgerSettlement(run_id="old", actual_micros=7))
+    spend.release("carried")
+    assert spend.stale(now) == [] and spend.reserved_at == {"young": now - timedelta(seconds=30)}
+    assert spend.spent_micros == 7

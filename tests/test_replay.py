@@ -4,6 +4,8 @@ A change that would break runs in flight (a different command order without a
 ``workflow.patched`` guard) fails here. ``basic_run.json`` was recorded before the
 compact-history patch (see workflows/versions.py) and must keep replaying;
 ``UPDATE_HISTORIES=1`` re-records ``compact_run.json``, the current code's history.
+``user_ledger_pre_sweep.json`` is a user's ledger recorded before its sweep (the
+ledger-sweep patch) and ``user_ledger_sweep.json`` one that settled a terminated run.
 """
 
 import os

@@ -9,6 +9,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import workflows
 from activities.agent_activities import AgentActivities
+from activities.ledger_sweep import ended_runs
 from activities.notify import Notifier, NotifyActivities
 from activities.offline_model import OfflineProvider
 from activities.openai_provider import ModelProvider, OpenAIProvider
@@ -77,7 +78,11 @@ def build_worker(
         task_queue=task_queue or settings.temporal.task_queue,
         # An activities-only worker serves a tool's own (rate-limited) task queue.
         workflows=[] if settings.activities_only else [AgentRun, UserLedger],
-        activities=[*acts.activities(), *NotifyActivities(Notifier(settings.notify)).activities()],
+        activities=[
+            *acts.activities(),
+            *NotifyActivities(Notifier(settings.notify)).activities(),
+            ended_runs,
+        ],
         # After the client's tracing interceptor, so log lines see the activity's span.
         interceptors=[ActivityLogContext()],
         workflow_runner=SandboxedWorkflowRunner(

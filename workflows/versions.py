@@ -17,3 +17,13 @@ COMPACT_HISTORY = "compact-history-1"
 def compact_history() -> bool:
     """True for runs on the compact-history code path (every run started after it)."""
     return workflow.patched(COMPACT_HISTORY)
+
+
+# The user ledger checks, while it holds money, whether the runs it holds it for ended
+# without settling (a timer and an activity in its history).
+LEDGER_SWEEP = "ledger-sweep-1"
+
+
+def ledger_sweep() -> bool:
+    """True for ledgers on the sweeping code path (every ledger started after it)."""
+    return workflow.patched(LEDGER_SWEEP)
