@@ -3,12 +3,13 @@ had completed runs again."""
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from client.api import AgentsClient
-from domain.run import RunStatus
+from client.api import AgentsClient, RunHandle
+from domain.run import RunReport, RunStatus
 from tests.support import test_agent
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import WorkerProcess
@@ -22,6 +23,33 @@ async def _wait_for(predicate, timeout: float = 30.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.05)
+
+
+async def _start_then_kill(
+    env: dict[str, str],
+    log: Path,
+    start: Callable[[], Awaitable[RunHandle]],
+    crash_point: Callable[[], bool],
+) -> RunHandle:
+    """Start a run on a worker process and kill -9 it once ``crash_point`` holds."""
+    first = await WorkerProcess(env, log).start()
+    try:
+        handle = await start()
+        await _wait_for(crash_point)
+    finally:
+        first.kill()
+    return handle
+
+
+async def _finish_on_a_new_worker(
+    agents: AgentsClient, env: dict[str, str], log: Path, workflow_id: str
+) -> RunReport:
+    """Start another worker process and wait for the run to end on it."""
+    second = await WorkerProcess(env, log).start()
+    try:
+        return await asyncio.wait_for(agents.result(workflow_id), 90)
+    finally:
+        second.terminate()
 
 
 async def test_kill_9_mid_run_resumes_without_repeating(
@@ -41,20 +69,18 @@ async def test_kill_9_mid_run_resumes_without_repeating(
     model.enqueue(Reply.text("a, b and c recorded"), purpose="summarize")
     data = worker_settings.data_dir
     env = worker_settings.process_env()
-    first = await WorkerProcess(env, tmp_path / "worker-1.log").start()
-    try:
-        handle = await agents.start_run("test-agent", "record a, b, c")
-        # Kill once the plan is made, t1 has completed and t2 is in the middle of its work.
-        await _wait_for(lambda: any(e[1] == "b" for e in test_agent.executions(data, "started")))
-    finally:
-        first.kill()
+    # Kill once the plan is made, t1 has completed and t2 is in the middle of its work.
+    handle = await _start_then_kill(
+        env,
+        tmp_path / "worker-1.log",
+        lambda: agents.start_run("test-agent", "record a, b, c"),
+        lambda: any(e[1] == "b" for e in test_agent.executions(data, "started")),
+    )
     assert [e[1] for e in test_agent.executions(data)] == ["a"]
 
-    second = await WorkerProcess(env, tmp_path / "worker-2.log").start()
-    try:
-        report = await asyncio.wait_for(agents.result(handle.workflow_id), 90)
-    finally:
-        second.terminate()
+    report = await _finish_on_a_new_worker(
+        agents, env, tmp_path / "worker-2.log", handle.workflow_id
+    )
 
     assert report.status is RunStatus.COMPLETED, report.errors
     completed = Counter(e[1] for e in test_agent.executions(data))
@@ -85,17 +111,16 @@ async def test_worker_killed_during_a_model_call_is_noticed_by_its_heartbeat(
     spec = agents.catalog.plugin("test-agent").build_spec()
     spec = spec.model_copy(update={"llm": LlmPolicy(timeout_s=600, heartbeat_timeout_s=2)})
     env = worker_settings.process_env()
-    first = await WorkerProcess(env, tmp_path / "worker-1.log").start()
-    try:
-        handle = await agents.start_run(spec, "record a")
-        await _wait_for(lambda: model.count(purpose="plan") == 1)
-    finally:
-        first.kill()
-    second = await WorkerProcess(env, tmp_path / "worker-2.log").start()
-    try:  # far sooner than the 600 s start-to-close timeout would allow
-        report = await asyncio.wait_for(agents.result(handle.workflow_id), 90)
-    finally:
-        second.terminate()
+    handle = await _start_then_kill(
+        env,
+        tmp_path / "worker-1.log",
+        lambda: agents.start_run(spec, "record a"),
+        lambda: model.count(purpose="plan") == 1,
+    )
+    # Far sooner than the 600 s start-to-close timeout would allow.
+    report = await _finish_on_a_new_worker(
+        agents, env, tmp_path / "worker-2.log", handle.workflow_id
+    )
 
     assert report.status is RunStatus.COMPLETED, report.errors
     history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
