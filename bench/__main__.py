@@ -28,7 +28,6 @@ from bench.history import long_run
 from bench.recovery import SDK_DEFAULT_STICKY_S, measure_memory, measure_recovery
 from bench.report import machine, table, targets
 from bench.runs import measure_overhead, measure_throughput, uid
-from workers.build import build_worker
 from workers.logs import configure_logging
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -136,7 +135,7 @@ async def _history(h: Harness, s: Sizes, result: dict[str, Any]) -> None:
     queue = h.queue("history")
     h.model.set_delay(0.0)
     goal = Goal(uid("long"), s.history_steps, kind="llm", reply=s.reply_bytes)
-    async with build_worker(h.client, h.settings(queue)):
+    async with h.worker(queue):
         agents = h.agents(queue)
         result.update(await long_run(agents, goal, s.checkpoints, s.continue_as_new_every))
 

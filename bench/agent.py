@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from client.catalog import Catalog
-from domain.budget import Budget
-from domain.spec import AgentSpec, LoopLimits
+from activities.catalog import Catalog
+from domain.budget import Budget, BudgetOverride
+from domain.spec import AgentSpec
 from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 
-AGENT = "test-agent"
+AGENT = "test-agent"  # the agent benchmark runs name, or vary (`bench_spec`)
 PLUGINS = "tests.support.test_agent"
 _PARAM = re.compile(r"(\w+)=([\w.\-]+)")
 _ITERATION = re.compile(r"^ITERATION: (\d+)$", re.MULTILINE)
@@ -118,9 +118,30 @@ def install(server: ScriptedModelServer) -> None:
     server.set_responder("summarize", respond_summary)
 
 
+def bench_budget(catalog: Catalog, steps: int) -> BudgetOverride:
+    """A request's budget for a run of ``steps`` steps of the test agent (`AGENT`).
+
+    Room for every step and the final, empty plan, and the most cost the agent's bounds
+    allow; a run longer than they allow needs a variant (`bench_spec`).
+    """
+    caps = catalog.spec(AGENT).bounds.budget_caps
+    if caps.max_iterations is not None and steps + 2 > caps.max_iterations:
+        raise ValueError(f"{steps} steps is over {AGENT}'s cap; use bench_spec")
+    return BudgetOverride(max_cost_usd=caps.max_cost_usd, max_iterations=steps + 2)
+
+
 def bench_spec(catalog: Catalog, steps: int, continue_as_new_every: int = 200) -> AgentSpec:
-    """The test agent with room for ``steps`` iterations and a generous cost limit."""
-    spec = catalog.plugin(AGENT).build_spec()
-    limits = LoopLimits(continue_as_new_every=continue_as_new_every)
-    budget = Budget(max_cost_usd=1000.0, max_iterations=steps + 2)
-    return catalog.priced(spec.model_copy(update={"limits": limits, "budget": budget}))
+    """The test agent with room for ``steps`` iterations, a generous cost limit and
+    continue-as-new every ``continue_as_new_every`` iterations, as a variant a worker
+    loads (``bench-agent-s<steps>-can<n>``): for runs past the test agent's budget caps.
+    """
+    spec = catalog.spec(AGENT)
+    return spec.model_copy(
+        update={
+            "name": f"bench-agent-s{steps}-can{continue_as_new_every}",
+            "limits": spec.limits.model_copy(
+                update={"continue_as_new_every": continue_as_new_every}
+            ),
+            "budget": Budget(max_cost_usd=1000.0, max_iterations=steps + 2),
+        }
+    )

@@ -29,12 +29,10 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from activities.plugins import load_plugins, plugin_modules
 from bench.chaos_check import RunOutcome, check, failed_invariants
-from bench.chaos_roles import PLUGINS, WorkerPool, approval_driver, worker_env
+from bench.chaos_roles import WorkerPool, approval_driver, worker_env
 from bench.chaos_script import ChaosScript, goal_for
 from client.api import AgentsClient
-from client.catalog import Catalog, load_price_table
 from client.connection import connect
 from client.dev_server import DevServer
 from domain.budget import BudgetOverride
@@ -179,8 +177,7 @@ async def run_chaos(cfg: ChaosConfig) -> dict[str, object]:
         done = asyncio.Event()
         try:
             client = await connect(server.address)
-            catalog = Catalog(load_plugins(plugin_modules(PLUGINS)), load_price_table(None))
-            agents = AgentsClient(client, catalog, queue)
+            agents = AgentsClient(client, queue)
             await pool.start()
             runs = [RunOutcome(f"r{i:03d}", f"run-r{i:03d}-{cfg.seed}") for i in range(cfg.runs)]
             gap, events = _schedule(cfg, rng)

@@ -5,8 +5,9 @@
   and starts a replacement, ``revive`` replaces any that exited on their own.
 - ``approval_driver``: an asyncio task in the harness process playing the human approver.
   It polls the ``status`` of live runs, approves pending tool requests with their digest
-  (sometimes twice, to check the duplicate is ignored) and rejects budget extensions, so
-  runs under budget pressure end ``budget_exhausted``.
+  (sometimes twice, to check the duplicate is refused) and rejects budget extensions, so
+  runs under budget pressure end ``budget_exhausted``. A decision the run refuses (its
+  request was decided already) is passed over.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import random
 from pathlib import Path
 
 from bench.chaos_check import RunOutcome
-from client.api import AgentsClient
+from client.api import AgentsClient, DecisionRefusedError
 from client.connection import TemporalSettings
 from domain.approvals import ApprovalKind, Decision
 from tests.support.processes import WorkerProcess
@@ -85,14 +86,34 @@ class WorkerPool:
             worker.terminate(timeout=10)
 
 
+async def _decide(
+    agents: AgentsClient, run: RunOutcome, decision: Decision, *, approve: bool
+) -> bool:
+    """Send one decision; False when the run refused it (the request was decided already,
+    say by an earlier attempt whose answer a server restart lost, or by its deadline)."""
+    try:
+        if approve:
+            await agents.approve(run.workflow_id, decision)
+        else:
+            await agents.reject(run.workflow_id, decision)
+    except DecisionRefusedError:
+        return False
+    return True
+
+
 async def _approve_once(
     agents: AgentsClient, run: RunOutcome, rng: random.Random, duplicate_rate: float
 ) -> None:
     view = await agents.status(run.workflow_id)
     for request in view.pending_approvals:
         if request.kind is ApprovalKind.BUDGET:
-            decision = Decision(request_id=request.id, approver="chaos", reason="no more")
-            await agents.reject(run.workflow_id, decision)
+            decision = Decision(
+                request_id=request.id,
+                args_digest=request.args_digest,
+                approver="chaos",
+                reason="no more",
+            )
+            await _decide(agents, run, decision, approve=False)
             continue
         if request.id in run.approvals_sent:
             continue  # already approved; the run has not caught up yet
@@ -102,10 +123,12 @@ async def _approve_once(
             reason="chaos approves",
             args_digest=request.args_digest,
         )
-        await agents.approve(run.workflow_id, decision)
+        if not await _decide(agents, run, decision, approve=True):
+            continue
         run.approvals_sent.append(request.id)
         if rng.random() < duplicate_rate:
-            await agents.approve(run.workflow_id, decision)
+            # The run refuses the duplicate (it is decided); the audit must show one approval.
+            await _decide(agents, run, decision, approve=True)
             run.duplicate_approvals_sent += 1
 
 

@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.worker import Worker
 
+from activities.catalog import Catalog, load_price_table
 from activities.plugins import load_plugins, plugin_modules
 from bench.agent import PLUGINS
 from bench.model_proc import ModelProcess
-from client.api import AgentsClient
-from client.catalog import Catalog, load_price_table
 from client.connection import TemporalSettings, connect
 from client.dev_server import DevServer
+from tests.support.agents import LocalAgents
+from workers.build import build_worker
 from workers.config import WorkerSettings
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -74,9 +76,17 @@ class Harness:
         )
         return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
 
-    def agents(self, task_queue: str) -> AgentsClient:
-        """The Python API on ``task_queue``."""
-        return AgentsClient(self.client, self.catalog, task_queue)
+    def worker(self, task_queue: str) -> Worker:
+        """An in-process worker on ``task_queue`` whose agents are `catalog`'s."""
+        return build_worker(self.client, self.settings(task_queue), catalog=self.catalog)
+
+    def agents(self, task_queue: str) -> LocalAgents:
+        """The Python API on ``task_queue``.
+
+        Runs name their agent; a run of a variant spec (`bench.agent.bench_spec`) loads it
+        into `catalog` first, so only in-process workers (`worker`) can run it.
+        """
+        return LocalAgents(self.client, self.catalog, task_queue)
 
     def server_cpu_s(self) -> float:
         """CPU seconds the Temporal server has used so far."""

@@ -17,8 +17,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 
 from bench.agent import Goal, bench_spec
-from client.api import AgentsClient
 from domain.run import RunStatus
+from tests.support.agents import LocalAgents
 
 STEP_ACTIVITIES = frozenset({"invoke_tool", "llm_complete:execute"})
 NOTE = (
@@ -140,13 +140,17 @@ def breakdown(histories: Sequence[WorkflowHistory], steps: int) -> dict[str, Any
 
 
 async def long_run(
-    agents: AgentsClient,
+    agents: LocalAgents,
     goal: Goal,
     checkpoints: Sequence[int],
     continue_as_new_every: int,
     timeout_s: float = 1800.0,
 ) -> dict[str, Any]:
-    """Run ``goal`` to the end on the agents' queue and measure its history."""
+    """Run ``goal`` to the end on the agents' queue and measure its history.
+
+    The run is longer than the test agent's budget caps allow, so it runs a variant
+    (`bench_spec`) that ``agents`` loads into its in-process worker's catalog.
+    """
     spec = bench_spec(agents.catalog, goal.steps, continue_as_new_every)
     handle = await agents.start_run(spec, goal.text(), request_id=goal.tag)
     try:

@@ -29,16 +29,17 @@ from typing import Any
 
 from temporalio.service import RPCError
 
-from bench.agent import Goal, bench_spec
+from bench.agent import AGENT, Goal, bench_budget
 from bench.floors import floor_work, floor_worker, start_floor
 from bench.harness import Harness, rss_kib
 from bench.runs import uid
-from domain.approvals import Decision
+from domain.approvals import Decision, DecisionAnswer
 from tests.support import test_agent
 from tests.support.processes import WorkerProcess
 from tests.support.waiting import pending_request
 
 SDK_DEFAULT_STICKY_S = 10.0  # the SDK's own default, for comparison
+APPROVAL_IN_FLIGHT_S = 0.5  # how long the approval is on its way before the new worker starts
 
 
 async def _until(predicate: Any, limit_s: float = 120.0, poll_s: float = 0.02) -> None:
@@ -86,7 +87,8 @@ async def recover_once(h: Harness, situation: str, sticky_s: float | None) -> di
     first = await kind(env, logs / f"{queue}-1.log").start()
     second: WorkerProcess | None = None
     try:
-        handle = await agents.start_run(bench_spec(h.catalog, goal.steps), goal.text())
+        budget = bench_budget(h.catalog, goal.steps)
+        handle = await agents.start_run(AGENT, goal.text(), budget=budget)
         if waits:
             request = await pending_request(agents, handle.workflow_id)
         else:
@@ -96,18 +98,33 @@ async def recover_once(h: Harness, situation: str, sticky_s: float | None) -> di
     finally:
         first.kill()
     crashed = time.time()
+    approval: asyncio.Task[DecisionAnswer] | None = None
     if waits:
-        await agents.approve(handle.workflow_id, Decision(request_id=request.id, approver="bench"))
+        # The approval is an update: the server holds it until a worker takes the run, so
+        # it is sent during the outage and answered once the new worker (or the replica)
+        # has the run.
+        decision = Decision(
+            request_id=request.id, args_digest=request.args_digest, approver="bench"
+        )
+        approval = asyncio.create_task(agents.approve(handle.workflow_id, decision))
+        await asyncio.sleep(APPROVAL_IN_FLIGHT_S)
+        if approval.done():
+            approval.result()  # refused, or the server could not take it: fail loudly
     spawned = time.time()
-    if second is None:
-        second = await kind(env, logs / f"{queue}-2.log").start()
-    ready = time.time()
     try:
+        if second is None:
+            second = await kind(env, logs / f"{queue}-2.log").start()
+        ready = time.time()
         await _until(lambda: _rows(data, phase, name))
         next_step = _rows(data, phase, name)[0]
+        if approval is not None:
+            await asyncio.wait_for(approval, 60)
         await asyncio.wait_for(agents.result(handle.workflow_id), 120)
     finally:
-        second.terminate()
+        if approval is not None and not approval.done():
+            approval.cancel()
+        if second is not None:
+            second.terminate()
     if situation == "failover":
         return {"recovery_s": round(next_step - crashed, 3)}
     return {
@@ -133,25 +150,28 @@ async def measure_recovery(
 async def measure_memory(h: Harness, runs: int, batch: int = 100) -> dict[str, Any]:
     """RSS growth of a worker process per run waiting for an approval (all kept cached)."""
     queue = h.queue("memory")
+    budget = bench_budget(h.catalog, 1)
     settings = h.settings(queue)
     env = settings.process_env({"BENCH_MAX_CACHED_WORKFLOWS": str(runs + 100)})
     logs = h.workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     agents = h.agents(queue)
-    spec = bench_spec(h.catalog, 1)
     query = f"TaskQueue = '{queue}' AND PendingApproval = true"
     # bench.worker_proc: workers.main with a workflow cache large enough for every run.
     worker = await WorkerProcess(env, logs / f"{queue}.log", module="bench.worker_proc").start()
     assert worker.pid is not None
     worker_pid = worker.pid
     try:
-        warm = await agents.start_run(spec, Goal(uid("mem-warm"), 1, kind="approval").text())
+        warm_goal = Goal(uid("mem-warm"), 1, kind="approval")
+        warm = await agents.start_run(AGENT, warm_goal.text(), budget=budget)
         await pending_request(agents, warm.workflow_id)
         await asyncio.sleep(1.0)
         before = rss_kib(worker_pid)
         goals = [Goal(uid("mem"), 1, kind="approval") for _ in range(runs)]
         for i in range(0, runs, batch):
-            await asyncio.gather(*(agents.start_run(spec, g.text()) for g in goals[i : i + batch]))
+            await asyncio.gather(
+                *(agents.start_run(AGENT, g.text(), budget=budget) for g in goals[i : i + batch])
+            )
         async with asyncio.timeout(600):
             while await _count(h, query) < runs + 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.5)
@@ -180,7 +200,7 @@ async def _count(h: Harness, query: str) -> int:
 async def _floor_memory(h: Harness, runs: int, batch: int) -> float:
     """The same with the bare floor loop, its worker in this process (RSS of this process)."""
     queue = h.queue("memory-floor")
-    spec = bench_spec(h.catalog, 1)
+    spec = h.catalog.resolve(AGENT)
     work = floor_work(h.model.base_url, spec, h.workdir / "data" / queue)
     prefix = uid("memf")
 

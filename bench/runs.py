@@ -13,15 +13,13 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from bench.agent import Goal, bench_spec
+from bench.agent import AGENT, Goal, bench_budget
 from bench.floors import floor_work, floor_worker, run_floor_asyncio, run_floor_temporal
 from bench.harness import Harness, self_cpu_s
 from bench.history import breakdown, executions
 from bench.model_proc import Request
-from client.api import AgentsClient
 from domain.run import RunStatus
-from domain.spec import AgentSpec
-from workers.build import build_worker
+from tests.support.agents import LocalAgents
 
 RUN_TIMEOUT_S = 900.0
 
@@ -63,10 +61,16 @@ def summary(samples: Sequence[float]) -> dict[str, float]:
     }
 
 
-async def run_durable(agents: AgentsClient, spec: AgentSpec, goals: Sequence[Goal]) -> int:
-    """Start one run per goal concurrently, wait for all; return how many completed."""
+async def run_durable(agents: LocalAgents, goals: Sequence[Goal]) -> int:
+    """Start one run of the test agent per goal concurrently, wait for all; return how many
+    completed."""
     handles = await asyncio.gather(
-        *(agents.start_run(spec, g.text(), request_id=g.tag) for g in goals)
+        *(
+            agents.start_run(
+                AGENT, g.text(), request_id=g.tag, budget=bench_budget(agents.catalog, g.steps)
+            )
+            for g in goals
+        )
     )
     reports = await asyncio.wait_for(
         asyncio.gather(*(agents.result(h.workflow_id) for h in handles)), RUN_TIMEOUT_S
@@ -77,17 +81,17 @@ async def run_durable(agents: AgentsClient, spec: AgentSpec, goals: Sequence[Goa
 async def measure_overhead(h: Harness, steps: int, runs: int) -> dict[str, Any]:
     """Per-step times of durable-agents and both floors, and a history profile of each."""
     h.model.set_delay(0.0)
-    spec = bench_spec(h.catalog, steps)
+    spec = h.catalog.resolve(AGENT)
     fq, dq = h.queue("floor"), h.queue("overhead")
     work = floor_work(h.model.base_url, spec, h.workdir / "data" / fq)
     agents = h.agents(dq)
     contenders: dict[str, Callable[[Goal], Awaitable[object]]] = {
         "floor_asyncio": lambda g: run_floor_asyncio(work, g),
         "floor_temporal": lambda g: run_floor_temporal(h.client, fq, [g]),
-        "durable": lambda g: run_durable(agents, spec, [g]),
+        "durable": lambda g: run_durable(agents, [g]),
     }
     goals: dict[str, list[Goal]] = {name: [] for name in contenders}
-    async with floor_worker(h.client, fq, work), build_worker(h.client, h.settings(dq)):
+    async with floor_worker(h.client, fq, work), h.worker(dq):
         for name, run in contenders.items():
             await run(Goal(uid(f"{name}-warm"), 2))
         h.model.clear()
@@ -112,7 +116,7 @@ async def measure_overhead(h: Harness, steps: int, runs: int) -> dict[str, Any]:
 async def measure_throughput(h: Harness, runs: int, steps: int, latency_s: float) -> dict[str, Any]:
     """Steps per second and CPU seconds per step (worker process + server) for both."""
     h.model.set_delay(latency_s)
-    spec = bench_spec(h.catalog, steps)
+    spec = h.catalog.resolve(AGENT)
     out: dict[str, Any] = {}
     for name in ("floor_temporal", "durable"):
         queue = h.queue(f"tp-{name}")
@@ -126,7 +130,7 @@ async def measure_throughput(h: Harness, runs: int, steps: int, latency_s: float
         worker = (
             floor_worker(h.client, queue, work, **options)
             if name == "floor_temporal"
-            else build_worker(h.client, settings)
+            else h.worker(queue)
         )
         async with worker:
             goals = [Goal(uid(f"tp-{name}"), steps) for _ in range(runs)]
@@ -134,14 +138,14 @@ async def measure_throughput(h: Harness, runs: int, steps: int, latency_s: float
             if name == "floor_temporal":
                 await run_floor_temporal(h.client, queue, warm)
             else:
-                await run_durable(agents, spec, warm)
+                await run_durable(agents, warm)
             cpu0, server0 = self_cpu_s(), h.server_cpu_s()
             started = asyncio.get_running_loop().time()
             if name == "floor_temporal":
                 await asyncio.wait_for(run_floor_temporal(h.client, queue, goals), RUN_TIMEOUT_S)
                 completed = runs
             else:
-                completed = await run_durable(agents, spec, goals)
+                completed = await run_durable(agents, goals)
             wall = asyncio.get_running_loop().time() - started
             cpu, server = self_cpu_s() - cpu0, h.server_cpu_s() - server0
         total = runs * steps

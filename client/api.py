@@ -8,7 +8,7 @@ report = await agents.result(handle.workflow_id)
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic
@@ -16,9 +16,11 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import (
     Client,
-    WithStartWorkflowOperation,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -27,20 +29,39 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from client.catalog import Catalog
 from client.connection import TemporalSettings, connect
-from client.limits import UserLimits
-from domain.approvals import BudgetExtension, Decision
+from client.keyring import ApproverKeyring
+from domain.approvals import (
+    ApprovalState,
+    BudgetExtension,
+    Decision,
+    DecisionAnswer,
+    Verdict,
+    decision_message,
+    extension_message,
+)
 from domain.budget import BudgetOverride
 from domain.money import usd_to_micros
-from domain.run import WORKFLOW_TYPE, RunReport, RunRequest, RunView, workflow_id_for
-from domain.spec import AgentSpec
-from domain.user_ledger import LedgerDecision, LedgerReservation, UserSpend, ledger_workflow_id
+from domain.run import (
+    WORKFLOW_TYPE,
+    Admission,
+    RunReport,
+    RunRequest,
+    RunStatus,
+    RunView,
+    workflow_id_for,
+)
+from domain.user_ledger import LedgerAdjustment, LedgerDecision, UserSpend, ledger_workflow_id
 from workflows import search_attributes as sa
 
 # A status query waits this long for a worker before the caller hears "no answer".
 STATUS_QUERY_TIMEOUT = timedelta(seconds=10)
+# A new run waits this long for its worker's admission before the caller goes on.
+ADMISSION_TIMEOUT = timedelta(seconds=10)
+# A decision waits this long for the run's worker to answer.
+DECISION_TIMEOUT = timedelta(seconds=30)
 
 
 class InvalidRunRequestError(ValueError):
@@ -55,18 +76,24 @@ class RunHandle:
     request_id: str
     agent: str
     run_id: str | None
+    admitted: bool | None = None
+    admission: Admission | None = None
 
 
 def build_request(
-    spec: AgentSpec,
+    agent: str,
     goal: str,
     *,
     request_id: str | None = None,
     user: str = "anonymous",
     budget: BudgetOverride | None = None,
+    model: str | None = None,
     ui_base_url: str | None = None,
 ) -> RunRequest:
-    """Validate everything a run needs, raising `InvalidRunRequestError` with the fixes."""
+    """Validate what the caller asks for, raising `InvalidRunRequestError` with the fixes.
+
+    The worker resolves the agent and checks the overrides against its bounds.
+    """
     try:
         # Dump and re-validate nested models: an instance built with model_construct (or
         # mutated after validation) must not slip an invalid value past the client.
@@ -74,9 +101,10 @@ def build_request(
             {
                 "request_id": request_id or uuid.uuid4().hex,
                 "goal": goal,
-                "spec": spec.model_dump(),
+                "agent": agent,
                 "user": user,
                 "budget": budget.model_dump() if budget else None,
+                "model": model,
                 "ui_base_url": ui_base_url,
             }
         )
@@ -88,113 +116,107 @@ def build_request(
         raise InvalidRunRequestError(f"run request refused:\n{problems}") from None
 
 
+class DecisionRefusedError(Exception):
+    """The run refused a decision or extension; the message is the run's reason."""
+
+
+class RunEndedError(Exception):
+    """The run has ended, so it can take no decision; the message says how and when."""
+
+
 class AgentsClient:
     """Start, steer and inspect agent runs."""
 
     def __init__(
         self,
         client: Client,
-        catalog: Catalog,
         task_queue: str,
         ui_base_url: str | None = None,
-        limits: UserLimits | None = None,
+        *,
+        keys: ApproverKeyring | None = None,
     ) -> None:
         self.temporal = client
-        self.catalog = catalog
         self.task_queue = task_queue
         self.ui_base_url = ui_base_url
-        self.limits = limits or UserLimits()
+        self.keys = keys or ApproverKeyring.from_env()
 
     @classmethod
-    async def connect(
-        cls, settings: TemporalSettings | None = None, catalog: Catalog | None = None
-    ) -> "AgentsClient":
+    async def connect(cls, settings: TemporalSettings | None = None) -> "AgentsClient":
         """Connect using ``settings`` (default: the environment)."""
         settings = settings or TemporalSettings.from_env()
         client = await connect(settings.address, settings.namespace)
-        return cls(
-            client,
-            catalog or Catalog.from_env(),
-            settings.task_queue,
-            settings.ui_url,
-            UserLimits.from_env(),
-        )
-
-    def resolve(self, agent: str | AgentSpec, model: str | None = None) -> AgentSpec:
-        """An agent name or spec, resolved and priced (errors name the fix)."""
-        if isinstance(agent, AgentSpec):
-            return self.catalog.priced(agent)
-        return self.catalog.resolve(agent, model=model)
+        return cls(client, settings.task_queue, settings.ui_url)
 
     async def start_run(
         self,
-        agent: str | AgentSpec,
+        agent: str,
         goal: str,
         *,
         request_id: str | None = None,
         user: str = "anonymous",
         budget: BudgetOverride | None = None,
         model: str | None = None,
+        admission_timeout: timedelta | None = ADMISSION_TIMEOUT,
     ) -> RunHandle:
-        """Validate and start a run; a repeated ``request_id`` returns the existing run."""
-        try:
-            spec = self.resolve(agent, model=model)
-        except (LookupError, ValueError) as err:
-            raise InvalidRunRequestError(f"run request refused: {err}") from None
+        """Start a run and wait until its worker admits it (or refuses it, saying why).
+
+        A repeated ``request_id`` returns the existing run. With no worker answering
+        within ``admission_timeout`` the run stays started and waits for one
+        (``RunHandle.admitted`` is None); ``None`` waits as long as it takes.
+        """
         request = build_request(
-            spec,
+            agent,
             goal,
             request_id=request_id,
             user=user,
             budget=budget,
+            model=model,
             ui_base_url=self.ui_base_url,
         )
         workflow_id = workflow_id_for(request.request_id)
-        request = await self._reserve_for_user(request, workflow_id)
         try:
             handle = await self._start(request, workflow_id)
-        except BaseException as err:
-            if request.user_ledger_id is not None:  # no new run started: free its share
-                await self.temporal.get_workflow_handle(request.user_ledger_id).signal(
-                    "release", workflow_id
-                )
-            if isinstance(err, WorkflowAlreadyStartedError):  # it ran before: same run
-                return RunHandle(workflow_id, request.request_id, spec.name, err.run_id)
-            raise
-        return RunHandle(workflow_id, request.request_id, spec.name, handle.result_run_id)
-
-    async def _reserve_for_user(self, request: RunRequest, workflow_id: str) -> RunRequest:
-        """Hold the run's cost limit in its user's monthly allowance, or refuse the run."""
-        limit = self.limits.limit_for(request.user)
-        if limit is None:
-            return request
-        max_cost = request.effective_budget().max_cost_usd
-        if max_cost is None:
-            raise InvalidRunRequestError(
-                f"run request refused: user '{request.user}' has a monthly limit, so the run "
-                "needs a cost limit (--budget-usd)"
-            )
-        ledger_id = ledger_workflow_id(request.user)
-        decision: LedgerDecision = await self.temporal.execute_update_with_start_workflow(
-            "reserve",
-            LedgerReservation(
-                run_id=workflow_id,
-                amount_micros=usd_to_micros(max_cost),
-                limit_micros=usd_to_micros(limit),
-            ),
-            start_workflow_operation=WithStartWorkflowOperation(
-                "UserLedger",
-                UserSpend(user=request.user),
-                id=ledger_id,
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                static_summary=f"spending ledger of {request.user}",
-            ),
-            result_type=LedgerDecision,
+        except WorkflowAlreadyStartedError as err:  # it ran before: the same run
+            return RunHandle(workflow_id, request.request_id, agent, err.run_id, True)
+        admission = await self._admission(handle, admission_timeout)
+        if admission is not None and not admission.admitted:
+            raise InvalidRunRequestError(f"run request refused: {admission.reason}")
+        return RunHandle(
+            workflow_id,
+            request.request_id,
+            agent,
+            handle.result_run_id,
+            None if admission is None else admission.admitted,
+            admission,
         )
-        if not decision.granted:
-            raise InvalidRunRequestError(f"run request refused: {decision.message}")
-        return request.model_copy(update={"user_ledger_id": ledger_id})
+
+    async def _admission(
+        self, handle: WorkflowHandle[Any, Any], wait: timedelta | None
+    ) -> Admission | None:
+        """The run's admission, or None when no worker answered in time."""
+        try:
+            admission: Admission = await handle.execute_update(
+                "admission", result_type=Admission, rpc_timeout=wait
+            )
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            return None  # no worker answered in time; the run waits for one
+        except RPCError as err:
+            if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                return None
+            if err.status is RPCStatusCode.NOT_FOUND:  # refused and failed before we asked
+                return await self._refusal_of(handle)
+            raise
+        except WorkflowUpdateFailedError:  # the run ended as it was asked: read why
+            return await self._refusal_of(handle)
+        return admission
+
+    async def _refusal_of(self, handle: WorkflowHandle[Any, Any]) -> Admission:
+        try:
+            await handle.result()
+        except WorkflowFailureError as err:
+            reason = str(getattr(err.cause, "message", None) or err.cause or err)
+            return Admission(admitted=False, agent="", reason=reason.removeprefix("run refused: "))
+        return Admission(admitted=True, agent="")
 
     async def user_balance(self, user: str) -> UserSpend:
         """The user's spending in the current month (their ledger's balance)."""
@@ -202,8 +224,33 @@ class AgentsClient:
         spend: UserSpend = await handle.query("balance", result_type=UserSpend)
         return spend
 
+    async def adjust_ledger(
+        self, user: str, operator: str, delta_usd: float, reason: str
+    ) -> LedgerDecision:
+        """An operator's signed correction of ``user``'s spend this month."""
+        ledger_id = ledger_workflow_id(user)
+        adjustment = LedgerAdjustment(
+            operator=operator,
+            delta_micros=usd_to_micros(abs(delta_usd)) * (1 if delta_usd >= 0 else -1),
+            reason=reason,
+            issued_at=datetime.now(UTC),
+        )
+        signature = self.keys.sign(operator, adjustment.message("adjust", ledger_id))
+        if signature is None:
+            raise DecisionRefusedError(
+                f"no key for '{operator}' in {self.keys.directory}; a ledger correction must "
+                f"be signed (make one with `agentctl keygen {operator}`)"
+            )
+        signed = adjustment.model_copy(update={"signature": signature})
+        try:
+            decision: LedgerDecision = await self.temporal.get_workflow_handle(
+                ledger_id
+            ).execute_update("adjust", signed, result_type=LedgerDecision)
+        except WorkflowUpdateFailedError as err:
+            raise DecisionRefusedError(_reason(err)) from None
+        return decision
+
     async def _start(self, request: RunRequest, workflow_id: str) -> WorkflowHandle[Any, Any]:
-        spec = request.spec
         return await self.temporal.start_workflow(
             WORKFLOW_TYPE,
             request,
@@ -215,12 +262,12 @@ class AgentsClient:
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
-                    SearchAttributePair(sa.AGENT_NAME, spec.name),
+                    SearchAttributePair(sa.AGENT_NAME, request.agent_name),
                     SearchAttributePair(sa.AGENT_USER, request.user),
                     SearchAttributePair(sa.AGENT_STATUS, "running"),
                 ]
             ),
-            static_summary=f"{spec.name}: {request.goal[:200]}",
+            static_summary=f"{request.agent_name}: {request.goal[:200]}",
             static_details=_static_details(request),
         )
 
@@ -230,7 +277,21 @@ class AgentsClient:
         view: RunView = await handle.query(
             "status", result_type=RunView, rpc_timeout=STATUS_QUERY_TIMEOUT
         )
-        return view
+        if view.status.terminal:
+            return view
+        # A run ended from outside (terminated, timed out) never closed its requests.
+        execution = await self.describe_status(workflow_id)
+        if execution is WorkflowExecutionStatus.RUNNING or execution is None:
+            return view
+        closed = [
+            r.model_copy(
+                update={"state": ApprovalState.CLOSED, "reason": f"run {execution.name.lower()}"}
+            )
+            for r in view.pending_approvals
+        ]
+        return view.model_copy(
+            update={"status": RunStatus.TERMINATED, "pending_approvals": [], "closed": closed}
+        )
 
     async def result(self, workflow_id: str) -> RunReport:
         """Wait for a run to end and return its report."""
@@ -238,20 +299,72 @@ class AgentsClient:
         report: RunReport = await handle.result()
         return report
 
-    async def approve(self, workflow_id: str, decision: Decision) -> None:
-        """Send an approval; invalid ones are audited and ignored by the run."""
-        await self.temporal.get_workflow_handle(workflow_id).signal("approve", decision)
+    async def approve(self, workflow_id: str, decision: Decision) -> DecisionAnswer:
+        """Approve a pending request; returns what the run did, or raises why it refused."""
+        return await self._decide(workflow_id, decision, Verdict.APPROVE)
 
-    async def reject(self, workflow_id: str, decision: Decision) -> None:
-        """Send a rejection; its reason goes to the planner."""
-        await self.temporal.get_workflow_handle(workflow_id).signal("reject", decision)
+    async def reject(self, workflow_id: str, decision: Decision) -> DecisionAnswer:
+        """Reject a pending request (its reason goes to the planner); as `approve`."""
+        return await self._decide(workflow_id, decision, Verdict.REJECT)
 
-    async def extend_budget(self, workflow_id: str, extension: BudgetExtension) -> None:
-        """Grant more budget to a run."""
-        await self.temporal.get_workflow_handle(workflow_id).signal("extend_budget", extension)
+    async def _decide(
+        self, workflow_id: str, decision: Decision, verdict: Verdict
+    ) -> DecisionAnswer:
+        if decision.signature is None:
+            sig = self.keys.sign(
+                decision.approver, decision_message(workflow_id, verdict, decision)
+            )
+            decision = decision.model_copy(update={"signature": sig})
+        return await self._update(workflow_id, verdict.value, decision)
+
+    async def extend_budget(self, workflow_id: str, extension: BudgetExtension) -> DecisionAnswer:
+        """Grant more budget, signed when the approver has a key; as `approve`."""
+        if extension.seq is None:
+            view = await self.status(workflow_id)
+            extension = extension.model_copy(update={"seq": view.extensions + 1})
+        if extension.signature is None:
+            sig = self.keys.sign(extension.approver, extension_message(workflow_id, extension))
+            extension = extension.model_copy(update={"signature": sig})
+        return await self._update(workflow_id, "extend_budget", extension)
+
+    async def _update(self, workflow_id: str, name: str, payload: object) -> DecisionAnswer:
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        try:
+            answer: DecisionAnswer = await handle.execute_update(
+                name, payload, result_type=DecisionAnswer, rpc_timeout=DECISION_TIMEOUT
+            )
+        except WorkflowUpdateFailedError as err:
+            raise DecisionRefusedError(_reason(err)) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise LookupError(
+                f"{workflow_id} did not answer in time; is an agent-worker polling its task "
+                "queue? The decision was not taken"
+            ) from None
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise await self.ended(workflow_id) from None
+            raise
+        return answer
+
+    async def ended(self, workflow_id: str) -> Exception:
+        """Why a run cannot take a message: it ended (how and when), or does not exist."""
+        try:
+            desc = await self.temporal.get_workflow_handle(workflow_id).describe()
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return LookupError(f"no run {workflow_id}")
+            raise
+        if desc.status is WorkflowExecutionStatus.RUNNING:
+            return LookupError(f"{workflow_id} did not answer; try again")
+        status = desc.status.name.lower() if desc.status else "closed"
+        at = f" at {desc.close_time:%Y-%m-%d %H:%M:%S} UTC" if desc.close_time else ""
+        return RunEndedError(f"{workflow_id} already {status}{at}")
 
     async def cancel(self, workflow_id: str) -> None:
-        """Ask a run to stop; it returns a partial report."""
+        """Ask a running run to stop (it returns a partial report); `RunEndedError` if it ended."""
+        status = await self.describe_status(workflow_id)
+        if status is not WorkflowExecutionStatus.RUNNING:
+            raise await self.ended(workflow_id)
         await self.temporal.get_workflow_handle(workflow_id).cancel()
 
     async def original_request(self, workflow_id: str) -> RunRequest:
@@ -271,11 +384,12 @@ class AgentsClient:
         ):
             n += 1
         return await self.start_run(
-            old.spec,
+            old.agent_name,
             old.goal,
             request_id=f"{old.request_id}.retry{n}",
             user=old.user,
             budget=old.budget,
+            model=old.model,
         )
 
     async def reset_to_last_good(self, workflow_id: str, reason: str = "") -> str:
@@ -330,14 +444,27 @@ class AgentsClient:
         return ids
 
 
+def _reason(err: WorkflowUpdateFailedError) -> str:
+    """The run's own words for a refused update."""
+    cause = err.cause
+    return str(getattr(cause, "message", None) or cause or err)
+
+
 def _static_details(request: RunRequest) -> str:
-    b = request.effective_budget()
-    spec = request.spec
+    b = request.budget
+    asked = (
+        ", ".join(f"{k}={v}" for k, v in b.model_dump(exclude_none=True).items())
+        if b
+        else "the agent's default"
+    )
     return (
-        f"**Agent** {spec.name} · **user** {request.user}\n\n**Goal** {request.goal}\n\n"
-        f"**Budget** \\${b.max_cost_usd} · tokens {b.max_tokens or '∞'} · iterations "
-        f"{b.max_iterations}\n\n**Models** plan={spec.models.plan.model} "
-        f"execute={spec.models.execute.model}\n\n**Approvals** deadline "
-        f"{spec.approvals.deadline_s:.0f}s, on timeout {spec.approvals.on_timeout.value}"
+        f"**Agent** {request.agent_name} · **user** {request.user}\n\n**Goal** {request.goal}"
+        f"\n\n**Budget asked** {_md(asked)}"
+        + (f" · **model** {request.model}" if request.model else "")
+        + "\n\nWhat the run obeys is resolved by its worker: see the run's details."
         "\n\n\u00a0"  # the UI's Markdown frame is a line short; keep the last line visible
     )
+
+
+def _md(text: str) -> str:
+    return text.replace("$", "\\$")

@@ -5,16 +5,17 @@ deployment); importing them registers them on the app in `client.cli_app`, in th
 ``agentctl --help`` lists them.
 
 Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
-5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``).
+5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``) ·
+8 refused · 9 the run has ended.
 """
 
 from client import cli_runs  # registered first: --help lists these first
 
 # isort: split
-from client import cli_operate
+from client import cli_keys, cli_operate
 from client.cli_app import app, err
 
-COMMAND_MODULES = (cli_runs, cli_operate)
+COMMAND_MODULES = (cli_runs, cli_operate, cli_keys)
 
 
 def main() -> None:

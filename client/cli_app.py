@@ -1,7 +1,9 @@
 """What every ``agentctl`` command shares: the Typer app, consoles, exit codes, errors.
 
 Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
-5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``).
+5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``) ·
+8 refused (the run or ledger refused what was sent, and said why) · 9 the run has ended
+(a decision or cancel came too late).
 """
 
 import asyncio
@@ -13,7 +15,7 @@ import typer
 from rich.console import Console
 from temporalio.service import RPCError, RPCStatusCode
 
-from client.api import InvalidRunRequestError
+from client.api import DecisionRefusedError, InvalidRunRequestError, RunEndedError
 from client.render import print_report, to_json
 from domain.run import RunReport, RunStatus
 
@@ -23,9 +25,12 @@ EXIT_CODES = {
     RunStatus.ESCALATED: 4,
     RunStatus.BUDGET_EXHAUSTED: 5,
     RunStatus.CANCELLED: 6,
+    RunStatus.TERMINATED: 3,
     RunStatus.RUNNING: 7,
     RunStatus.AWAITING_APPROVAL: 7,
 }
+EXIT_REFUSED = 8
+EXIT_ENDED = 9
 
 app = typer.Typer(
     help="Run and steer durable AI agents on Temporal.", no_args_is_help=True, add_completion=False
@@ -43,6 +48,12 @@ def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return asyncio.run(fn(*args, **kwargs))
+        except DecisionRefusedError as e:
+            err.print(f"[red]refused:[/] {e}", markup=True)
+            raise typer.Exit(EXIT_REFUSED) from None
+        except RunEndedError as e:
+            err.print(f"[yellow]{e}[/]")
+            raise typer.Exit(EXIT_ENDED) from None
         except (InvalidRunRequestError, ConnectionError, LookupError) as e:
             err.print(f"[red]error:[/] {e}")
             raise typer.Exit(1) from None

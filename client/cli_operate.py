@@ -93,7 +93,9 @@ async def reset(
 async def list_runs(
     status_: str | None = typer.Option(None, "--status"),
     agent: str | None = typer.Option(None, "--agent"),
-    pending_approval: bool = typer.Option(False, "--pending-approval"),
+    pending_approval: bool = typer.Option(
+        False, "--pending-approval", help="Only running runs that wait for a decision."
+    ),
     user: str | None = typer.Option(None, "--user"),
     min_cost: float | None = typer.Option(None, "--min-cost", help="CostUsd >= this."),
     budget_alert: bool = typer.Option(False, "--budget-alert", help="Crossed the soft limit."),
@@ -114,8 +116,8 @@ async def list_runs(
         clauses.append(f"AgentStatus = '{RunStatus(status_).value}'")
     if agent:
         clauses.append(f"AgentName = '{_quoted(agent)}'")
-    if pending_approval:
-        clauses.append("PendingApproval = true")
+    if pending_approval:  # a run that ended (terminated too) can take no decision
+        clauses.append("PendingApproval = true AND ExecutionStatus = 'Running'")
     ids = await client.list_runs(" AND ".join(clauses), limit=limit)
     if as_json:
         out.print_json(to_json(list(ids)))

@@ -2,12 +2,15 @@
 approve, reject, extend-budget, cancel (and agents, to see what can be started)."""
 
 import asyncio
+import getpass
 import sys
 from collections.abc import Awaitable, Callable
 
 import typer
+from temporalio.service import RPCError, RPCStatusCode
 
-from client.api import AgentsClient
+from activities.catalog import Catalog
+from client.api import AgentsClient, DecisionRefusedError
 from client.cli_app import (
     EXIT_CODES,
     app,
@@ -18,8 +21,8 @@ from client.cli_app import (
     workflow_id_of,
 )
 from client.follow import follow
-from client.render import print_request, print_view, to_json
-from domain.approvals import ApprovalRequest, BudgetExtension, Decision
+from client.render import IDENTITY_NOT_VERIFIED, print_request, print_view, to_json
+from domain.approvals import ApprovalRequest, BudgetExtension, Decision, DecisionAnswer
 from domain.budget import BudgetOverride
 from domain.run import RunStatus, RunView
 
@@ -29,9 +32,9 @@ PANEL = "Run and steer"
 @app.command(rich_help_panel=PANEL)
 @run_async
 async def agents(as_json: bool = typer.Option(False, "--json")) -> None:
-    """List the agents this client can start."""
-    client = await AgentsClient.connect()
-    specs = [client.catalog.plugin(n).build_spec() for n in client.catalog.names()]
+    """List the agents of the plugins configured here (AGENT_PLUGINS)."""
+    catalog = Catalog.from_env()
+    specs = [catalog.spec(n) for n in catalog.names()]
     if as_json:
         out.print_json(
             to_json(
@@ -63,6 +66,9 @@ async def run(
     request_id: str | None = typer.Option(None, help="Idempotency key; repeats return the run."),
     model: str | None = typer.Option(None, help="Route every purpose to this model."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the run until it ends."),
+    as_: str = typer.Option(
+        None, "--as", help="Who answers approvals at the prompt (default: your login name)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Start a run of AGENT towards GOAL."""
@@ -87,31 +93,49 @@ async def run(
         raise typer.Exit(EXIT_CODES[RunStatus.RUNNING])
     if not as_json:
         err.print(f"started {handle.workflow_id}")
+        if handle.admitted is None:
+            err.print(
+                f"[yellow]no worker has picked it up yet[/]: is an agent-worker polling task "
+                f"queue '{client.task_queue}'? (`make worker`); waiting"
+            )
     report = await follow(
         client,
         handle.workflow_id,
         on_view=None if as_json else lambda v: print_view(err, v),
-        on_approval=_interactive_approval(client, handle.workflow_id, as_json),
+        on_approval=_interactive_approval(client, handle.workflow_id, as_ or _login()),
     )
     finish(report, as_json)
 
 
+def _login() -> str:
+    """The default approver name: who is at the keyboard."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli-user"
+
+
 def _interactive_approval(
-    client: AgentsClient, workflow_id: str, quiet: bool
+    client: AgentsClient, workflow_id: str, approver: str
 ) -> Callable[[RunView, ApprovalRequest], Awaitable[None]]:
     async def on_approval(view: RunView, request: ApprovalRequest) -> None:
-        print_request(err, workflow_id, request)
+        print_request(err, workflow_id, request, view)
         if not sys.stdin.isatty():
             err.print("no terminal: waiting for the command above to be run elsewhere")
             return
         answer = await asyncio.to_thread(typer.confirm, f"Approve {request.what}?")
         decision = Decision(
             request_id=request.id,
-            approver="cli-user",
+            approver=approver,
             args_digest=request.args_digest,
             reason="approved at the terminal" if answer else "declined at the terminal",
         )
-        await (client.approve if answer else client.reject)(workflow_id, decision)
+        try:
+            said = await (client.approve if answer else client.reject)(workflow_id, decision)
+        except DecisionRefusedError as e:
+            err.print(f"[red]refused:[/] {e}")
+            return
+        err.print(_said(said, workflow_id))
 
     return on_approval
 
@@ -131,7 +155,7 @@ async def watch(
         on_view=(lambda v: print(v.model_dump_json(), flush=True))  # noqa: T201 - JSON lines
         if as_json
         else (lambda v: print_view(out, v)),
-        on_approval=None if as_json else (lambda v, r: _print_request_async(wid, r)),
+        on_approval=None if as_json else (lambda v, r: _print_request_async(wid, r, v)),
     )
     if as_json:
         print(report.model_dump_json(), flush=True)  # noqa: T201 - the last JSON line
@@ -139,8 +163,8 @@ async def watch(
     finish(report, False)
 
 
-async def _print_request_async(workflow_id: str, request: ApprovalRequest) -> None:
-    print_request(out, workflow_id, request)
+async def _print_request_async(workflow_id: str, request: ApprovalRequest, view: RunView) -> None:
+    print_request(out, workflow_id, request, view)
 
 
 @app.command(rich_help_panel=PANEL)
@@ -153,8 +177,12 @@ async def status(run: str, as_json: bool = typer.Option(False, "--json")) -> Non
         out.print_json(to_json(view))
     else:
         print_view(out, view)
+        if view.spec_hash:
+            out.print(f"[dim]agent {view.agent} · spec {view.spec_hash[:12]}[/]")
+        if not view.identity_verified:
+            out.print(f"[yellow]{IDENTITY_NOT_VERIFIED}[/]")
         for r in view.pending_approvals:
-            print_request(out, view.workflow_id, r)
+            print_request(out, view.workflow_id, r, view)
     raise typer.Exit(EXIT_CODES[view.status])
 
 
@@ -171,83 +199,93 @@ async def _decide(
 ) -> None:
     client = await AgentsClient.connect()
     wid = workflow_id_of(run)
-    view = await client.status(wid)
-    pending = {r.id: r for r in view.pending_approvals}
-    if request is None:
-        if len(pending) != 1:
-            raise LookupError(
-                f"{len(pending)} pending requests on {wid}; name one of: "
-                f"{', '.join(pending) or 'none'}"
-            )
-        request = next(iter(pending))
-    target = pending.get(request)
-    decision = Decision(
-        request_id=request,
-        approver=approver,
-        reason=reason,
-        args_digest=target.args_digest if target else None,
-    )
-    await (client.approve if approve else client.reject)(wid, decision)
-    verb = "approved" if approve else "rejected"
+    digest = None
+    if request is None or not as_json:
+        view = await _live_view(client, wid)
+        pending = {r.id: r for r in view.pending_approvals}
+        if request is None:
+            if len(pending) != 1:
+                raise LookupError(
+                    f"{len(pending)} pending requests on {wid}; name one of: "
+                    f"{', '.join(pending) or 'none'}"
+                )
+            request = next(iter(pending))
+        digest = pending[request].args_digest if request in pending else None
+    decision = Decision(request_id=request, approver=approver, reason=reason, args_digest=digest)
+    said = await (client.approve if approve else client.reject)(wid, decision)
     if as_json:
-        out.print_json(
-            to_json(
-                {
-                    "workflow_id": wid,
-                    "request_id": request,
-                    "decision": verb,
-                    "approver": approver,
-                    "reason": reason,
-                }
-            )
-        )
+        out.print_json(to_json({"workflow_id": wid, **said.model_dump(mode="json")}))
     else:
-        out.print(f"{verb} {request} on {wid} as {approver}")
+        out.print(_said(said, wid))
+
+
+async def _live_view(client: AgentsClient, wid: str) -> RunView:
+    """The run's status; a run that has ended says so (exit 9) instead of 'no such run'."""
+    try:
+        return await client.status(wid)
+    except RPCError as e:
+        if e.status is RPCStatusCode.NOT_FOUND:
+            raise await client.ended(wid) from None
+        raise
+
+
+def _said(said: DecisionAnswer, wid: str) -> str:
+    """What the run did with a decision, in words."""
+    who = said.decided_by + ("" if said.identity_verified else " (identity not verified)")
+    if said.request_id is None:
+        return f"{wid}: {said.detail}, granted by {who}"
+    return f"{wid}: request {said.request_id} {said.state} by {who}: {said.detail}"
 
 
 @app.command(rich_help_panel=PANEL)
 @run_async
 async def approve(
-    run: str,
-    request: str | None = typer.Argument(None),
-    reason: str = typer.Option("", "--reason"),
-    as_: str = typer.Option("cli-user", "--as", help="Approver name."),
-    as_json: bool = typer.Option(False, "--json"),
+    run: str = typer.Argument(..., help="The run (run-<id> or the request id)."),
+    request: str | None = typer.Argument(None, help="The request id (e.g. a1)."),
+    reason: str = typer.Option("", "--reason", help="Why; recorded in the audit trail."),
+    as_: str = typer.Option(None, "--as", help="Approver name (default: your login name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what the run did as JSON."),
 ) -> None:
     """Approve a pending request of RUN (the only one if REQUEST is omitted)."""
-    await _decide(run, request, reason, as_, approve=True, as_json=as_json)
+    await _decide(run, request, reason, as_ or _login(), approve=True, as_json=as_json)
 
 
 @app.command(rich_help_panel=PANEL)
 @run_async
 async def reject(
-    run: str,
-    request: str | None = typer.Argument(None),
-    reason: str = typer.Option("", "--reason"),
-    as_: str = typer.Option("cli-user", "--as", help="Approver name."),
-    as_json: bool = typer.Option(False, "--json"),
+    run: str = typer.Argument(..., help="The run (run-<id> or the request id)."),
+    request: str | None = typer.Argument(None, help="The request id (e.g. a1)."),
+    reason: str = typer.Option("", "--reason", help="Why; the planner reads it."),
+    as_: str = typer.Option(None, "--as", help="Approver name (default: your login name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what the run did as JSON."),
 ) -> None:
     """Reject a pending request of RUN; the reason goes to the planner."""
-    await _decide(run, request, reason, as_, approve=False, as_json=as_json)
+    await _decide(run, request, reason, as_ or _login(), approve=False, as_json=as_json)
 
 
 @app.command("extend-budget", rich_help_panel=PANEL)
 @run_async
 async def extend_budget(
-    run: str,
-    usd: float = typer.Option(..., "--usd"),
-    reason: str = typer.Option("", "--reason"),
-    as_: str = typer.Option("cli-user", "--as"),
-    as_json: bool = typer.Option(False, "--json"),
+    run: str = typer.Argument(..., help="The run (run-<id> or the request id)."),
+    usd: float = typer.Option(..., "--usd", help="USD to add (more than 0)."),
+    reason: str = typer.Option("", "--reason", help="Why; recorded in the audit trail."),
+    as_: str = typer.Option(None, "--as", help="Approver name (default: your login name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what the run did as JSON."),
 ) -> None:
-    """Grant RUN more budget."""
+    """Grant RUN more budget (within the agent's policy)."""
+    if not usd > 0:
+        err.print(f"[red]error:[/] --usd must be more than 0, got {usd}")
+        raise typer.Exit(2)
     client = await AgentsClient.connect()
-    extension = BudgetExtension(approver=as_, add_usd=usd, reason=reason)
-    await client.extend_budget(workflow_id_of(run), extension)
+    wid = workflow_id_of(run)
+    await _live_view(client, wid)
+    said = await client.extend_budget(
+        wid, BudgetExtension(approver=as_ or _login(), add_usd=usd, reason=reason)
+    )
     if as_json:
-        out.print_json(to_json({"workflow_id": workflow_id_of(run), **extension.model_dump()}))
+        out.print_json(to_json({"workflow_id": wid, **said.model_dump(mode="json")}))
     else:
-        out.print(f"extended {workflow_id_of(run)} by ${usd:.2f}")
+        out.print(_said(said, wid))
 
 
 @app.command(rich_help_panel=PANEL)

@@ -17,7 +17,6 @@ from pathlib import Path
 from rich.console import Console
 
 from client.api import AgentsClient
-from client.catalog import Catalog
 from client.devenv import dev_environment
 from client.follow import follow
 from client.render import print_report, print_request, print_view
@@ -37,15 +36,9 @@ async def _demo(data_dir: Path, keep_server: bool) -> int:
         await asyncio.to_thread(generate, db)
     offline = not os.environ.get("OPENAI_API_KEY")
     async with dev_environment(data_dir, keep_server=keep_server) as env:
-        agents = AgentsClient(
-            env.client, Catalog.from_env(), env.settings.temporal.task_queue, env.ui_url
-        )
+        agents = AgentsClient(env.client, env.settings.temporal.task_queue, env.ui_url)
         handle = await agents.start_run(
-            "db-tuner",
-            GOAL,
-            request_id=f"demo-{uuid.uuid4().hex[:8]}",
-            user="demo",
-            model="offline" if offline else None,
+            "db-tuner", GOAL, request_id=f"demo-{uuid.uuid4().hex[:8]}", user="demo"
         )
         console.print(
             f"run {handle.workflow_id} started "

@@ -38,9 +38,23 @@ _HOST = "127.0.0.1"
 # restarting after a crash) can sit in a partition the new worker's pollers reach only
 # through forwarding: `make bench` measured recovery at 3.1-3.2 s with 4 partitions and
 # 1.4-1.6 s with one (worker start 1.4-1.7 s included).
+# Shared with deploy/temporal/dynamicconfig/docker.yaml (a test keeps the two equal).
+SIGNAL_LIMITS = {
+    "limit.blobSize.error": 512 * 1024,
+    "limit.blobSize.warn": 256 * 1024,
+    "history.maximumSignalsPerExecution": 64,
+}
 DYNAMIC_CONFIG = {
     "matching.numTaskqueueReadPartitions": 1,
     "matching.numTaskqueueWritePartitions": 1,
+    # What a caller can add to a run's history is bounded: no payload over 512 KiB, and
+    # at most 64 signals per execution (32 MiB, under the 50 MiB history limit), so a
+    # flood of ignored signals cannot push a run past its history limit. The project's
+    # own payloads stay far below (big outputs go to the payload store); updates, which a
+    # run refuses in its validator, write nothing.
+    "limit.blobSize.error": SIGNAL_LIMITS["limit.blobSize.error"],
+    "limit.blobSize.warn": SIGNAL_LIMITS["limit.blobSize.warn"],
+    "history.maximumSignalsPerExecution": SIGNAL_LIMITS["history.maximumSignalsPerExecution"],
 }
 
 

@@ -41,13 +41,26 @@ def print_view(console: Console, view: RunView) -> None:
     )
 
 
-def print_request(console: Console, workflow_id: str, request: ApprovalRequest) -> None:
-    """An approval request, with the commands that answer it."""
+IDENTITY_NOT_VERIFIED = (
+    "approver identity not verified (no approver keys on the workers: decisions are taken "
+    "as declared; see `agentctl keygen`)"
+)
+
+
+def print_request(
+    console: Console, workflow_id: str, request: ApprovalRequest, view: RunView | None = None
+) -> None:
+    """An approval request, who may answer it, and the commands that do."""
     console.print(f"\n[bold yellow]Approval needed[/] ({request.id}): {request.what}")
     console.print(
         f"  why: {request.why} · risk: {request.risk} · deadline "
         f"{request.deadline:%H:%M:%S} UTC, then {request.on_timeout.value}"
     )
+    if view is not None:
+        who = ", ".join(view.approvers) or "anyone"
+        console.print(f"  who may decide: {who}")
+        if not view.identity_verified:
+            console.print(f"  [yellow]{IDENTITY_NOT_VERIFIED}[/]")
     console.print(f"  approve: agentctl approve {workflow_id} {request.id} --reason '...'")
     console.print(f"  reject:  agentctl reject {workflow_id} {request.id} --reason '...'\n")
 
@@ -65,6 +78,8 @@ def print_report(console: Console, report: RunReport) -> None:
     console.print(
         f"Usage: {budget_line(report)} · {report.iterations} iterations · {report.replans} replans"
     )
+    if report.approvals and not report.identity_verified:
+        console.print(f"[yellow]{IDENTITY_NOT_VERIFIED}[/]")
     for a in report.approvals:
         console.print(
             f"Approval {a.id}: {a.what} → {a.state.value} by {a.decided_by}"

@@ -38,6 +38,7 @@ class ApprovalState(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     TIMED_OUT = "timed_out"
+    CLOSED = "closed"  # the run ended before anyone decided
 
 
 class ApprovalPolicy(BaseModel):
@@ -58,6 +59,12 @@ class ApprovalPolicy(BaseModel):
     always_ask: list[str] = Field(default_factory=list, description="Tools that always ask.")
     ask_budget_extension: bool = Field(
         default=True, description="Under budget pressure, ask a human for more before stopping."
+    )
+    max_extension_usd: float = Field(
+        default=5.0, ge=0, description="The most one budget extension may add, in USD."
+    )
+    max_extension_tokens: int = Field(
+        default=1_000_000, ge=0, description="The most one budget extension may add, in tokens."
     )
 
     def allows(self, approver: str, tool: str | None) -> bool:
@@ -94,8 +101,20 @@ class ApprovalRequest(BaseModel):
     reason: str | None = None
 
 
+class Verdict(StrEnum):
+    """What a decision says."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
 class Decision(BaseModel):
-    """A person's answer to an approval request (the payload of approve/reject)."""
+    """A person's answer to an approval request (the payload of approve/reject).
+
+    ``args_digest`` must be the digest of the arguments asked about (a decision proves it
+    was made for this call). ``signature`` is the approver's Ed25519 signature of
+    `decision_message`; it is required when the worker has approver keys.
+    """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -103,6 +122,7 @@ class Decision(BaseModel):
     approver: str = Field(min_length=1, max_length=200)
     reason: str = Field(default="", max_length=4000)
     args_digest: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    signature: str | None = Field(default=None, max_length=200)
 
     @field_validator("approver")
     @classmethod
@@ -123,7 +143,40 @@ class BudgetExtension(BaseModel):
     add_llm_calls: int = Field(default=0, ge=0)
     add_tool_calls: int = Field(default=0, ge=0)
     reason: str = Field(default="", max_length=4000)
-    request_id: str | None = None
+    request_id: str | None = Field(default=None, max_length=200)
+    seq: int | None = Field(
+        default=None, ge=1, description="The run's next extension number (from its status)."
+    )
+    signature: str | None = Field(default=None, max_length=200)
+
+
+def decision_message(workflow_id: str, verdict: Verdict, decision: Decision) -> dict[str, Any]:
+    """What an approver signs: the run, the request, the verdict and the exact arguments."""
+    return {
+        "v": 1,
+        "run": workflow_id,
+        "request": decision.request_id,
+        "verdict": verdict.value,
+        "approver": decision.approver,
+        "digest": decision.args_digest,
+        "reason": decision.reason,
+    }
+
+
+def extension_message(workflow_id: str, ext: "BudgetExtension") -> dict[str, Any]:
+    """What an approver signs to extend a budget; ``seq`` makes each grant count once."""
+    return {
+        "v": 1,
+        "run": workflow_id,
+        "op": "extend_budget",
+        "seq": ext.seq,
+        "approver": ext.approver,
+        "add_usd": ext.add_usd,
+        "add_tokens": ext.add_tokens,
+        "add_llm_calls": ext.add_llm_calls,
+        "add_tool_calls": ext.add_tool_calls,
+        "reason": ext.reason,
+    }
 
 
 class AuditEntry(BaseModel):
@@ -135,3 +188,19 @@ class AuditEntry(BaseModel):
     request_id: str | None = None
     accepted: bool = True
     detail: str = ""
+
+
+class DecisionAnswer(BaseModel):
+    """What a run did with a decision or a budget extension (the update's result)."""
+
+    request_id: str | None = None
+    state: str = Field(description="The request's state now, or 'extended'.")
+    decided_by: str
+    identity_verified: bool = Field(
+        description="False when the worker has no approver keys: taken as declared."
+    )
+    detail: str = ""
+
+
+class DecisionRefusedError(ValueError):
+    """A decision or extension the run will not take; the message says why."""

@@ -40,6 +40,8 @@ class RunStatus(StrEnum):
     ESCALATED = "escalated"
     BUDGET_EXHAUSTED = "budget_exhausted"
     CANCELLED = "cancelled"
+    # Set by no run: what clients show for an execution ended from outside (terminate).
+    TERMINATED = "terminated"
 
     @property
     def terminal(self) -> bool:
@@ -71,15 +73,26 @@ class Outcome(StrEnum):
 
 
 class RunRequest(CompactModel):
-    """Everything needed to start a run (recorded without the fields at their default)."""
+    """What a caller asks for: the agent by name, the goal, the user, allowed overrides.
+
+    Recorded without the fields at their default. The worker resolves the agent; a
+    request that carries a ``spec`` of its own is refused (the field is read only from
+    runs recorded before the worker resolved agents, and from a run's own continuation).
+    """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     request_id: str
     goal: str = Field(max_length=20_000)
-    spec: AgentSpec
+    agent: str | None = Field(default=None, max_length=64)
+    spec: AgentSpec | None = Field(
+        default=None, description="Legacy: runs recorded before the worker resolved agents."
+    )
     user: str = Field(default="anonymous", min_length=1, max_length=200)
     budget: BudgetOverride | None = None
+    model: str | None = Field(
+        default=None, max_length=200, description="Route every purpose to this model."
+    )
     parent_workflow_id: str | None = None
     depth: int = Field(default=0, ge=0, le=10)
     ui_base_url: str | None = Field(default=None, description="Web UI, for links in notices.")
@@ -92,10 +105,10 @@ class RunRequest(CompactModel):
     )
 
     @field_serializer("spec")
-    def _spec_without_defaults(self, spec: AgentSpec) -> dict[str, Any]:
+    def _spec_without_defaults(self, spec: AgentSpec | None) -> dict[str, Any] | None:
         # Every execution of a run starts with its request: the spec's fields left at
         # their defaults decode to the same values, so they are not recorded.
-        return spec.model_dump(mode="json", exclude_defaults=True)
+        return None if spec is None else spec.model_dump(mode="json", exclude_defaults=True)
 
     @field_validator("request_id")
     @classmethod
@@ -114,9 +127,24 @@ class RunRequest(CompactModel):
             raise ValueError("goal is empty: say what the agent should achieve")
         return v.strip()
 
-    def effective_budget(self) -> Budget:
-        """The spec's budget with this request's overrides applied."""
-        return self.budget.apply(self.spec.budget) if self.budget else self.spec.budget
+    @property
+    def agent_name(self) -> str:
+        """The agent asked for (legacy requests name it through their spec)."""
+        return self.agent or (self.spec.name if self.spec else "")
+
+    def budget_of(self, spec: AgentSpec) -> Budget:
+        """``spec``'s budget with this request's overrides applied."""
+        return self.budget.apply(spec.budget) if self.budget else spec.budget
+
+
+class Admission(BaseModel):
+    """A run's answer to ``admission``: started under a resolved agent, or refused why."""
+
+    admitted: bool
+    agent: str
+    reason: str = ""
+    spec_hash: str = ""
+    identity_verified: bool = False
 
 
 class StepRecord(CompactModel):
@@ -155,7 +183,14 @@ class RunView(BaseModel):
     usage_by_model: dict[str, Usage] = {}
     budget: Budget
     reserved: Usage
+    spec_hash: str = ""
+    identity_verified: bool = False
+    approvers: list[str] = Field(default_factory=list, description="Empty: anyone.")
+    extensions: int = Field(default=0, description="Budget extensions granted so far.")
     pending_approvals: list[ApprovalRequest]
+    closed: list[ApprovalRequest] = Field(
+        default_factory=list, description="Requests nobody can answer: the run ended."
+    )
     plan: Plan | None
     last_error: str | None
     steps: list[StepRecord]
@@ -180,6 +215,8 @@ class RunReport(BaseModel):
     usage: Usage
     usage_by_model: dict[str, Usage] = {}
     budget: Budget
+    spec_hash: str = ""
+    identity_verified: bool = False
     iterations: int
     replans: int
     approvals: list[ApprovalRequest] = []

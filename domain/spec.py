@@ -1,17 +1,20 @@
-"""The agent specification: everything a run needs, resolved before it starts.
+"""The agent specification: everything a run obeys, resolved by the worker.
 
-The client resolves a whole `AgentSpec` (prompts, tools, models, prices, budget,
-approval policy, permissions) and passes it in the start input, so each run's history
-records exactly what it ran with, and a later change to the catalog never alters a run
-in flight.
+The worker resolves a whole `AgentSpec` (prompts, tools, models, prices, budget and its
+caps, approval policy, permissions) from the agents it has loaded when a run starts and
+records it, with its hash, in the run's history: each history shows exactly what the run
+ran with, a later change to the catalog never alters a run in flight, and no caller can
+hand a run a spec of its own. A request only names the agent and the overrides the spec
+allows (`RequestBounds`).
 """
 
+import hashlib
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.approvals import ApprovalPolicy
-from domain.budget import Budget
+from domain.budget import Budget, BudgetOverride
 from domain.permissions import PermissionMatrix
 from domain.prices import ModelPrice
 from domain.tools import RetrySpec, ToolSpec
@@ -116,6 +119,45 @@ class LlmPolicy(BaseModel):
     )
 
 
+class RequestBounds(BaseModel):
+    """What a request may change in a spec, and how far.
+
+    A budget override may not pass ``budget_caps`` in any dimension the caps limit; a
+    model override must be one of ``models``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    budget_caps: BudgetOverride = Field(
+        default=BudgetOverride(
+            max_cost_usd=10.0,
+            max_tokens=2_000_000,
+            max_llm_calls=500,
+            max_tool_calls=500,
+            max_iterations=200,
+            max_wall_time_s=7 * 24 * 3600.0,
+        ),
+        description="The highest value a request may set in each budget dimension.",
+    )
+    models: list[str] = Field(
+        default_factory=list, description="Models a request may route every purpose to."
+    )
+
+    def problems(self, budget: BudgetOverride | None, model: str | None) -> list[str]:
+        """Why a request's overrides are refused (empty: within bounds)."""
+        found: list[str] = []
+        if budget is not None:
+            caps = self.budget_caps.model_dump(exclude_none=True)
+            for field, value in budget.model_dump(exclude_none=True).items():
+                cap = caps.get(field)
+                if cap is not None and value > cap:
+                    found.append(f"budget {field}={value} is over this agent's cap of {cap}")
+        if model is not None and model not in self.models:
+            allowed = ", ".join(self.models) or "none"
+            found.append(f"model '{model}' is not one this agent may use; allowed: {allowed}")
+        return found
+
+
 class AgentSpec(BaseModel):
     """A fully resolved agent."""
 
@@ -129,6 +171,7 @@ class AgentSpec(BaseModel):
     models: ModelRouting
     prices: dict[str, ModelPrice] = {}
     budget: Budget = Budget()
+    bounds: RequestBounds = RequestBounds()
     approvals: ApprovalPolicy = ApprovalPolicy()
     permissions: PermissionMatrix = PermissionMatrix.allow_all()
     limits: LoopLimits = LoopLimits()
@@ -156,3 +199,8 @@ class AgentSpec(BaseModel):
     def unpriced_models(self) -> list[str]:
         """Models the spec may call that have no price in ``prices``."""
         return sorted(m for m in self.models.all_models() if m not in self.prices)
+
+
+def spec_hash(spec: AgentSpec) -> str:
+    """SHA-256 of the spec's canonical JSON: two runs with one hash ran the same agent."""
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()

@@ -9,8 +9,9 @@ sweep once its reservation is older than ``sweep_every_s``.
 """
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.money import micros_to_usd
 
@@ -25,19 +26,78 @@ def ledger_workflow_id(user: str) -> str:
     return f"user-ledger-{user}"
 
 
-class LedgerReservation(BaseModel):
+# How often a ledger holding money checks that the runs it holds it for still run.
+SWEEP_EVERY_S = 600.0
+
+
+class Signed(BaseModel):
+    """A ledger message signed by a worker (or, for adjustments, an operator).
+
+    ``issued_at`` bounds how long a copy of the message can be replayed.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    issued_at: datetime | None = None
+    signature: str | None = Field(default=None, max_length=200)
+
+    def message(self, op: str, ledger_id: str) -> dict[str, Any]:
+        """What is signed: the operation, the ledger, and every field but the signature."""
+        fields = self.model_dump(mode="json", exclude={"signature"})
+        return {"v": 1, "op": op, "ledger": ledger_id, **fields}
+
+
+class LedgerReservation(Signed):
     """A run asks to hold up to ``amount_micros`` of its user's allowance."""
 
-    run_id: str
+    run_id: str = Field(max_length=300)
     amount_micros: int = Field(ge=0)
     limit_micros: int = Field(ge=0)
 
 
-class LedgerSettlement(BaseModel):
+class LedgerSettlement(Signed):
     """A run reports what it really spent; its reservation is released."""
 
-    run_id: str
+    run_id: str = Field(max_length=300)
     actual_micros: int = Field(ge=0)
+
+
+class LedgerRelease(Signed):
+    """A reservation whose run never started is dropped."""
+
+    run_id: str = Field(max_length=300)
+
+
+class LedgerAdjustment(Signed):
+    """An operator's correction of a user's spend in the current period, signed."""
+
+    operator: str = Field(min_length=1, max_length=200)
+    delta_micros: int = Field(ge=-(10**15), le=10**15)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class LedgerTrust(BaseModel):
+    """Who may sign for ledgers: the workers' public keys and the operators' keys."""
+
+    worker_keys: list[str]
+    operator_keys: dict[str, str] = {}
+    sweep_every_s: float = Field(default=SWEEP_EVERY_S, gt=0)
+
+
+class LedgerAuditEntry(BaseModel):
+    """One line of a ledger's audit trail: an operation taken or refused."""
+
+    at: datetime
+    op: str
+    accepted: bool
+    by: str = ""
+    detail: str = ""
+
+
+# A signed ledger message older than this is refused (a copy cannot be replayed later).
+MESSAGE_TTL_S = 900.0
+AUDIT_KEPT = 50
+SETTLED_KEPT = 500
 
 
 class LedgerDecision(BaseModel):
@@ -45,15 +105,12 @@ class LedgerDecision(BaseModel):
 
     granted: bool
     user: str
+    ledger_id: str = ""
     period: str
     spent_micros: int
     reserved_micros: int
     limit_micros: int
     message: str = ""
-
-
-# How often a ledger holding money checks that the runs it holds it for still run.
-SWEEP_EVERY_S = 600.0
 
 
 class UserSpend(BaseModel):
@@ -67,6 +124,24 @@ class UserSpend(BaseModel):
     reserved_at: dict[str, datetime] = {}
     operations: int = 0
     sweep_every_s: float = Field(default=SWEEP_EVERY_S, gt=0)
+    # Who may sign (resolved from the worker's configuration when the ledger starts).
+    worker_keys: list[str] = []
+    operator_keys: dict[str, str] = {}
+    audit: list[LedgerAuditEntry] = []
+    # Runs settled lately: a replayed reservation for one of them is refused.
+    settled: list[str] = []
+
+    def record(self, entry: LedgerAuditEntry) -> None:
+        """Append to the audit trail, keeping the most recent entries."""
+        self.audit = [*self.audit, entry][-AUDIT_KEPT:]
+
+    def accepted(self, op: str, by: str, detail: str, at: datetime) -> None:
+        """Audit an operation the ledger took."""
+        self.record(LedgerAuditEntry(at=at, op=op, accepted=True, by=by, detail=detail[:300]))
+
+    def record_refusal(self, op: str, why: str, by: str, at: datetime) -> None:
+        """Audit a message the ledger refused."""
+        self.record(LedgerAuditEntry(at=at, op=op, accepted=False, by=by, detail=why[:300]))
 
     def roll(self, period: str) -> None:
         """Enter ``period``; spending restarts at zero in a new month."""
@@ -116,6 +191,12 @@ class UserSpend(BaseModel):
         self.reserved_at.pop(s.run_id, None)
         if self.reservations.pop(s.run_id, None) is not None:
             self.spent_micros += s.actual_micros
+            self.settled = [*self.settled, s.run_id][-SETTLED_KEPT:]
+
+    def adjust(self, a: LedgerAdjustment) -> None:
+        """Apply an operator's correction (spend never goes below zero)."""
+        self.operations += 1
+        self.spent_micros = max(0, self.spent_micros + a.delta_micros)
 
     def release(self, run_id: str) -> None:
         """Drop a reservation whose run never started."""

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from activities.catalog import Catalog, load_price_table
 from activities.plugins import load_plugins, plugin_modules
-from client.api import AgentsClient
-from client.catalog import Catalog, load_price_table
+from activities.user_limits import UserLimits
 from client.connection import TemporalSettings, connect
 from client.dev_server import DevServer
 from client.temporal_cli import find_temporal_cli
+from tests.support.agents import LocalAgents
 from tests.support.scripted_model import ScriptedModelServer
 from workers.build import build_worker
 from workers.config import WorkerSettings
@@ -88,10 +89,18 @@ def worker_settings(
 
 
 @pytest.fixture
-async def worker(client: Client, worker_settings: WorkerSettings) -> AsyncIterator[None]:
+async def worker(
+    client: Client, worker_settings: WorkerSettings, catalog: Catalog, user_limits: UserLimits
+) -> AsyncIterator[None]:
     """An in-process worker on this test's queue, running for the whole test."""
-    async with build_worker(client, worker_settings):
+    async with build_worker(client, worker_settings, catalog=catalog, limits=user_limits):
         yield
+
+
+@pytest.fixture
+def user_limits() -> UserLimits:
+    """The monthly limits this test's worker enforces (none until a test sets some)."""
+    return UserLimits()
 
 
 @pytest.fixture
@@ -101,6 +110,6 @@ def catalog() -> Catalog:
 
 
 @pytest.fixture
-def agents(client: Client, catalog: Catalog, task_queue: str) -> AgentsClient:
-    """The Python API, pointed at this test's queue."""
-    return AgentsClient(client, catalog, task_queue)
+def agents(client: Client, catalog: Catalog, task_queue: str) -> LocalAgents:
+    """The Python API, pointed at this test's queue (and its worker's catalog)."""
+    return LocalAgents(client, catalog, task_queue)

@@ -6,11 +6,11 @@ from collections import Counter
 
 import pytest
 
-from client.api import AgentsClient
 from domain.permissions import Effect, PermissionMatrix, PermissionRule
 from domain.run import Outcome, RunStatus
 from domain.spec import ModelRoute, ModelRouting
 from tests.support import test_agent
+from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 from tests.support.waiting import report_within
@@ -27,13 +27,13 @@ def _plans(model: ScriptedModelServer) -> list[RecordedRequest]:
     return [r for r in model.requests if r.purpose == "plan" and r.status == 200]
 
 
-async def _run(agents: AgentsClient, goal: str = "test", **kw):
+async def _run(agents: LocalAgents, goal: str = "test", **kw):
     handle = await agents.start_run("test-agent", goal, **kw)
     return await report_within(agents, handle.workflow_id)
 
 
 async def test_independent_tasks_overlap_and_dependencies_hold(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -56,7 +56,7 @@ async def test_independent_tasks_overlap_and_dependencies_hold(
 
 
 async def test_invalid_plan_is_replanned_and_never_executed(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -79,7 +79,7 @@ async def test_invalid_plan_is_replanned_and_never_executed(
 
 
 async def test_reply_breaking_the_schema_goes_back_to_the_planner(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(
         Reply.text("Sure! Here is my plan: first I will..."),
@@ -97,7 +97,7 @@ async def test_reply_breaking_the_schema_goes_back_to_the_planner(
 
 
 async def test_429_waits_for_retry_after_then_succeeds(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(
         Reply.fault(429, retry_after=1.5),
@@ -114,7 +114,7 @@ async def test_429_waits_for_retry_after_then_succeeds(
 
 
 async def test_5xx_and_malformed_bodies_are_retried(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(
         Reply.fault(503),
@@ -129,7 +129,7 @@ async def test_5xx_and_malformed_bodies_are_retried(
 
 
 async def test_permanent_error_fails_fast_then_uses_the_fallback_model(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     spec = agents.catalog.plugin("test-agent").build_spec()
     route = ModelRoute(model="gpt-4o-mini", fallbacks=["gpt-4.1-nano"], max_tokens=256)
@@ -150,7 +150,7 @@ async def test_permanent_error_fails_fast_then_uses_the_fallback_model(
 
 
 async def test_permanent_error_without_fallback_fails_the_run_after_one_attempt(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(Reply.fault(404, message="model not found"), purpose="plan")
     report = await _run(agents)
@@ -160,7 +160,7 @@ async def test_permanent_error_without_fallback_fails_the_run_after_one_attempt(
 
 
 async def test_tool_input_error_is_replanned_with_the_failure_in_the_prompt(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -184,7 +184,7 @@ async def test_tool_input_error_is_replanned_with_the_failure_in_the_prompt(
 
 
 async def test_non_critical_task_failing_after_retries_is_skipped(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -207,7 +207,7 @@ async def test_non_critical_task_failing_after_retries_is_skipped(
 
 
 async def test_critical_task_failing_is_replanned_then_escalated(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.set_responder(
         "plan",
@@ -230,7 +230,7 @@ async def test_critical_task_failing_is_replanned_then_escalated(
 
 
 async def test_oscillation_stops_after_k_repeats(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -246,7 +246,7 @@ async def test_oscillation_stops_after_k_repeats(
 
 
 async def test_a_b_a_b_pattern_is_refused(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -266,7 +266,7 @@ async def test_a_b_a_b_pattern_is_refused(
 
 
 async def test_evaluation_model_judges_criteria_code_cannot_check(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     task = tool_task("e1", "record_effect", name="draft")
     task["success_criteria"] = ["non_empty", "the effect name reads like a final version"]
@@ -286,7 +286,7 @@ async def test_evaluation_model_judges_criteria_code_cannot_check(
 
 
 async def test_subagent_usage_rolls_up_into_the_parent(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     sub = {"id": "s1", "kind": "subagent", "prompt": "record the child effect", "depends_on": []}
     plans = iter([plan_reply(sub), plan_reply(tool_task("k", "record_effect", name="child"))])
@@ -317,7 +317,7 @@ def test_plan_json_format_is_parseable() -> None:
 
 
 async def test_identical_cacheable_call_is_a_hit_with_zero_tokens(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     spec = agents.catalog.plugin("test-agent").build_spec()
     route = ModelRoute(model="gpt-4o-mini", max_tokens=256, cache=True)
@@ -340,7 +340,7 @@ async def test_identical_cacheable_call_is_a_hit_with_zero_tokens(
 
 
 async def test_circuit_breaker_opens_fails_fast_and_closes_after_a_probe(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -373,7 +373,7 @@ async def test_circuit_breaker_opens_fails_fast_and_closes_after_a_probe(
 
 
 async def test_permission_denied_plan_goes_back_to_the_planner(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -403,7 +403,7 @@ async def test_permission_denied_plan_goes_back_to_the_planner(
 
 
 async def test_model_timeout_is_retried(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(
         Reply.hang(8), plan_reply(tool_task("t", "record_effect", name="late")), purpose="plan"
@@ -415,7 +415,7 @@ async def test_model_timeout_is_retried(
 
 
 async def test_critical_evaluation_halts_and_escalates_with_context(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,

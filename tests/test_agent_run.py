@@ -2,9 +2,9 @@
 
 import pytest
 
-from client.api import AgentsClient
 from domain.run import Outcome, RunStatus
 from tests.support import test_agent
+from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from workers.config import WorkerSettings
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_run_completes_with_report(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -47,7 +47,7 @@ async def test_run_completes_with_report(
 
 
 async def test_repeated_request_returns_the_same_run(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(plan_reply(tool_task("t1", "record_effect", name="once")), purpose="plan")
     model.enqueue(Reply.text("done"), purpose="summarize")

@@ -1,29 +1,32 @@
 """Budgets that cannot be overspent: reservations, pressure, extensions, per-user limits."""
 
 import asyncio
+import dataclasses
 import uuid
 
 import pytest
 from temporalio.client import Client
 
-from client.api import AgentsClient, InvalidRunRequestError
-from client.catalog import Catalog
-from client.limits import UserLimits
+from activities.catalog import Catalog
+from activities.user_limits import UserLimits
+from client.api import InvalidRunRequestError
 from domain.approvals import ApprovalKind, ApprovalPolicy, BudgetExtension, Decision
 from domain.budget import Budget
 from domain.money import usd_cost_to_micros, usd_to_micros
 from domain.run import Outcome, RunStatus
 from domain.spec import AgentSpec, ModelRoute, ModelRouting
-from domain.user_ledger import UserSpend, ledger_workflow_id
+from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.waiting import pending_request
+from workers.build import build_worker
+from workers.config import WorkerSettings
 from workflows import search_attributes as sa
 
 pytestmark = pytest.mark.e2e
 
 
-def _spec(agents: AgentsClient, budget: Budget, ask: bool = False, **update: object) -> AgentSpec:
+def _spec(agents: LocalAgents, budget: Budget, ask: bool = False, **update: object) -> AgentSpec:
     spec = agents.catalog.plugin("test-agent").build_spec()
     return spec.model_copy(
         update={
@@ -39,7 +42,7 @@ def _llm_task(task_id: str) -> dict[str, object]:
 
 
 async def test_exhaustion_stops_with_a_partial_report_keeping_results(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(plan_reply(tool_task("a", "record_effect", name="kept")), purpose="plan")
     spec = _spec(agents, Budget(max_llm_calls=1))
@@ -54,7 +57,7 @@ async def test_exhaustion_stops_with_a_partial_report_keeping_results(
 
 
 async def test_parallel_calls_each_reserve_so_the_limit_holds(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(plan_reply(_llm_task("x"), _llm_task("y"), _llm_task("z")), purpose="plan")
     model.set_responder("execute", lambda r: Reply.text("written", delay_s=0.3))
@@ -67,7 +70,7 @@ async def test_parallel_calls_each_reserve_so_the_limit_holds(
 
 
 async def test_cost_pressure_routes_to_a_cheaper_model(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     route = ModelRoute(model="gpt-4o", max_tokens=512)
     routing = ModelRouting(
@@ -84,7 +87,7 @@ async def test_cost_pressure_routes_to_a_cheaper_model(
 
 
 async def test_a_human_extension_lets_the_run_finish(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(plan_reply(tool_task("a", "record_effect", name="more")), purpose="plan")
     model.enqueue(Reply.text("finished with more budget"), purpose="summarize")
@@ -102,20 +105,23 @@ async def test_a_human_extension_lets_the_run_finish(
 
 
 async def test_a_rejected_extension_stops_the_run(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(plan_reply(done=True), purpose="plan")
     handle = await agents.start_run(_spec(agents, Budget(max_llm_calls=1), ask=True), "x")
     request = await pending_request(agents, handle.workflow_id)
     await agents.reject(
-        handle.workflow_id, Decision(request_id=request.id, approver="ana", reason="enough")
+        handle.workflow_id,
+        Decision(
+            request_id=request.id, args_digest=request.args_digest, approver="ana", reason="enough"
+        ),
     )
     report = await agents.result(handle.workflow_id)
     assert report.status is RunStatus.BUDGET_EXHAUSTED
 
 
 async def test_soft_alert_fires_exactly_once(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(plan_reply(_llm_task("p")), purpose="plan")
     model.enqueue(Reply.text("a"), purpose="execute")
@@ -130,16 +136,15 @@ async def test_soft_alert_fires_exactly_once(
     assert desc.typed_search_attributes.get(sa.TOKENS_USED) == report.usage.tokens
 
 
-def _limited(agents: AgentsClient, limits: dict[str, float]) -> AgentsClient:
-    return AgentsClient(
-        agents.temporal, agents.catalog, agents.task_queue, limits=UserLimits(limits)
-    )
+def _limited(agents: LocalAgents, limits: UserLimits, users: dict[str, float]) -> LocalAgents:
+    limits.update(users)  # the worker enforces them
+    return agents
 
 
 async def test_user_over_the_monthly_limit_is_refused_until_a_run_settles(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, user_limits: UserLimits, worker: None
 ) -> None:
-    limited = _limited(agents, {"ana": 0.01})
+    limited = _limited(agents, user_limits, {"ana": 0.01})
     model.enqueue(plan_reply(tool_task("go", "launch_rocket", name="x")), purpose="plan")
     model.set_responder("plan", lambda r: plan_reply(done=True))
     model.set_responder("summarize", lambda r: Reply.text("done"))
@@ -148,7 +153,10 @@ async def test_user_over_the_monthly_limit_is_refused_until_a_run_settles(
     request = await pending_request(agents, first.workflow_id)
     with pytest.raises(InvalidRunRequestError, match=r"user 'ana' has spent .* needs up to"):
         await limited.start_run(spec, "second", user="ana")
-    await agents.approve(first.workflow_id, Decision(request_id=request.id, approver="ana"))
+    await agents.approve(
+        first.workflow_id,
+        Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
+    )
     report = await agents.result(first.workflow_id)
     await asyncio.sleep(0.5)  # the settlement signal reaches the ledger
     balance = await limited.user_balance("ana")
@@ -158,13 +166,14 @@ async def test_user_over_the_monthly_limit_is_refused_until_a_run_settles(
 
 
 async def test_concurrent_runs_of_one_user_are_counted_exactly(
-    agents: AgentsClient,
+    agents: LocalAgents,
     client: Client,
     catalog: Catalog,
     model: ScriptedModelServer,
+    user_limits: UserLimits,
     worker: None,
 ) -> None:
-    limited = _limited(agents, {"*": 0.01})
+    limited = _limited(agents, user_limits, {"*": 0.01})
     model.set_responder("plan", lambda r: plan_reply(done=True))
     model.set_responder("summarize", lambda r: Reply.text("done"))
     spec = _spec(agents, Budget(max_cost_usd=0.004))
@@ -180,17 +189,23 @@ async def test_concurrent_runs_of_one_user_are_counted_exactly(
 
 
 async def test_a_run_that_ends_without_settling_gives_its_share_back(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents,
+    client: Client,
+    model: ScriptedModelServer,
+    user_limits: UserLimits,
+    worker_settings: WorkerSettings,
 ) -> None:
     user = f"uma-{uuid.uuid4().hex[:8]}"
-    # Her ledger sweeps every second (the default is every 10 minutes).
-    await agents.temporal.start_workflow(
-        "UserLedger",
-        UserSpend(user=user, sweep_every_s=1.0),
-        id=ledger_workflow_id(user),
-        task_queue=agents.task_queue,
-    )
-    limited = _limited(agents, {user: 0.01})
+    # Ledgers sweep every second on this worker (the default is every 10 minutes).
+    settings = dataclasses.replace(worker_settings, ledger_sweep_s=1.0)
+    async with build_worker(client, settings, catalog=agents.catalog, limits=user_limits):
+        await _terminated_run_gives_its_share_back(agents, model, user_limits, user)
+
+
+async def _terminated_run_gives_its_share_back(
+    agents: LocalAgents, model: ScriptedModelServer, user_limits: UserLimits, user: str
+) -> None:
+    limited = _limited(agents, user_limits, {user: 0.01})
     model.set_responder("plan", lambda r: plan_reply(tool_task("go", "launch_rocket", name="x")))
     spec = _spec(agents, Budget(max_cost_usd=0.004))
     doomed = await limited.start_run(spec, "terminated while it waits", user=user)

@@ -14,9 +14,9 @@ from bench.chaos import ChaosConfig, run_chaos
 from bench.chaos_check import RunOutcome, check
 from bench.chaos_roles import ChaosWorker, approval_driver
 from bench.chaos_script import ChaosScript, effect_names, goal_for
-from client.api import AgentsClient
 from domain.run import RunStatus
 from tests.support import test_agent
+from tests.support.agents import LocalAgents
 from tests.support.scripted_model import ScriptedModelServer
 from workers.config import WorkerSettings
 
@@ -58,7 +58,7 @@ async def _holder_of_slow_effect(
 
 
 async def test_three_workers_one_killed_mid_activity_others_finish_exactly_once(
-    agents: AgentsClient,
+    agents: LocalAgents,
     client: Client,
     model: ScriptedModelServer,
     worker_settings: WorkerSettings,

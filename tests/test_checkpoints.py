@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,11 +13,12 @@ import pytest
 from temporalio.client import Client
 
 from activities.notify import NotifySettings
-from client.api import AgentsClient
+from client.api import DecisionRefusedError
 from domain.approvals import ApprovalKind, ApprovalPolicy, ApprovalState, Decision, OnTimeout
 from domain.run import Outcome, RunReport, RunStatus
 from domain.spec import AgentSpec
 from tests.support import test_agent
+from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import WorkerProcess
 from tests.support.scripted_model import Reply, ScriptedModelServer
@@ -27,7 +29,7 @@ from workers.config import WorkerSettings
 pytestmark = pytest.mark.e2e
 
 
-def _spec(agents: AgentsClient, **policy: Any) -> AgentSpec:
+def _spec(agents: LocalAgents, **policy: Any) -> AgentSpec:
     spec = agents.catalog.plugin("test-agent").build_spec()
     return spec.model_copy(update={"approvals": ApprovalPolicy(**policy)})
 
@@ -42,7 +44,7 @@ def _script_launch(model: ScriptedModelServer) -> None:
     model.enqueue(Reply.text("done"), purpose="summarize")
 
 
-async def _finish(agents: AgentsClient, wid: str) -> RunReport:
+async def _finish(agents: LocalAgents, wid: str) -> RunReport:
     return await asyncio.wait_for(agents.result(wid), 60)
 
 
@@ -51,7 +53,7 @@ def _launches(settings: WorkerSettings) -> list[str]:
 
 
 async def test_approved_call_runs_once_and_is_reported(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -84,7 +86,7 @@ async def test_approved_call_runs_once_and_is_reported(
 
 
 async def test_rejection_reason_goes_to_the_planner(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -93,7 +95,13 @@ async def test_rejection_reason_goes_to_the_planner(
     handle = await agents.start_run(_spec(agents), "launch")
     request = await pending_request(agents, handle.workflow_id)
     await agents.reject(
-        handle.workflow_id, Decision(request_id=request.id, approver="bob", reason="weather is bad")
+        handle.workflow_id,
+        Decision(
+            request_id=request.id,
+            args_digest=request.args_digest,
+            approver="bob",
+            reason="weather is bad",
+        ),
     )
     report = await _finish(agents, handle.workflow_id)
     assert report.status is RunStatus.COMPLETED
@@ -103,8 +111,8 @@ async def test_rejection_reason_goes_to_the_planner(
     assert "weather is bad" in replan.body["messages"][-1]["content"]
 
 
-async def test_forged_stale_duplicate_wrong_digest_and_unauthorized_are_ignored(
-    agents: AgentsClient,
+async def test_forged_stale_duplicate_wrong_digest_and_unauthorized_are_refused(
+    agents: LocalAgents,
     client: Client,
     model: ScriptedModelServer,
     worker: None,
@@ -115,31 +123,46 @@ async def test_forged_stale_duplicate_wrong_digest_and_unauthorized_are_ignored(
     wid = handle.workflow_id
     request = await pending_request(agents, wid)
     raw = client.get_workflow_handle(wid)
-    await agents.approve(wid, Decision(request_id="a99", approver="ana"))  # unknown
-    await agents.approve(
-        wid, Decision(request_id=request.id, approver="ana", args_digest="0" * 64)
-    )  # wrong digest
-    await agents.approve(wid, Decision(request_id=request.id, approver="mallory"))
+    digest = request.args_digest
+    refused = {
+        "unknown request 'a99'": Decision(request_id="a99", approver="ana", args_digest=digest),
+        "args_digest does not match": Decision(
+            request_id=request.id, approver="ana", args_digest="0" * 64
+        ),
+        "has no args_digest": Decision(request_id=request.id, approver="ana"),
+        "'mallory' may not decide this; allowed: ana": Decision(
+            request_id=request.id, args_digest=digest, approver="mallory"
+        ),
+    }
+    for why, decision in refused.items():  # updates: refused by the validator, told why
+        with pytest.raises(DecisionRefusedError, match=re.escape(why)):
+            await agents.approve(wid, decision)
     await raw.signal("approve", {"request": "a1", "who": "ana"})  # malformed payload
     await raw.signal("approve", "yes please")  # not even an object
     view = await agents.status(wid)
     assert view.pending_approvals and _launches(worker_settings) == []
-    await agents.reject(wid, Decision(request_id=request.id, approver="ana", reason="no"))
-    await agents.approve(wid, Decision(request_id=request.id, approver="ana"))  # stale
+    said = await agents.reject(
+        wid, Decision(request_id=request.id, args_digest=digest, approver="ana", reason="no")
+    )
+    assert said.state == "rejected" and said.decided_by == "ana"
+    assert not said.identity_verified  # no approver keys on this worker
+    with pytest.raises(DecisionRefusedError, match="already rejected by ana"):
+        await agents.approve(
+            wid, Decision(request_id=request.id, args_digest=digest, approver="ana")
+        )
     report = await _finish(agents, wid)
     assert _launches(worker_settings) == []
     ignored = [a for a in report.audit if not a.accepted]
-    assert len(ignored) == 6
-    details = " | ".join(a.detail for a in ignored)
-    for expected in (
-        "unknown request 'a99'",
-        "digest does not match",
-        "'mallory' may not decide",
-        "malformed decision",
-        "already rejected",
-    ):
-        assert expected in details
+    assert len(ignored) == 2  # the two signals; refused updates write nothing
+    assert all("malformed decision" in a.detail for a in ignored)
     assert report.approvals[0].state is ApprovalState.REJECTED
+    history = await raw.fetch_history()
+    accepted_updates = [
+        e
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert len(accepted_updates) == 2  # the admission and the one rejection
 
 
 @pytest.mark.parametrize(
@@ -150,7 +173,7 @@ async def test_forged_stale_duplicate_wrong_digest_and_unauthorized_are_ignored(
     ],
 )
 async def test_deadline_applies_on_timeout(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -188,7 +211,7 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 async def test_escalation_notifies_the_webhook_extends_once_then_denies(
-    agents: AgentsClient,
+    agents: LocalAgents,
     client: Client,
     model: ScriptedModelServer,
     worker_settings: WorkerSettings,
@@ -199,7 +222,7 @@ async def test_escalation_notifies_the_webhook_extends_once_then_denies(
         **{**worker_settings.__dict__, "notify": NotifySettings(webhook_url=url)}
     )
     _script_launch(model)
-    async with build_worker(client, settings):
+    async with build_worker(client, settings, catalog=agents.catalog):
         handle = await agents.start_run(
             _spec(agents, deadline_s=1.5, on_timeout=OnTimeout.ESCALATE), "x"
         )
@@ -216,7 +239,7 @@ async def test_escalation_notifies_the_webhook_extends_once_then_denies(
 
 @pytest.mark.crash
 async def test_approval_survives_kill_9_of_the_waiting_worker(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker_settings: WorkerSettings,
     tmp_path: Path,
@@ -231,7 +254,10 @@ async def test_approval_survives_kill_9_of_the_waiting_worker(
         first.kill()
     second = await WorkerProcess(env, tmp_path / "w2.log").start()
     try:
-        await agents.approve(handle.workflow_id, Decision(request_id=request.id, approver="ana"))
+        await agents.approve(
+            handle.workflow_id,
+            Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
+        )
         report = await _finish(agents, handle.workflow_id)
     finally:
         second.terminate()
@@ -241,7 +267,7 @@ async def test_approval_survives_kill_9_of_the_waiting_worker(
 
 
 async def test_plan_approval_and_rejection_with_reason(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -256,12 +282,18 @@ async def test_plan_approval_and_rejection_with_reason(
     first = await pending_request(agents, handle.workflow_id)
     assert first.kind is ApprovalKind.PLAN and "record_effect" in first.what
     await agents.reject(
-        handle.workflow_id, Decision(request_id=first.id, approver="ana", reason="too hasty")
+        handle.workflow_id,
+        Decision(
+            request_id=first.id, args_digest=first.args_digest, approver="ana", reason="too hasty"
+        ),
     )
     await asyncio.sleep(0.5)
     second = await pending_request(agents, handle.workflow_id)
     assert second.id != first.id
-    await agents.approve(handle.workflow_id, Decision(request_id=second.id, approver="ana"))
+    await agents.approve(
+        handle.workflow_id,
+        Decision(request_id=second.id, args_digest=second.args_digest, approver="ana"),
+    )
     report = await _finish(agents, handle.workflow_id)
     assert report.status is RunStatus.COMPLETED
     assert test_agent.effects(worker_settings.data_dir) == ["second-idea"]
@@ -270,7 +302,7 @@ async def test_plan_approval_and_rejection_with_reason(
 
 
 async def test_low_confidence_task_asks_a_human_first(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -286,7 +318,10 @@ async def test_low_confidence_task_asks_a_human_first(
         while "sure" not in test_agent.effects(worker_settings.data_dir):
             await asyncio.sleep(0.1)
     assert "maybe" not in test_agent.effects(worker_settings.data_dir)
-    await agents.approve(handle.workflow_id, Decision(request_id=request.id, approver="ana"))
+    await agents.approve(
+        handle.workflow_id,
+        Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
+    )
     report = await _finish(agents, handle.workflow_id)
     assert report.status is RunStatus.COMPLETED
     assert sorted(test_agent.effects(worker_settings.data_dir)) == ["maybe", "sure"]

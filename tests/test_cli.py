@@ -1,6 +1,7 @@
 """agentctl end to end: a real subprocess against the real dev server and a worker."""
 
 import asyncio
+import getpass
 import json
 import os
 import signal
@@ -10,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from client.api import AgentsClient
 from client.dev_server import DevServer
 from domain.approvals import Decision
 from tests.conftest import TEST_PLUGINS
+from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import REPO
 from tests.support.scripted_model import Reply, ScriptedModelServer
@@ -116,7 +117,7 @@ async def test_run_wait_json_reports_a_completed_run(
 
 
 async def test_no_wait_status_approve_result(
-    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     _launch_plan(model)
     started = await cli.json("run", "test-agent", "launch", "--no-wait", code=7)
@@ -125,12 +126,13 @@ async def test_no_wait_status_approve_result(
     view = await cli.json("status", wid, code=7)
     assert view["status"] == "running" and view["pending_approvals"][0]["id"] == "a1"
     decided = await cli.json("approve", wid, "--reason", "clear skies", "--as", "ana")
-    assert decided == {
+    assert decided == {  # what the run did, not what was sent
         "workflow_id": wid,
         "request_id": "a1",
-        "decision": "approved",
-        "approver": "ana",
-        "reason": "clear skies",
+        "state": "approved",
+        "decided_by": "ana",
+        "identity_verified": False,
+        "detail": "launch_rocket(cli)",
     }
     report = await cli.json("result", wid)
     assert report["status"] == "completed"
@@ -139,7 +141,7 @@ async def test_no_wait_status_approve_result(
 
 
 async def test_run_without_terminal_prints_the_approve_command_and_keeps_waiting(
-    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     _launch_plan(model)
     run = await cli.stream("run", "test-agent", "launch", "--request-id", "cli-wait")
@@ -148,7 +150,10 @@ async def test_run_without_terminal_prints_the_approve_command_and_keeps_waiting
     await asyncio.sleep(0.5)
     assert run.returncode is None  # still waiting for a decision
     request = await pending_request(agents, "run-cli-wait")
-    await agents.approve("run-cli-wait", Decision(request_id=request.id, approver="ana"))
+    await agents.approve(
+        "run-cli-wait",
+        Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
+    )
     await asyncio.wait_for(run.communicate(), 30)
     assert await run.wait() == 0
 
@@ -184,7 +189,7 @@ async def test_exit_codes(
 
 
 async def test_watch_ends_when_the_run_ends(
-    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     _launch_plan(model)
     handle = await agents.start_run("test-agent", "launch")
@@ -192,13 +197,16 @@ async def test_watch_ends_when_the_run_ends(
     watch = await cli.stream("watch", handle.workflow_id)
     await cli.read_until(watch, "Approval needed")
     assert watch.returncode is None  # still following
-    await agents.approve(handle.workflow_id, Decision(request_id=request.id, approver="ana"))
+    await agents.approve(
+        handle.workflow_id,
+        Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
+    )
     rest, _ = await asyncio.wait_for(watch.communicate(), 30)
     assert await watch.wait() == 0 and "completed" in rest.decode()
 
 
 async def test_cancel_returns_a_partial_report(
-    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(
         plan_reply(
@@ -218,7 +226,7 @@ async def test_cancel_returns_a_partial_report(
 
 
 async def test_list_filters_by_agent_and_pending_approval(
-    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     _launch_plan(model)
     handle = await agents.start_run("test-agent", "launch", user="lister")
@@ -241,7 +249,7 @@ async def test_list_filters_by_agent_and_pending_approval(
 
 
 async def test_history_export_and_replay_check(
-    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None, tmp_path: Path
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None, tmp_path: Path
 ) -> None:
     model.enqueue(plan_reply(tool_task("t", "record_effect", name="h")), purpose="plan")
     model.enqueue(Reply.text("done"), purpose="summarize")
@@ -255,17 +263,17 @@ async def test_history_export_and_replay_check(
     assert outcomes == [{"workflow_id": "run-cli-hist", "ok": True, "error": None}]
 
 
-async def test_bad_request_is_refused_with_exit_1(cli: Cli) -> None:
+async def test_bad_request_is_refused_with_exit_1(cli: Cli, worker: None) -> None:
     rc, _, err = await cli("run", "no-such-agent", "goal")
     assert rc == 1 and "unknown agent 'no-such-agent'" in err
 
 
 async def test_status_of_unknown_or_unanswered_run_is_one_clear_line(
-    cli: Cli, agents: AgentsClient
+    cli: Cli, agents: LocalAgents
 ) -> None:
     rc, _, err = await cli("status", "run-does-not-exist")
     assert rc == 1 and "no such run" in err and "Traceback" not in err
-    nobody = AgentsClient(agents.temporal, agents.catalog, f"{cli.env['AGENTS_TASK_QUEUE']}-x")
+    nobody = LocalAgents(agents.temporal, agents.catalog, f"{cli.env['AGENTS_TASK_QUEUE']}-x")
     handle = await nobody.start_run("test-agent", "nobody polls this queue")
     try:
         rc, _, err = await cli("status", handle.workflow_id)
@@ -275,14 +283,17 @@ async def test_status_of_unknown_or_unanswered_run_is_one_clear_line(
 
 
 async def test_watch_json_streams_status_lines_and_ends_with_the_report(
-    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     _launch_plan(model)
     handle = await agents.start_run("test-agent", "launch")
     request = await pending_request(agents, handle.workflow_id)
     watch = await cli.stream("watch", handle.workflow_id, "--json")
     first = await cli.read_until(watch, "pending_approvals")
-    await agents.approve(handle.workflow_id, Decision(request_id=request.id, approver="ana"))
+    await agents.approve(
+        handle.workflow_id,
+        Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
+    )
     rest, _ = await asyncio.wait_for(watch.communicate(), 30)
     lines = [json.loads(line) for line in [*first, *rest.decode().splitlines()]]
     assert watch.returncode == 0 and lines[0]["pending_approvals"][0]["id"] == "a1"
@@ -290,13 +301,14 @@ async def test_watch_json_streams_status_lines_and_ends_with_the_report(
 
 
 async def test_extend_budget_json(
-    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     _launch_plan(model)
     handle = await agents.start_run("test-agent", "launch")
     await pending_request(agents, handle.workflow_id)
     ext = await cli.json("extend-budget", handle.workflow_id, "--usd", "0.25", "--as", "ana")
-    assert ext["add_usd"] == 0.25 and ext["approver"] == "ana"
+    assert ext["state"] == "extended" and ext["decided_by"] == "ana"
+    assert "+$0.25" in ext["detail"]
     view = await agents.status(handle.workflow_id)
     assert view.budget.max_cost_usd == 1.25
     await cli("cancel", handle.workflow_id)
@@ -330,7 +342,7 @@ async def test_dev_starts_server_and_worker_and_ctrl_c_stops_both(tmp_path: Path
 
 
 async def test_report_sums_cost_and_tokens_per_agent_user_and_model(
-    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     from domain.spec import ModelRoute, ModelRouting
 
@@ -352,7 +364,7 @@ async def test_report_sums_cost_and_tokens_per_agent_user_and_model(
     ]
     reports = [await agents.result(h.workflow_id) for h in runs]
     # Two runs that cannot answer: one no worker polls for, one terminated.
-    nobody = AgentsClient(agents.temporal, agents.catalog, f"{cli.env['AGENTS_TASK_QUEUE']}-nobody")
+    nobody = LocalAgents(agents.temporal, agents.catalog, f"{cli.env['AGENTS_TASK_QUEUE']}-nobody")
     stuck = await nobody.start_run(spec, "c", user=f"{agent_name}-cy")
     gone = await nobody.start_run(spec, "d", user=f"{agent_name}-dee")
     await agents.temporal.get_workflow_handle(gone.workflow_id).terminate("test")
@@ -379,7 +391,7 @@ async def test_report_sums_cost_and_tokens_per_agent_user_and_model(
 
 
 async def test_run_on_a_terminal_asks_y_n_at_the_checkpoint(
-    cli: Cli, agents: AgentsClient, model: ScriptedModelServer, worker: None
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     import pty
 
@@ -411,5 +423,5 @@ async def test_run_on_a_terminal_asks_y_n_at_the_checkpoint(
     assert proc.returncode == 0
     assert "Approve launch_rocket(cli)?" in out.decode()
     report = await agents.result("run-cli-tty")
-    assert report.approvals[0].decided_by == "cli-user"
+    assert report.approvals[0].decided_by == getpass.getuser()  # --as defaults to the login name
     assert report.approvals[0].reason == "approved at the terminal"

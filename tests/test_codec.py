@@ -17,12 +17,12 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from client.api import AgentsClient
-from client.catalog import Catalog
+from activities.catalog import Catalog
 from client.codec import CodecKeyError, EncryptionCodec, new_key, parse_keys
 from client.codec_server import CodecServer
 from client.dev_server import DevServer
 from domain.run import RunStatus
+from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from workers.build import build_worker
@@ -135,8 +135,8 @@ async def test_server_database_holds_no_plaintext_with_the_codec_on(
     goal, arg = f"GOAL-{marker}", f"ARG-{marker}"
     model.enqueue(plan_reply(tool_task("t", "record_effect", name=arg)), purpose="plan")
     model.enqueue(Reply.text(f"ANSWER-{marker}"), purpose="summarize")
-    agents = AgentsClient(client, catalog, task_queue)
-    async with build_worker(client, worker_settings):
+    agents = LocalAgents(client, catalog, task_queue)
+    async with build_worker(client, worker_settings, catalog=catalog):
         handle = await agents.start_run("test-agent", goal)
         report = await agents.result(handle.workflow_id)
     assert report.status is RunStatus.COMPLETED and report.goal == goal  # decrypted for us

@@ -629,3 +629,12 @@ def test_dynamic_config_is_mounted_where_the_server_reads_it() -> None:
             assert (ROOT / source / path[len(target.rstrip("/")) + 1 :]).is_file()
             return
     pytest.fail(f"DYNAMIC_CONFIG_FILE_PATH {path} is not in a mounted directory")
+
+
+def test_the_cluster_bounds_what_callers_add_to_a_history_like_the_dev_server() -> None:
+    from client.dev_server import DYNAMIC_CONFIG, SIGNAL_LIMITS
+
+    config = load_yaml(ROOT / "deploy" / "temporal" / "dynamicconfig" / "docker.yaml")
+    for key, value in SIGNAL_LIMITS.items():
+        assert config[key] == [{"value": value, "constraints": {}}], key
+        assert DYNAMIC_CONFIG[key] == value

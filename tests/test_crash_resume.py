@@ -2,15 +2,18 @@
 had completed runs again."""
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from client.api import AgentsClient, RunHandle
+from activities.catalog import write_agent_specs
+from client.api import RunHandle
 from domain.run import RunReport, RunStatus
 from tests.support import test_agent
+from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import WorkerProcess
 from tests.support.scripted_model import Reply, ScriptedModelServer
@@ -42,7 +45,7 @@ async def _start_then_kill(
 
 
 async def _finish_on_a_new_worker(
-    agents: AgentsClient, env: dict[str, str], log: Path, workflow_id: str
+    agents: LocalAgents, env: dict[str, str], log: Path, workflow_id: str
 ) -> RunReport:
     """Start another worker process and wait for the run to end on it."""
     second = await WorkerProcess(env, log).start()
@@ -53,7 +56,7 @@ async def _finish_on_a_new_worker(
 
 
 async def test_kill_9_mid_run_resumes_without_repeating(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker_settings: WorkerSettings,
     tmp_path: Path,
@@ -94,7 +97,7 @@ async def test_kill_9_mid_run_resumes_without_repeating(
 
 
 async def test_worker_killed_during_a_model_call_is_noticed_by_its_heartbeat(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker_settings: WorkerSettings,
     tmp_path: Path,
@@ -109,12 +112,17 @@ async def test_worker_killed_during_a_model_call_is_noticed_by_its_heartbeat(
     )
     model.enqueue(Reply.text("a recorded"), purpose="summarize")
     spec = agents.catalog.plugin("test-agent").build_spec()
-    spec = spec.model_copy(update={"llm": LlmPolicy(timeout_s=600, heartbeat_timeout_s=2)})
-    env = worker_settings.process_env()
+    spec = spec.model_copy(
+        update={"name": "test-agent-hb", "llm": LlmPolicy(timeout_s=600, heartbeat_timeout_s=2)}
+    )
+    # The worker processes load the variant from a file, as an operator's would.
+    agents_file = tmp_path / "agents.json"
+    write_agent_specs(agents_file, [spec])
+    env = dataclasses.replace(worker_settings, extra_agents_file=agents_file).process_env()
     handle = await _start_then_kill(
         env,
         tmp_path / "worker-1.log",
-        lambda: agents.start_run(spec, "record a"),
+        lambda: agents.start_run("test-agent-hb", "record a"),
         lambda: model.count(purpose="plan") == 1,
     )
     # Far sooner than the 600 s start-to-close timeout would allow.

@@ -471,8 +471,8 @@ def test_request_id_with_trailing_newline_is_refused() -> None:
 def test_effective_budget_overrides_only_given_fields(
     override: BudgetOverride | None, expected: Budget
 ) -> None:
-    request = RunRequest(request_id="r1", goal="g", spec=SPEC, budget=override)
-    assert request.effective_budget() == expected
+    request = RunRequest(request_id="r1", goal="g", agent=SPEC.name, budget=override)
+    assert request.budget_of(SPEC) == expected
 
 
 def test_a_ledger_checks_only_reservations_older_than_a_sweep_period() -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from client.api import AgentsClient
 from domain.approvals import ApprovalKind, Decision
 from domain.run import RunStatus
 from examples.db_tuner.data import default_db_path, generate
+from tests.support.agents import LocalAgents
 from tests.support.waiting import pending_request
 from workers.build import build_worker
 from workers.config import WorkerSettings
@@ -36,7 +36,7 @@ def _full_scans(plan: list[str]) -> list[str]:
 
 
 async def test_db_tuner_speeds_up_slow_queries_and_drops_only_after_approval(
-    agents: AgentsClient, client: Client, worker_settings: WorkerSettings, tmp_path: Path
+    agents: LocalAgents, client: Client, worker_settings: WorkerSettings, tmp_path: Path
 ) -> None:
     settings = WorkerSettings(
         **{**worker_settings.__dict__, "openai_api_key": None, "openai_base_url": None}
@@ -49,7 +49,7 @@ async def test_db_tuner_speeds_up_slow_queries_and_drops_only_after_approval(
         slow_queries = [r[0] for r in conn.execute("SELECT sql FROM slow_query_log ORDER BY id")]
     before_plans = {sql: _plan(db, sql) for sql in slow_queries}
     async with build_worker(client, settings):
-        handle = await agents.start_run("db-tuner", "make the slow queries fast", model="offline")
+        handle = await agents.start_run("db-tuner", "make the slow queries fast")
         request = await pending_request(agents, handle.workflow_id, timeout=120)
         assert request.kind is ApprovalKind.TOOL and request.tool == "drop_index"
         assert LEGACY_INDEX in _indexes(db)  # nothing irreversible before the decision

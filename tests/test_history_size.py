@@ -15,9 +15,9 @@ from temporalio.api.enums.v1 import EventType
 from activities.payload_store import DEFAULT_INLINE_LIMIT, PREVIEW_CHARS, LocalPayloadStore
 from bench.agent import Goal, bench_spec, install, respond_execute
 from bench.history import long_run
-from client.api import AgentsClient
 from domain.errors import ErrorType
 from domain.run import Outcome, RunStatus
+from tests.support.agents import LocalAgents
 from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 from workers.config import WorkerSettings
 
@@ -28,7 +28,7 @@ STEPS = 200
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 async def test_history_bytes_per_step_stay_flat(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     install(model)
     goal = Goal(f"hist-{uuid.uuid4().hex[:8]}", STEPS, kind="llm", reply=REPLY_BYTES)
@@ -78,7 +78,7 @@ def test_payload_store_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 async def test_prompt_parts_the_store_lost_are_sent_again_inline(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,

@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from client.api import AgentsClient
 from domain.approvals import Decision
 from domain.budget import Budget
 from domain.run import Outcome, RunStatus
 from domain.spec import LoopLimits
 from tests.support import test_agent
+from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 from tests.support.waiting import pending_request
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_continue_as_new_keeps_status_approvals_and_budget(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -52,7 +52,10 @@ async def test_continue_as_new_keeps_status_approvals_and_budget(
     assert view.iteration == 5 and view.usage.llm_calls == 5 and view.usage.tool_calls == 4
     desc = await agents.temporal.get_workflow_handle(handle.workflow_id).describe()
     assert desc.run_id != handle.run_id
-    await agents.approve(handle.workflow_id, Decision(request_id=request.id, approver="ana"))
+    await agents.approve(
+        handle.workflow_id,
+        Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
+    )
     report = await agents.result(handle.workflow_id)
     assert report.status is RunStatus.COMPLETED
     assert [s.task_id for s in report.steps] == ["t1", "t2", "t3", "t4", "t5"]
@@ -83,9 +86,11 @@ def test_carried_state_keeps_windows_counts_and_an_audit_digest() -> None:
     from workflows.state import CARRIED_AUDIT, RunState
 
     spec = test_agent.build_spec()
-    request = RunRequest(request_id="r1", goal="g", spec=spec)
+    request = RunRequest(request_id="r1", goal="g", agent=spec.name)
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    state = RunState(request=request, ledger=BudgetLedger(budget=spec.budget), started_at=now)
+    state = RunState(
+        request=request, spec=spec, ledger=BudgetLedger(budget=spec.budget), started_at=now
+    )
     outcomes = [Outcome.OK, Outcome.OK, Outcome.HARD]
     state.steps = [
         StepRecord(iteration=i, task_id=f"t{i}", kind=TaskKind.TOOL, label=f"x{i}", outcome=o)

@@ -27,13 +27,13 @@ from opentelemetry.trace import StatusCode
 from temporalio import activity, workflow
 from temporalio.client import Client
 
-from client.api import AgentsClient
-from client.catalog import Catalog
+from activities.catalog import Catalog
 from client.connection import connect
 from client.dev_server import DevServer
 from domain.budget import Budget
 from domain.run import RunReport, RunStatus
 from domain.spec import ModelRoute, ModelRouting
+from tests.support.agents import LocalAgents
 from tests.support.plans import tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from workers.build import build_worker
@@ -99,12 +99,12 @@ async def traced(
     task_queue: str,
     worker_settings: WorkerSettings,
     spans: InMemorySpanExporter,
-) -> AsyncIterator[AgentsClient]:
+) -> AsyncIterator[LocalAgents]:
     """The API on the traced client, with a worker that replays every workflow task."""
     spans.clear()
     settings = dataclasses.replace(worker_settings, max_cached_workflows=0)
-    async with build_worker(traced_client, settings):
-        yield AgentsClient(traced_client, catalog, task_queue)
+    async with build_worker(traced_client, settings, catalog=catalog):
+        yield LocalAgents(traced_client, catalog, task_queue)
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def log_lines() -> Iterator[Lines]:
     workflow.logger.workflow_info_on_message, activity.logger.activity_info_on_message = flags
 
 
-async def _run(agents: AgentsClient, spec: Any, goal: str) -> RunReport:
+async def _run(agents: LocalAgents, spec: Any, goal: str) -> RunReport:
     handle = await agents.start_run(spec, goal)
     return await agents.result(handle.workflow_id)
 
@@ -157,7 +157,7 @@ def _path(span: ReadableSpan, trace: list[ReadableSpan]) -> list[str]:
 
 @pytest.mark.e2e
 async def test_one_trace_from_client_start_through_child_runs(
-    traced: AgentsClient, model: ScriptedModelServer, spans: InMemorySpanExporter
+    traced: LocalAgents, model: ScriptedModelServer, spans: InMemorySpanExporter
 ) -> None:
     sub = {"id": "s1", "kind": "subagent", "prompt": "record the child effect", "depends_on": []}
     child_plan = _plan(tool_task("k", "record_effect", name="c"), usage=(210, 41))
@@ -179,6 +179,12 @@ async def test_one_trace_from_client_start_through_child_runs(
     # activity's span hangs off the workflow's "start activity" span, ours off the activity's.
     expected = [[start], ["RunWorkflow:AgentRun", start], ["CompleteWorkflow:AgentRun", start]]
     expected += [[child, start], *([n, child, start] for n, *_ in expected[1:])]
+    # The client waits on the run's admission (an update) before it goes on.
+    expected += [["HandleUpdate:admission", start]]
+    # Each run's worker resolves its agent (a local activity) before anything else.
+    for above in ([start], [child, start]):
+        begin = "StartActivity:resolve_agent"
+        expected += [[begin, *above], ["RunActivity:resolve_agent", begin, *above]]
     for name, own, above in [
         ("plan", chat, [start]),
         ("llm_complete", chat, [start]),
@@ -226,7 +232,7 @@ async def test_one_trace_from_client_start_through_child_runs(
 
 @pytest.mark.e2e
 async def test_failed_tool_attempts_are_error_spans_with_the_secret_masked(
-    traced: AgentsClient, model: ScriptedModelServer, spans: InMemorySpanExporter
+    traced: LocalAgents, model: ScriptedModelServer, spans: InMemorySpanExporter
 ) -> None:
     model.enqueue(
         _plan(tool_task("f", "flaky", name=SECRET, failures=1), usage=(50, 5)), purpose="plan"
@@ -252,7 +258,7 @@ async def test_failed_tool_attempts_are_error_spans_with_the_secret_masked(
 
 @pytest.mark.e2e
 async def test_activity_lines_carry_their_context_and_workflow_lines_never_repeat(
-    traced: AgentsClient,
+    traced: LocalAgents,
     model: ScriptedModelServer,
     spans: InMemorySpanExporter,
     log_lines: Lines,
@@ -332,7 +338,7 @@ def _total(samples: list[tuple[str, dict[str, str], float]], name: str, **labels
 
 @pytest.mark.e2e
 async def test_metrics_endpoint_counts_what_the_runs_did(
-    traced: AgentsClient, model: ScriptedModelServer, metrics_url: str
+    traced: LocalAgents, model: ScriptedModelServer, metrics_url: str
 ) -> None:
     spec = traced.catalog.plugin("test-agent").build_spec()
     route = ModelRoute(model="gpt-4o-mini", max_tokens=256, cache=True)

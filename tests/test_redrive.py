@@ -5,9 +5,9 @@ import asyncio
 
 import pytest
 
-from client.api import AgentsClient
 from domain.run import RunReport, RunStatus
 from tests.support import test_agent
+from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from workers.config import WorkerSettings
@@ -15,7 +15,7 @@ from workers.config import WorkerSettings
 pytestmark = pytest.mark.e2e
 
 
-async def _listed(agents: AgentsClient, query: str, workflow_id: str) -> bool:
+async def _listed(agents: LocalAgents, query: str, workflow_id: str) -> bool:
     for _ in range(50):  # visibility is eventually consistent
         if workflow_id in await agents.list_runs(query):
             return True
@@ -24,7 +24,7 @@ async def _listed(agents: AgentsClient, query: str, workflow_id: str) -> bool:
 
 
 async def test_failed_run_is_listed_and_retried_from_its_request(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(
         Reply.fault(404, message="no such model"),
@@ -44,7 +44,7 @@ async def test_failed_run_is_listed_and_retried_from_its_request(
 
 
 async def test_reset_to_last_good_resumes_before_the_failing_step(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     worker_settings: WorkerSettings,
@@ -70,7 +70,7 @@ async def test_reset_to_last_good_resumes_before_the_failing_step(
 
 
 async def test_reset_of_a_run_without_failures_is_refused(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(plan_reply(done=True), purpose="plan")
     model.enqueue(Reply.text("fine"), purpose="summarize")

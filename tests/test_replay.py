@@ -6,9 +6,17 @@ compact-history patch (see workflows/versions.py) and must keep replaying;
 ``UPDATE_HISTORIES=1`` re-records ``compact_run.json``, the current code's history.
 ``user_ledger_pre_sweep.json`` is a user's ledger recorded before its sweep (the
 ledger-sweep patch) and ``user_ledger_sweep.json`` one that settled a terminated run.
+Those four were recorded before the worker owned the agent (the worker-owns-agent and
+ledger-signed patches): the run carried its spec, decisions were signals, and the ledger
+took unsigned messages. ``admitted_run.json`` and ``user_ledger_signed.json`` are the
+current code's (``UPDATE_HISTORIES=1`` re-records them): a run admitted by its worker that
+reserved from its user's ledger, asked for approval, ignored a malformed signal, took a
+decision by update and settled; and that user's ledger.
 """
 
+import asyncio
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,10 +24,15 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from client.api import AgentsClient
+from activities.user_limits import UserLimits
+from domain.approvals import Decision
+from domain.budget import BudgetOverride
 from domain.run import RunReport, RunRequest, RunStatus
+from domain.user_ledger import ledger_workflow_id
+from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
+from tests.support.waiting import pending_request
 from workers.replay import build_replayer, load_history, replay_history, replay_runs
 
 pytestmark = pytest.mark.replay
@@ -41,7 +54,7 @@ def test_histories_are_committed() -> None:
 
 
 async def test_fresh_history_replays(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(
         plan_reply(
@@ -59,8 +72,42 @@ async def test_fresh_history_replays(
     assert report.status is RunStatus.COMPLETED
     history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
     await _replayer().replay_workflow(history)
-    if os.environ.get("UPDATE_HISTORIES") == "1":  # older recordings stay: runs in flight
-        (HISTORIES / "compact_run.json").write_text(history.to_json())
+
+
+async def test_admitted_run_and_signed_ledger_replay(
+    agents: LocalAgents, model: ScriptedModelServer, user_limits: UserLimits, worker: None
+) -> None:
+    user = f"rec-{uuid.uuid4().hex[:8]}"
+    user_limits.update({user: 1.0})
+    model.enqueue(plan_reply(tool_task("go", "launch_rocket", name="apollo")), purpose="plan")
+    model.enqueue(plan_reply(done=True), purpose="plan")
+    model.enqueue(Reply.text("launched"), purpose="summarize")
+    handle = await agents.start_run(
+        "test-agent", "launch", user=user, budget=BudgetOverride(max_cost_usd=0.05)
+    )
+    request = await pending_request(agents, handle.workflow_id)
+    await agents.temporal.get_workflow_handle(handle.workflow_id).signal("approve", "junk")
+    await agents.approve(
+        handle.workflow_id,
+        Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
+    )
+    report = await agents.result(handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED and report.spec_hash
+    ledger = agents.temporal.get_workflow_handle(ledger_workflow_id(user))
+    for _ in range(100):  # the settlement reaches the ledger as the run ends
+        if not (await agents.user_balance(user)).reservations:
+            break
+        await asyncio.sleep(0.1)
+    histories = {
+        "admitted_run": await agents.temporal.get_workflow_handle(
+            handle.workflow_id
+        ).fetch_history(),
+        "user_ledger_signed": await ledger.fetch_history(),
+    }
+    for name, history in histories.items():
+        await _replayer().replay_workflow(history)
+        if os.environ.get("UPDATE_HISTORIES") == "1":  # older recordings stay: runs in flight
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 @workflow.defn(name="AgentRun", sandboxed=False)
@@ -74,7 +121,7 @@ class ChangedAgentRun:
 
 
 async def test_replay_check_passes_unchanged_code_and_flags_a_breaking_change(
-    agents: AgentsClient, model: ScriptedModelServer, worker: None
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(plan_reply(tool_task("t1", "record_effect", name="x")), purpose="plan")
     model.enqueue(Reply.text("done"), purpose="summarize")

@@ -3,9 +3,9 @@
 import pytest
 from temporalio.client import Client
 
-from client.api import AgentsClient
 from domain.run import RunStatus
 from tests.support import test_agent
+from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from workers.build import build_worker
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_rate_limited_tool_queue(
-    agents: AgentsClient,
+    agents: LocalAgents,
     client: Client,
     model: ScriptedModelServer,
     worker: None,

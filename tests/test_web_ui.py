@@ -17,8 +17,8 @@ from urllib.parse import quote
 import pytest
 from playwright.async_api import expect
 
-from client.api import AgentsClient
 from client.dev_server import DevServer
+from tests.support.agents import LocalAgents
 from tests.support.browser import TIMEOUT_MS, browser_page, find_chromium, wait_for_text
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
@@ -55,7 +55,7 @@ def _script_fuel_then_launch(model: ScriptedModelServer) -> None:
 
 
 async def test_run_page_shows_summary_pending_approval_and_activity_summaries(
-    agents: AgentsClient,
+    agents: LocalAgents,
     model: ScriptedModelServer,
     worker: None,
     dev_server: DevServer,

@@ -8,7 +8,10 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
+from activities.admission import AdmissionActivities
 from activities.agent_activities import AgentActivities
+from activities.catalog import Catalog, load_agent_specs, load_price_table
+from activities.keys import WorkerKeys
 from activities.ledger_sweep import ended_runs
 from activities.notify import Notifier, NotifyActivities
 from activities.offline_model import OfflineProvider
@@ -16,6 +19,7 @@ from activities.openai_provider import ModelProvider, OpenAIProvider
 from activities.payload_store import LocalPayloadStore
 from activities.plugins import load_plugins, merged_tools, plugin_modules
 from activities.response_cache import CACHE_FILE, ResponseCache
+from activities.user_limits import UserLimits
 from workers.config import WorkerSettings
 from workers.telemetry import ActivityLogContext, client_tracer
 from workflows.agent_run import AgentRun
@@ -23,7 +27,9 @@ from workflows.user_ledger import UserLedger
 
 # Pure, deterministic modules shared with activities: passed through the sandbox so they
 # are imported once per process instead of once per workflow run.
-SHARED_MODULES = ("domain", "pydantic", "pydantic_core")
+# cryptography (signature checks in `domain.signatures`) is a native extension that must
+# not be imported a second time inside the sandbox: that aborts the process.
+SHARED_MODULES = ("domain", "pydantic", "pydantic_core", "cryptography")
 # The workflows' helpers (every module of the package but those defining workflows) are
 # pure and deterministic too: passing them through halves what a cached run costs
 # (`make bench`, memory: 526 -> 246 KiB per waiting run). The replayer (`agentctl
@@ -54,15 +60,50 @@ def provider_id(settings: WorkerSettings) -> str:
     return settings.openai_base_url or "https://api.openai.com/v1"
 
 
+def build_catalog(settings: WorkerSettings) -> Catalog:
+    """The agents a worker with ``settings`` runs (offline model when it has no key)."""
+    catalog = Catalog(
+        load_plugins(plugin_modules(settings.plugins)),
+        load_price_table(settings.prices_file),
+        offline=settings.uses_offline_model,
+    )
+    if settings.extra_agents_file is not None:
+        for spec in load_agent_specs(settings.extra_agents_file):
+            catalog.add(spec)
+    return catalog
+
+
+def build_admission(
+    settings: WorkerSettings, catalog: Catalog, limits: UserLimits | None = None
+) -> AdmissionActivities:
+    """What the worker decides for runs: agents, approver keys, user limits."""
+    keys = WorkerKeys.load(
+        settings.worker_key_file, settings.approver_keys_file, settings.ledger_operators
+    )
+    return AdmissionActivities(
+        catalog,
+        keys,
+        limits or UserLimits.from_file(settings.user_limits_file),
+        settings.ledger_sweep_s,
+    )
+
+
 def build_worker(
     client: Client,
     settings: WorkerSettings,
     *,
     provider: ModelProvider | None = None,
     task_queue: str | None = None,
+    catalog: Catalog | None = None,
+    limits: UserLimits | None = None,
 ) -> Worker:
-    """A worker for ``AgentRun`` and its activities on ``task_queue``."""
+    """A worker for ``AgentRun`` and its activities on ``task_queue``.
+
+    ``catalog`` (default: the plugins and prices of ``settings``) is what runs may name;
+    ``limits`` (default: ``settings.user_limits_file``) the users' monthly limits.
+    """
     plugins = load_plugins(plugin_modules(settings.plugins))
+    admission = build_admission(settings, catalog or build_catalog(settings), limits)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     acts = AgentActivities(
         provider=provider or build_provider(settings),
@@ -81,6 +122,7 @@ def build_worker(
         activities=[
             *acts.activities(),
             *NotifyActivities(Notifier(settings.notify)).activities(),
+            *admission.activities(),
             ended_runs,
         ],
         # After the client's tracing interceptor, so log lines see the activity's span.

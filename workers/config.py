@@ -19,7 +19,13 @@ class WorkerSettings:
     ``OPENAI_BASE_URL`` (no key: the offline model), ``AGENT_PLUGINS`` (extra plugin
     modules), ``AGENT_MAX_CONCURRENT_ACTIVITIES``, ``AGENT_ACTIVITIES_ONLY`` and
     ``AGENT_ACTIVITIES_PER_SECOND`` (a rate-limited worker for a tool's own task queue),
-    ``AGENT_STICKY_TIMEOUT_S`` and ``AGENT_SHUTDOWN_GRACE_S``, ``AGENT_NOTIFY_WEBHOOK`` and
+    ``AGENT_STICKY_TIMEOUT_S`` and ``AGENT_SHUTDOWN_GRACE_S``, the policy files
+    ``AGENT_PRICES_FILE``, ``AGENT_USER_LIMITS_FILE`` and ``AGENT_APPROVER_KEYS_FILE``,
+    ``AGENT_WORKER_KEY_FILE`` and ``AGENT_LEDGER_OPERATORS`` (see `activities.keys`),
+    ``AGENT_EXTRA_AGENTS_FILE`` (a JSON list of agent specs using the plugins' tools),
+    ``AGENT_LEDGER_SWEEP_S`` (how often a user's ledger checks for runs that ended
+    without settling; 600),
+    ``AGENT_NOTIFY_WEBHOOK`` and
     ``AGENT_NOTIFY_TOKEN`` (escalations and budget alerts; the log always gets them),
     and the telemetry variables of `TelemetrySettings` (traces, metrics endpoint).
     """
@@ -35,6 +41,13 @@ class WorkerSettings:
     activities_per_second: float | None = None
     sticky_timeout_s: float = 1.0
     shutdown_grace_s: float = 10.0
+    prices_file: Path | None = None
+    user_limits_file: Path | None = None
+    approver_keys_file: Path | None = None
+    worker_key_file: Path | None = None
+    ledger_operators: str | None = None
+    extra_agents_file: Path | None = None
+    ledger_sweep_s: float = 600.0
     notify: NotifySettings = field(default_factory=NotifySettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
@@ -54,6 +67,13 @@ class WorkerSettings:
             activities_per_second=_float(env.get("AGENT_ACTIVITIES_PER_SECOND")),
             sticky_timeout_s=_float(env.get("AGENT_STICKY_TIMEOUT_S")) or 1.0,
             shutdown_grace_s=_float(env.get("AGENT_SHUTDOWN_GRACE_S")) or 10.0,
+            prices_file=_path(env.get("AGENT_PRICES_FILE")),
+            user_limits_file=_path(env.get("AGENT_USER_LIMITS_FILE")),
+            approver_keys_file=_path(env.get("AGENT_APPROVER_KEYS_FILE")),
+            worker_key_file=_path(env.get("AGENT_WORKER_KEY_FILE")),
+            ledger_operators=env.get("AGENT_LEDGER_OPERATORS") or None,
+            extra_agents_file=_path(env.get("AGENT_EXTRA_AGENTS_FILE")),
+            ledger_sweep_s=_float(env.get("AGENT_LEDGER_SWEEP_S")) or 600.0,
             telemetry=TelemetrySettings.from_env(service_name="durable-agents-worker"),
         )
 
@@ -76,6 +96,13 @@ class WorkerSettings:
             "AGENT_PLUGINS": self.plugins,
             "OPENAI_API_KEY": self.openai_api_key,
             "OPENAI_BASE_URL": self.openai_base_url,
+            "AGENT_PRICES_FILE": _str(self.prices_file),
+            "AGENT_USER_LIMITS_FILE": _str(self.user_limits_file),
+            "AGENT_APPROVER_KEYS_FILE": _str(self.approver_keys_file),
+            "AGENT_WORKER_KEY_FILE": _str(self.worker_key_file),
+            "AGENT_LEDGER_OPERATORS": self.ledger_operators,
+            "AGENT_EXTRA_AGENTS_FILE": _str(self.extra_agents_file),
+            "AGENT_LEDGER_SWEEP_S": str(self.ledger_sweep_s),
         }
         env.update({k: v for k, v in optional.items() if v})
         env.update(extra or {})
@@ -98,3 +125,11 @@ def _float(value: str | None) -> float | None:
     if not number > 0 or number == float("inf"):
         raise ValueError(f"expected a positive number, got {value!r}")
     return number
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value and value.strip() else None
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)

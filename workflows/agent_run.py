@@ -1,8 +1,11 @@
 """The ``AgentRun`` workflow: plan, execute, evaluate, replan, answer.
 
 Orchestration only, and deterministic: every effect is an activity, every wait a durable
-timer or condition, and budgets are checked before each call. Humans reach the run
-through the ``approve``, ``reject`` and ``extend_budget`` signals and the ``status`` query.
+timer or condition, and budgets are checked before each call. The run obeys the agent its
+worker resolves (`Admission`), never a spec from its caller. Humans reach the run through
+the ``approve``, ``reject`` and ``extend_budget`` updates (validated and answered), the
+signals of the same names (kept for older clients; never able to fail the run) and the
+``status`` query.
 """
 
 import asyncio
@@ -12,74 +15,159 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from domain.approvals import ApprovalKind, ApprovalRequest, ApprovalState
+from domain.approvals import (
+    ApprovalKind,
+    ApprovalRequest,
+    ApprovalState,
+    DecisionAnswer,
+    DecisionRefusedError,
+    Verdict,
+)
 from domain.budget import BudgetLedger
 from domain.plan import Plan, ready_waves
 from domain.prompts import answer_messages, running_summary
-from domain.run import Outcome, Phase, RunReport, RunRequest, RunStatus, RunView, StepRecord
+from domain.run import (
+    Admission,
+    Outcome,
+    Phase,
+    RunReport,
+    RunRequest,
+    RunStatus,
+    RunView,
+    StepRecord,
+)
 from domain.spec import Purpose
 from domain.user_ledger import LedgerSettlement
+from workflows.admission import RunRefused, admit
 from workflows.approvals import ApprovalBook
 from workflows.metrics import count
 from workflows.model_calls import BudgetStop, ModelCaller
 from workflows.notices import Notices
 from workflows.planning import Escalate, Planner
 from workflows.report import escalation_context, partial_answer, run_report
+from workflows.shares import settle_share
 from workflows.state import RunState
 from workflows.story import Story
 from workflows.tasks import TaskRunner
+from workflows.versions import worker_owns_agent
 
 
 @workflow.defn(name="AgentRun")
 class AgentRun:
-    """One agent run, from a resolved `RunRequest` to a `RunReport`."""
+    """One agent run, from a `RunRequest` to a `RunReport`."""
 
     @workflow.init
-    def __init__(self, request: RunRequest) -> None:
-        if request.resume_state is not None:  # continued as new: pick up where we were
-            self._state = RunState.resumed(request.resume_state, request)
-            self._state.generation += 1
-        else:
-            self._state = RunState(
-                request=request,
-                ledger=BudgetLedger(budget=request.effective_budget()),
-                started_at=workflow.now(),
-            )
-        self._generation_start = self._state.iteration
+    def __init__(self, request: Any) -> None:
+        # The input is validated in ``run`` (a malformed one fails the run with the reason,
+        # not the workflow task); until the run is admitted, handlers see no state.
+        self._state_or_none: RunState | None = None
+        self._admission: Admission | None = None
         self._story = Story()
-        self._approvals = ApprovalBook(self._state, self._publish, self._escalate)
-        self._models = ModelCaller(self._state, self._soft_limit_reached, self._ask_for_budget)
-        self._tasks = TaskRunner(self._state, self._models, self._approvals)
-        self._notices = Notices(self._state, self._approvals)
-        self._planner = Planner(self._state, self._models, self._approvals, self._publish)
 
-    # -- signals and queries -------------------------------------------------------------
+    @property
+    def _state(self) -> RunState:
+        assert self._state_or_none is not None, "the run has not started"
+        return self._state_or_none
+
+    def _begin(self, state: RunState) -> None:
+        self._state_or_none = state
+        self._generation_start = state.iteration
+        self._approvals = ApprovalBook(state, self._publish, self._escalate)
+        self._models = ModelCaller(state, self._soft_limit_reached, self._ask_for_budget)
+        self._tasks = TaskRunner(state, self._models, self._approvals)
+        self._notices = Notices(state, self._approvals)
+        self._planner = Planner(state, self._models, self._approvals, self._publish)
+
+    # -- updates, signals and queries ---------------------------------------------------
+
+    # A refused run ends at once; an admission asked in that very moment is abandoned and
+    # its caller reads the refusal from the run's failure instead.
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def admission(self) -> Admission:
+        """Wait until the worker has resolved the run's agent: admitted, or refused why."""
+        await workflow.wait_condition(lambda: self._admission is not None)
+        assert self._admission is not None
+        return self._admission
+
+    @workflow.update(name="approve")
+    def approve_update(self, decision: Any) -> DecisionAnswer:
+        """A person approves a pending request (``Decision``); answered with the outcome."""
+        return self._decided(decision, Verdict.APPROVE)
+
+    @approve_update.validator
+    def _check_approve(self, decision: Any) -> None:
+        self._started().check_decision(decision, Verdict.APPROVE)
+
+    @workflow.update(name="reject")
+    def reject_update(self, decision: Any) -> DecisionAnswer:
+        """A person rejects a pending request (``Decision``); its reason goes to the planner."""
+        return self._decided(decision, Verdict.REJECT)
+
+    @reject_update.validator
+    def _check_reject(self, decision: Any) -> None:
+        self._started().check_decision(decision, Verdict.REJECT)
+
+    @workflow.update(name="extend_budget")
+    def extend_budget_update(self, extension: Any) -> DecisionAnswer:
+        """A person grants more budget (``BudgetExtension``), within the agent's policy."""
+        try:
+            checked = self._started().check_extension(extension)
+        except DecisionRefusedError as err:
+            raise _refusal(err) from None
+        answer = self._approvals.apply_extension(checked)
+        self._publish()
+        return answer
+
+    @extend_budget_update.validator
+    def _check_extend(self, extension: Any) -> None:
+        self._started().check_extension(extension)
 
     @workflow.signal
-    def approve(self, decision: Any) -> None:
-        """A person approves a pending request (``Decision``)."""
-        self._approvals.decide(decision, approve=True)
-        self._publish()
+    def approve(self, *args: Any) -> None:
+        """Older clients' approval signal: taken if valid, audited and ignored if not."""
+        if self._state_or_none is not None:
+            self._approvals.decide_signal(args, Verdict.APPROVE)
+            self._publish()
 
     @workflow.signal
-    def reject(self, decision: Any) -> None:
-        """A person rejects a pending request (``Decision``)."""
-        self._approvals.decide(decision, approve=False)
-        self._publish()
+    def reject(self, *args: Any) -> None:
+        """Older clients' rejection signal: taken if valid, audited and ignored if not."""
+        if self._state_or_none is not None:
+            self._approvals.decide_signal(args, Verdict.REJECT)
+            self._publish()
 
     @workflow.signal
-    def extend_budget(self, extension: Any) -> None:
-        """A person grants more budget (``BudgetExtension``)."""
-        self._approvals.extend_budget(extension)
+    def extend_budget(self, *args: Any) -> None:
+        """Older clients' extension signal: taken if valid, audited and ignored if not."""
+        if self._state_or_none is not None:
+            self._approvals.extend_signal(args)
+            self._publish()
+
+    def _started(self) -> ApprovalBook:
+        if self._state_or_none is None:
+            raise DecisionRefusedError("the run is starting; try again in a moment")
+        if self._state.status.terminal or self._state.phase is Phase.DONE:
+            raise DecisionRefusedError(f"the run has ended ({self._state.status.value})")
+        return self._approvals
+
+    def _decided(self, raw: Any, verdict: Verdict) -> DecisionAnswer:
+        # The validator ran the same check; on replay it does not run, so check again.
+        try:
+            decision = self._started().check_decision(raw, verdict)
+        except DecisionRefusedError as err:
+            raise _refusal(err) from None
+        answer = self._approvals.apply_decision(decision, verdict)
         self._publish()
+        return answer
 
     @workflow.query
     def status(self) -> RunView:
         """The live view of the run."""
         st = self._state
+        policy = st.spec.approvals
         return RunView(
             workflow_id=workflow.info().workflow_id,
-            agent=st.request.spec.name,
+            agent=st.spec.name,
             goal=st.request.goal,
             user=st.request.user,
             status=st.status,
@@ -89,6 +177,12 @@ class AgentRun:
             usage_by_model=st.usage_by_model,
             budget=st.ledger.budget,
             reserved=st.ledger.committed(),
+            spec_hash=st.spec_hash,
+            identity_verified=bool(st.approver_keys),
+            approvers=sorted(
+                {*policy.approvers, *(a for v in policy.tool_approvers.values() for a in v)}
+            ),
+            extensions=st.extensions,
             pending_approvals=self._approvals.pending,
             plan=st.plan,
             last_error=st.last_error,
@@ -98,8 +192,22 @@ class AgentRun:
     # -- the loop --------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, request: RunRequest) -> RunReport:
+    async def run(self, request: Any) -> RunReport:
         """Plan, execute and evaluate until the goal is met or a limit is reached."""
+        if worker_owns_agent():
+            try:
+                state, self._admission = await admit(request)
+            except RunRefused as refused:
+                self._admission = Admission(
+                    admitted=False, agent=refused.agent, reason=str(refused)
+                )
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                raise ApplicationError(
+                    f"run refused: {refused}", type="RunRefused", non_retryable=True
+                ) from None
+        else:  # recorded before the worker resolved agents: the request carried the spec
+            state = _legacy_state(RunRequest.model_validate(request))
+        self._begin(state)
         st = self._state
         self._publish()
         try:
@@ -113,7 +221,7 @@ class AgentRun:
             count(
                 "durable_agents_budget_exhausted_total",
                 "Runs stopped by a budget limit",
-                agent=st.request.spec.name,
+                agent=st.spec.name,
             )
         except Escalate as esc:
             st.status = RunStatus.ESCALATED
@@ -128,6 +236,8 @@ class AgentRun:
         if not st.answer:
             st.answer = partial_answer(st)
         st.phase = Phase.DONE
+        if st.spec_hash:  # runs admitted by their worker close what nobody can answer now
+            self._approvals.close_pending(f"the run ended: {st.status.value}")
         self._publish()
         await self._notices.drain()
         await self._settle_user_ledger()
@@ -136,7 +246,7 @@ class AgentRun:
 
     async def _loop(self) -> None:
         st = self._state
-        limits = st.request.spec.limits
+        limits = st.spec.limits
         while True:
             if self._should_continue_as_new():
                 await self._continue_as_new()
@@ -162,7 +272,7 @@ class AgentRun:
             count(
                 "durable_agents_replans_total",
                 "Replans after failed tasks",
-                agent=st.request.spec.name,
+                agent=st.spec.name,
             )
             st.problems = [
                 f"task {s.task_id} ({s.label}) {s.outcome.value}: {s.why}" for s in failed
@@ -178,7 +288,7 @@ class AgentRun:
                 )
 
     def _should_continue_as_new(self) -> bool:
-        every = self._state.request.spec.limits.continue_as_new_every
+        every = self._state.spec.limits.continue_as_new_every
         return (
             workflow.info().is_continue_as_new_suggested()
             or self._state.iteration - self._generation_start >= every
@@ -189,7 +299,7 @@ class AgentRun:
         st = self._state
         await self._notices.drain()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        carried = st.carried(st.request.spec.limits.observation_window)
+        carried = st.carried(st.spec.limits.observation_window)
         workflow.continue_as_new(st.request.model_copy(update={"resume_state": carried}))
 
     def _check_wall_time(self) -> None:
@@ -226,7 +336,7 @@ class AgentRun:
         st = self._state
         st.phase = Phase.ANSWERING
         self._publish()
-        messages = answer_messages(st.request.spec, st.request.goal, st.steps, st.summary, st.plan)
+        messages = answer_messages(st.spec, st.request.goal, st.steps, st.summary, st.plan)
         from domain.llm import LlmResult
 
         result, _ = await self._models.call(
@@ -246,7 +356,7 @@ class AgentRun:
 
     async def _ask_for_budget(self, why: str) -> bool:
         """Ask a human for more budget; True if it was granted before the deadline."""
-        if not self._state.request.spec.approvals.ask_budget_extension:
+        if not self._state.spec.approvals.ask_budget_extension:
             return False
         wid = workflow.info().workflow_id
         request = await self._approvals.ask(
@@ -274,7 +384,12 @@ class AgentRun:
 
     async def _settle_user_ledger(self) -> None:
         """Tell the user's ledger what this run really spent, releasing its reservation."""
-        ledger_id = self._state.request.user_ledger_id
+        st = self._state
+        if st.spec_hash:  # admitted by its worker: the worker signs the settlement
+            if st.user_ledger is not None:
+                await settle_share(st.request.user, st.ledger.spent.cost_micros)
+            return
+        ledger_id = st.user_ledger
         if ledger_id is None:
             return
         settlement = LedgerSettlement(
@@ -284,3 +399,24 @@ class AgentRun:
             await workflow.get_external_workflow_handle(ledger_id).signal("settle", settlement)
         except ApplicationError as err:
             self._approvals.audit("user_ledger_settle_failed", detail=str(err))
+
+
+def _refusal(err: DecisionRefusedError) -> ApplicationError:
+    """A refused decision as the update's failure: the caller reads the reason."""
+    return ApplicationError(str(err), type="DecisionRefused", non_retryable=True)
+
+
+def _legacy_state(request: RunRequest) -> RunState:
+    """The state of a run recorded before the worker resolved agents (replay only)."""
+    if request.resume_state is not None:
+        state = RunState.resumed(request.resume_state, request)
+        state.generation += 1
+        return state
+    assert request.spec is not None, "a legacy request carries its spec"
+    return RunState(
+        request=request,
+        spec=request.spec,
+        ledger=BudgetLedger(budget=request.budget_of(request.spec)),
+        started_at=workflow.now(),
+        user_ledger=request.user_ledger_id,
+    )

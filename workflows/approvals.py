@@ -1,14 +1,16 @@
 """Human checkpoints inside the workflow: requests, decisions, deadlines, audit.
 
-A decision changes a run only if it names a pending request, comes from an approver the
-policy allows, and (when it carries one) has the digest of the exact arguments asked
-about. Anything else (unknown, stale, duplicate, forged, unauthorized, malformed) is
-written to the audit trail and otherwise ignored.
+A decision changes a run only if it names a pending request, carries the digest of the
+exact arguments asked about, comes from an approver the policy allows and, when the
+worker has approver keys, is signed by that approver. Updates are checked by their
+validator (a refused one writes nothing and the caller hears why); signals, kept for
+older clients, are checked the same way and, when refused, audited (a bounded number of
+times) and otherwise ignored: no payload of any shape or arity can fail the run.
 """
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 from temporalio import workflow
@@ -20,10 +22,17 @@ from domain.approvals import (
     AuditEntry,
     BudgetExtension,
     Decision,
+    DecisionAnswer,
+    DecisionRefusedError,
     OnTimeout,
+    Verdict,
     args_digest,
+    decision_message,
+    extension_message,
 )
 from domain.redaction import redact
+from domain.refused import refused_reason
+from domain.signatures import verify
 from workflows.metrics import count
 from workflows.state import RunState
 
@@ -79,13 +88,13 @@ class ApprovalBook:
         args: dict[str, Any] | None = None,
     ) -> ApprovalRequest:
         """Create a request, wait for a decision or the deadline, return the final request."""
-        policy = self._state.request.spec.approvals
+        policy = self._state.spec.approvals
         now = workflow.now()
         request = ApprovalRequest(
-            id=f"a{len(self._state.approvals) + 1}",
+            id=self._state.next_approval_id(),
             kind=kind,
             tool=tool,
-            args=redact(args or {}, self._state.request.spec.sensitive_fields),
+            args=redact(args or {}, self._state.spec.sensitive_fields),
             args_digest=args_digest(args or {}),
             what=what,
             why=why,
@@ -118,7 +127,7 @@ class ApprovalBook:
             kind=request.kind.value,
             on_timeout=request.on_timeout.value,
         )
-        policy = self._state.request.spec.approvals
+        policy = self._state.spec.approvals
         if request.on_timeout is OnTimeout.ESCALATE and not request.extended:
             request.extended = True
             request.deadline = workflow.now() + timedelta(seconds=policy.deadline_s)
@@ -149,89 +158,197 @@ class ApprovalBook:
             by="timeout" if actor == TIMEOUT_ACTOR else "person",
         )
 
-    def decide(self, raw: Any, approve: bool) -> None:
-        """Apply a decision signal if it is valid; audit and ignore it otherwise."""
-        verb = "approve" if approve else "reject"
-        try:
-            decision = Decision.model_validate(raw)
-        except pydantic.ValidationError as err:
-            self.audit(
-                f"{verb}_ignored",
-                accepted=False,
-                detail=f"malformed decision: {err.error_count()} error(s)",
+    # -- decisions: updates (validated, answered) and signals (audited, never failing) --
+
+    def check_decision(self, raw: Any, verdict: Verdict) -> Decision:
+        """The decision in ``raw`` if the run would take it; `DecisionRefusedError` says why."""
+        decision = _parse(Decision, raw, "decision")
+        request = next((r for r in self._state.approvals if r.id == decision.request_id), None)
+        if request is None:
+            known = ", ".join(r.id for r in self.pending) or "none pending"
+            raise DecisionRefusedError(
+                f"unknown request '{decision.request_id}' (pending: {known})"
             )
-            return
-        problem = self._problem(decision)
-        if problem:
-            self.audit(
-                f"{verb}_ignored",
-                actor=decision.approver,
-                request_id=decision.request_id,
-                accepted=False,
-                detail=problem,
+        if request.state is not ApprovalState.PENDING:
+            raise DecisionRefusedError(
+                f"request {request.id} is already {request.state.value} by {request.decided_by}"
             )
-            return
+        if decision.args_digest is None:
+            raise DecisionRefusedError(
+                f"the decision has no args_digest; it must carry {request.args_digest} "
+                "(the digest of the exact arguments asked about, shown by `agentctl status`)"
+            )
+        if decision.args_digest != request.args_digest:
+            raise DecisionRefusedError("args_digest does not match the arguments asked about")
+        self._check_approver(decision.approver, request.tool)
+        message = decision_message(workflow.info().workflow_id, verdict, decision)
+        self._check_signature(decision.approver, message, decision.signature)
+        return decision
+
+    def apply_decision(self, decision: Decision, verdict: Verdict) -> DecisionAnswer:
+        """Close the request a checked decision names."""
         request = next(r for r in self._state.approvals if r.id == decision.request_id)
         self._close(
             request,
-            ApprovalState.APPROVED if approve else ApprovalState.REJECTED,
+            ApprovalState.APPROVED if verdict is Verdict.APPROVE else ApprovalState.REJECTED,
             decision.approver,
             decision.reason,
         )
+        return DecisionAnswer(
+            request_id=request.id,
+            state=request.state.value,
+            decided_by=decision.approver,
+            identity_verified=self.identity_verified,
+            detail=request.what,
+        )
 
-    def extend_budget(self, raw: Any) -> None:
-        """Apply a budget extension signal from an allowed approver; audit and ignore others.
-
-        A granted extension answers every pending request for more budget.
-        """
+    def decide_signal(self, args: tuple[Any, ...], verdict: Verdict) -> None:
+        """A decision sent as a signal (older clients): taken if valid, else audited."""
         try:
-            ext = BudgetExtension.model_validate(raw)
-        except pydantic.ValidationError as err:
-            self.audit(
-                "extend_budget_ignored",
-                accepted=False,
-                detail=f"malformed extension: {err.error_count()} error(s)",
-            )
+            decision = self.check_decision(_one(args), verdict)
+        except DecisionRefusedError as err:
+            self._ignored(f"{verdict.value}_ignored", str(err), args)
             return
-        if not self._state.request.spec.approvals.allows(ext.approver, None):
-            self.audit(
-                "extend_budget_ignored",
-                actor=ext.approver,
-                accepted=False,
-                detail=f"'{ext.approver}' may not extend this budget",
+        self.apply_decision(decision, verdict)
+
+    def check_extension(self, raw: Any) -> BudgetExtension:
+        """The extension in ``raw`` if the run would take it; `DecisionRefusedError` says why."""
+        ext = _parse(BudgetExtension, raw, "budget extension")
+        policy = self._state.spec.approvals
+        added = (ext.add_usd, ext.add_tokens, ext.add_llm_calls, ext.add_tool_calls)
+        if not any(v > 0 for v in added):
+            raise DecisionRefusedError("the extension adds nothing: give --usd or --tokens")
+        if ext.add_usd > policy.max_extension_usd:
+            raise DecisionRefusedError(
+                f"${ext.add_usd} is more than one extension may add "
+                f"(this agent's policy: ${policy.max_extension_usd})"
             )
-            return
+        if ext.add_tokens > policy.max_extension_tokens:
+            raise DecisionRefusedError(
+                f"{ext.add_tokens} tokens is more than one extension may add "
+                f"(this agent's policy: {policy.max_extension_tokens})"
+            )
+        expected = self._state.extensions + 1
+        if ext.seq is not None and ext.seq != expected:
+            raise DecisionRefusedError(
+                f"extension number {ext.seq} is stale; this run's next one is {expected}"
+            )
+        if ext.seq is None and self.identity_verified:
+            raise DecisionRefusedError(f"a signed extension must carry seq={expected}")
+        self._check_approver(ext.approver, None)
+        message = extension_message(workflow.info().workflow_id, ext)
+        self._check_signature(ext.approver, message, ext.signature)
+        return ext
+
+    def apply_extension(self, ext: BudgetExtension) -> DecisionAnswer:
+        """Grant a checked extension; it answers every pending request for more budget."""
+        self._state.extensions += 1
         self._state.ledger.extend(
             ext.add_usd, ext.add_tokens, ext.add_llm_calls, ext.add_tool_calls
         )
         self.audit(
             "budget_extended",
             actor=ext.approver,
-            detail=f"+${ext.add_usd} +{ext.add_tokens} tokens: {ext.reason}",
+            detail=f"+${ext.add_usd} +{ext.add_tokens} tokens: {ext.reason}"[:500],
         )
         for r in self.pending:
             if r.kind is ApprovalKind.BUDGET:
-                count(
-                    "durable_agents_approvals_decided_total",
-                    "Approval requests closed",
-                    kind="budget",
-                    state="approved",
-                    by="person",
+                self._close(
+                    r, ApprovalState.APPROVED, ext.approver, ext.reason or "budget extended"
                 )
-                r.state, r.decided_by, r.decided_at = (
-                    ApprovalState.APPROVED,
-                    ext.approver,
-                    workflow.now(),
-                )
+        return DecisionAnswer(
+            state="extended",
+            decided_by=ext.approver,
+            identity_verified=self.identity_verified,
+            detail=f"extension {self._state.extensions}: +${ext.add_usd} +{ext.add_tokens} tokens",
+        )
 
-    def _problem(self, decision: Decision) -> str | None:
-        request = next((r for r in self._state.approvals if r.id == decision.request_id), None)
-        if request is None:
-            return f"unknown request '{decision.request_id}'"
-        if request.state is not ApprovalState.PENDING:
-            return f"request already {request.state.value}"
-        if decision.args_digest is not None and decision.args_digest != request.args_digest:
-            return "digest does not match the arguments asked about"
-        if not self._state.request.spec.approvals.allows(decision.approver, request.tool):
-            return f"'{decision.approver}' may not decide this request"
-        return None
+    def extend_signal(self, args: tuple[Any, ...]) -> None:
+        """An extension sent as a signal (older clients): taken if valid, else audited."""
+        try:
+            ext = self.check_extension(_one(args))
+        except DecisionRefusedError as err:
+            self._ignored("extend_budget_ignored", str(err), args)
+            return
+        self.apply_extension(ext)
+
+    def close_pending(self, why: str) -> None:
+        """The run ended: no pending request can be answered any more."""
+        for r in self.pending:
+            self._close(r, ApprovalState.CLOSED, "run", why)
+
+    @property
+    def identity_verified(self) -> bool:
+        """Whether approvers prove who they are (the worker has approver keys)."""
+        return bool(self._state.approver_keys)
+
+    def _check_approver(self, approver: str, tool: str | None) -> None:
+        policy = self._state.spec.approvals
+        if not policy.allows(approver, tool):
+            allowed = policy.tool_approvers.get(tool or "") or policy.approvers
+            raise DecisionRefusedError(
+                f"'{approver}' may not decide this; allowed: {', '.join(allowed)}"
+            )
+
+    def _check_signature(self, approver: str, message: dict[str, Any], sig: str | None) -> None:
+        keys = self._state.approver_keys
+        if not keys:
+            return  # no keys configured: taken as declared ("identity not verified")
+        key = keys.get(approver)
+        if key is None:
+            raise DecisionRefusedError(
+                f"'{approver}' has no key on this worker; make one with `agentctl keygen "
+                f"{approver}` and add its public key to AGENT_APPROVER_KEYS_FILE"
+            )
+        if not sig:
+            raise DecisionRefusedError(
+                f"the decision is not signed; approver keys are configured, so sign it "
+                f"(`agentctl approve ... --as {approver}` signs with {approver}'s key)"
+            )
+        if not verify(key, message, sig):
+            raise DecisionRefusedError(f"the signature is not {approver}'s")
+
+    def _ignored(self, event: str, why: str, args: tuple[Any, ...]) -> None:
+        """Audit an ignored signal; past a bound only count it, so the state stays small."""
+        self._state.ignored_signals += 1
+        if self._state.ignored_signals > MAX_AUDITED_IGNORED:
+            return
+        actor = None
+        if args and isinstance(args[0], dict) and isinstance(args[0].get("approver"), str):
+            actor = args[0]["approver"][:200]
+        self.audit(event, actor=actor, accepted=False, detail=why[:500])
+
+
+MAX_AUDITED_IGNORED = 20
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def _one(args: tuple[Any, ...]) -> Any:
+    """The single payload a message must carry; anything else is refused."""
+    return args[0] if len(args) == 1 else _Refused(f"expected one payload, got {len(args)}")
+
+
+class _Refused:
+    """A payload that is wrong before it is parsed (arity); parsing it fails with why."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _parse(model: type[M], raw: Any, what: str) -> M:
+    """``raw`` as ``model``, or `DecisionRefusedError` naming what is wrong."""
+    if isinstance(raw, _Refused):
+        raise DecisionRefusedError(raw.why)
+    refused = refused_reason(raw)
+    if refused:
+        raise DecisionRefusedError(refused)
+    try:
+        return model.model_validate(raw)
+    except pydantic.ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or what
+        raise DecisionRefusedError(
+            f"malformed {what}: {where}: {first['msg']} ({err.error_count()} error(s))"
+        ) from None
+    except (TypeError, ValueError) as err:
+        raise DecisionRefusedError(f"malformed {what}: {str(err)[:200]}") from None

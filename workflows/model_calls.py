@@ -78,8 +78,8 @@ class ModelCaller:
         self._memory = PromptMemory()
 
     def _candidates(self, purpose: Purpose) -> list[str]:
-        route = self._state.request.spec.models.route(purpose)
-        cheaper = [m for m in self._state.request.spec.models.cheaper if m not in route.chain]
+        route = self._state.spec.models.route(purpose)
+        cheaper = [m for m in self._state.spec.models.cheaper if m not in route.chain]
         return [*route.chain, *cheaper]
 
     async def call(
@@ -130,7 +130,7 @@ class ModelCaller:
         json_mode: bool,
         result_of: Callable[[R], LlmResult],
     ) -> tuple[R, Usage]:
-        spec = self._state.request.spec
+        spec = self._state.spec
         route = spec.models.route(purpose)
         chain, extra = route.chain, self._candidates(purpose)[len(route.chain) :]
         built, messages = messages, self._memory.compact(messages)

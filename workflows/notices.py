@@ -52,7 +52,7 @@ class Notices:
         return Notification(
             kind=kind,
             workflow_id=wid,
-            agent=st.request.spec.name,
+            agent=st.spec.name,
             goal=st.request.goal,
             title=title,
             text=text,
@@ -66,7 +66,7 @@ class Notices:
                 "tokens": str(spent.tokens),
                 "iteration": str(st.iteration),
             },
-            sensitive_fields=st.request.spec.sensitive_fields,
+            sensitive_fields=st.spec.sensitive_fields,
             **extra,
         )
 

@@ -39,7 +39,7 @@ class Planner:
     async def next_plan(self) -> Plan:
         """Ask the planner until it proposes a valid plan (a bounded number of times)."""
         st = self._state
-        spec = st.request.spec
+        spec = st.spec
         for _ in range(spec.limits.max_invalid_plans):
             st.phase = Phase.PLANNING
             self._publish()
@@ -87,6 +87,6 @@ class Planner:
             args=plan.model_dump(mode="json"),
         )
         if request.state is not ApprovalState.APPROVED:
-            if self._state.request.spec.approvals.stop_on_reject:
+            if self._state.spec.approvals.stop_on_reject:
                 raise Escalate(f"plan rejected by {request.decided_by}: {request.reason}")
             self._state.problems = [f"a person rejected the plan: {request.reason}"]

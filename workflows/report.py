@@ -10,7 +10,7 @@ def run_report(st: RunState, workflow_id: str) -> RunReport:
     return RunReport(
         workflow_id=workflow_id,
         request_id=st.request.request_id,
-        agent=st.request.spec.name,
+        agent=st.spec.name,
         goal=st.request.goal,
         user=st.request.user,
         status=st.status,
@@ -20,6 +20,8 @@ def run_report(st: RunState, workflow_id: str) -> RunReport:
         usage=st.ledger.spent,
         usage_by_model=st.usage_by_model,
         budget=st.ledger.budget,
+        spec_hash=st.spec_hash,
+        identity_verified=bool(st.approver_keys),
         iterations=st.iteration,
         replans=st.replans,
         approvals=st.approvals,

@@ -19,6 +19,7 @@ from domain.budget import BudgetLedger, Usage
 from domain.plan import Plan
 from domain.prompts import SUMMARY_FAILURES, failure_labels
 from domain.run import Phase, RunRequest, RunStatus, StepRecord
+from domain.spec import AgentSpec
 
 # Kept across continue-as-new; older entries become counts or a digest.
 CARRIED_STEPS = 8  # at least the observation window
@@ -32,8 +33,18 @@ class RunState(BaseModel):
     """What a run knows. Carried across continue-as-new, so it must stay small."""
 
     request: RunRequest
+    spec: AgentSpec
     ledger: BudgetLedger
     started_at: datetime
+    spec_hash: str = ""
+    # Approvers' public keys, resolved with the spec (empty: identity not verified).
+    approver_keys: dict[str, str] = {}
+    # The user's ledger this run reserved from, settled when it ends.
+    user_ledger: str | None = None
+    # Approval requests ever made (ids stay unique across continue-as-new).
+    approval_seq: int = 0
+    extensions: int = 0
+    ignored_signals: int = 0
     status: RunStatus = RunStatus.RUNNING
     phase: Phase = Phase.STARTING
     iteration: int = 0
@@ -100,11 +111,29 @@ class RunState(BaseModel):
 
     @classmethod
     def resumed(cls, carried: dict[str, Any], request: RunRequest) -> "RunState":
-        """The state of a continued run (``request`` is the new execution's input)."""
+        """The state of a continued run (``request`` is the new execution's input).
+
+        Runs from before the worker resolved agents carried their spec in the request.
+        """
         clean = request.model_copy(update={"resume_state": None})
         if "request" in carried:  # carried by a run from before the request was left out
-            return cls.model_validate(carried).model_copy(update={"request": clean})
-        return cls.model_validate({**carried, "request": clean.model_dump(mode="json")})
+            carried = {k: v for k, v in carried.items() if k != "request"}
+        fields: dict[str, Any] = {**carried, "request": clean.model_dump(mode="json")}
+        if "spec" not in fields and request.spec is not None:
+            fields["spec"] = request.spec.model_dump(mode="json")
+        if "user_ledger" not in fields and request.user_ledger_id is not None:
+            fields["user_ledger"] = request.user_ledger_id
+        return cls.model_validate(fields)
+
+    def next_approval_id(self) -> str:
+        """A request id never used before in this run, across continue-as-new.
+
+        A run carried before ids were counted knows only the requests it kept; the
+        highest id among them is at least as high as any it dropped.
+        """
+        highest = max((int(a.id[1:]) for a in self.approvals if a.id[1:].isdigit()), default=0)
+        self.approval_seq = max(self.approval_seq, highest, len(self.approvals)) + 1
+        return f"a{self.approval_seq}"
 
     def next_call_id(self, kind: str) -> str:
         """A deterministic id, unique across continue-as-new generations."""

@@ -40,12 +40,19 @@ def details_markdown(state: RunState, workflow_id: str) -> str:
         f"{_limit(budget.max_tokens)} · LLM calls {spent.llm_calls} · tool calls "
         f"{spent.tool_calls}",
     ]
+    if state.spec_hash:
+        lines += ["", f"Agent `{state.spec.name}` · spec `{state.spec_hash[:12]}`"]
+        if not state.approver_keys:
+            lines += ["", "⚠️ approver identity not verified (no approver keys on the workers)"]
     pending = [r for r in state.approvals if r.state.value == "pending"]
+    policy = state.spec.approvals
     for r in pending:
+        allowed = policy.tool_approvers.get(r.tool or "") or policy.approvers
         lines += [
             "",
             f"⏳ **Waiting for approval {r.id}**: {r.what} — {r.why} (risk: {r.risk}; "
-            f"deadline {r.deadline:%Y-%m-%d %H:%M:%S} UTC, then {r.on_timeout.value})",
+            f"deadline {r.deadline:%Y-%m-%d %H:%M:%S} UTC, then {r.on_timeout.value}); "
+            f"who may decide: {', '.join(allowed) or 'anyone'}",
             "",
             "",
             f"`agentctl approve {workflow_id} {r.id} --reason '...'`",
@@ -98,6 +105,9 @@ class Story:
             sa.PENDING_APPROVAL.name: any(r.state.value == "pending" for r in state.approvals),
             sa.BUDGET_ALERT.name: state.ledger.soft_alert_raised,
         }
+        if state.spec_hash:  # admitted by its worker: what it runs, not what the caller said
+            urgent[sa.AGENT_NAME.name] = state.spec.name
+            urgent[sa.AGENT_USER.name] = state.request.user
         progress: dict[str, object] = {
             sa.ITERATION.name: state.iteration,
             sa.COST_USD.name: micros_to_usd(spent.cost_micros),

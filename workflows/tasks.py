@@ -93,7 +93,7 @@ class TaskRunner:
             return step
         st = self._state
         messages = evaluation_messages(
-            st.request.spec,
+            st.spec,
             st.request.goal,
             step.label,
             step.output if step.output_ref is None else step.output_preview,
@@ -118,7 +118,7 @@ class TaskRunner:
     def _oscillation(self, tool: ToolSpec, args: dict[str, Any]) -> str | None:
         signature = f"{tool.name}:{args_digest(args)}"
         counts = self._state.call_counts
-        limit = self._state.request.spec.limits.max_repeats
+        limit = self._state.spec.limits.max_repeats
         if counts.get(signature, 0) >= limit:
             return (
                 f"{tool.describe_call(args)} was already attempted {limit} times; "
@@ -135,14 +135,14 @@ class TaskRunner:
         return None
 
     async def _tool(self, task: Task, started: datetime) -> StepRecord:
-        spec = self._state.request.spec
+        spec = self._state.spec
         tool = spec.tool(task.tool or "")
         if tool is None:  # validation refuses such plans; keep the workflow total anyway
             return self._step(
                 task, f"{task.tool}(…)", Outcome.HARD, started, why=f"unknown tool '{task.tool}'"
             )
         # Labels reach the Web UI, the audit and notifications: never with secret values.
-        label = tool.describe_call(redact(task.args, self._state.request.spec.sensitive_fields))
+        label = tool.describe_call(redact(task.args, self._state.spec.sensitive_fields))
         looping = self._oscillation(tool, task.args)
         if looping:
             return self._step(task, label, Outcome.HARD, started, why=looping)
@@ -216,7 +216,7 @@ class TaskRunner:
 
     async def _checkpoint(self, task: Task, tool: ToolSpec, label: str) -> str | None:
         """Ask a human when the tool, the policy or low confidence requires it."""
-        spec = self._state.request.spec
+        spec = self._state.spec
         policy = spec.approvals
         effect = spec.permissions.decide(spec.role, tool.name, tool.resource_of(task.args))
         if effect is Effect.DENY:
@@ -248,7 +248,7 @@ class TaskRunner:
     async def _subagent(self, task: Task, started: datetime) -> StepRecord:
         """A child ``AgentRun`` with a budget carved out of what this run has left."""
         st = self._state
-        limits = st.request.spec.limits
+        limits = st.spec.limits
         label = f"subagent: {(task.prompt or '')[:60]}"
         if st.request.depth >= limits.max_subagent_depth:
             return self._step(
@@ -265,10 +265,11 @@ class TaskRunner:
         except BudgetExceededError as err:
             raise BudgetStop(str(err)) from err
         info = workflow.info()
+        # The child's worker resolves the same agent by name, like any run's.
         child = RunRequest(
             request_id=f"{st.request.request_id}.{task.id}.{key}",
             goal=task.prompt or "",
-            spec=st.request.spec,
+            agent=st.spec.name,
             user=st.request.user,
             budget=carve.override,
             parent_workflow_id=info.workflow_id,
@@ -303,7 +304,7 @@ class TaskRunner:
 
     async def _llm(self, task: Task, started: datetime) -> StepRecord:
         st = self._state
-        messages = task_messages(st.request.spec, st.request.goal, task.prompt or "", st.steps)
+        messages = task_messages(st.spec, st.request.goal, task.prompt or "", st.steps)
         label = f"llm: {task.id}"
         try:
             result, usage = await self._models.call(

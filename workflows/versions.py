@@ -27,3 +27,23 @@ LEDGER_SWEEP = "ledger-sweep-1"
 def ledger_sweep() -> bool:
     """True for ledgers on the sweeping code path (every ledger started after it)."""
     return workflow.patched(LEDGER_SWEEP)
+
+
+# The worker resolves the agent a run names (a local activity recorded at start), the
+# run reserves its user's share itself (an activity), decisions arrive as validated
+# updates, and a run that ends closes its pending approvals.
+WORKER_OWNS_AGENT = "worker-owns-agent-1"
+
+
+def worker_owns_agent() -> bool:
+    """True for runs started after the trust boundary moved to the worker."""
+    return workflow.patched(WORKER_OWNS_AGENT)
+
+
+# Ledger messages are signed by workers (operators, for adjustments) and checked.
+LEDGER_SIGNED = "ledger-signed-1"
+
+
+def ledger_signed() -> bool:
+    """True for ledgers started after ledger messages were signed."""
+    return workflow.patched(LEDGER_SIGNED)

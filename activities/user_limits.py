@@ -1,4 +1,4 @@
-"""Per-user spending limits, from ``AGENT_USER_LIMITS_FILE``.
+"""Per-user spending limits, from the worker's ``AGENT_USER_LIMITS_FILE``.
 
 The file maps user names to a monthly limit in USD; ``"*"`` is the default for users not
 listed. Without a file, users have no cross-run limit (each run still has its budget).
@@ -27,12 +27,21 @@ class UserLimits:
     def from_env(cls) -> "UserLimits":
         """Read the JSON file named by ``AGENT_USER_LIMITS_FILE``, if set."""
         path = os.environ.get("AGENT_USER_LIMITS_FILE")
-        if not path:
+        return cls.from_file(Path(path) if path else None)
+
+    @classmethod
+    def from_file(cls, path: Path | None) -> "UserLimits":
+        """Read a JSON file of user name to monthly USD limit (None: no limits)."""
+        if path is None:
             return cls()
         try:
             return cls(_FILE.validate_json(Path(path).read_bytes()))
         except (OSError, ValidationError, json.JSONDecodeError) as err:
             raise ValueError(f"cannot read user limits file {path}: {err}") from err
+
+    def update(self, limits: Mapping[str, float]) -> None:
+        """Set more limits (a running worker sees them from its next run on)."""
+        self._limits.update(limits)
 
     def limit_for(self, user: str) -> float | None:
         """The user's monthly limit in USD, or None when unlimited."""

@@ -1,0 +1,114 @@
+"""Worker-side admission: resolve a run's agent, and sign its ledger messages.
+
+These activities hold what a caller must not control: the agents the worker loaded, the
+approvers' keys, the users' monthly limits, and the worker key that signs what a run
+tells its user's ledger.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+
+from activities.catalog import Catalog, RequestRefusedError
+from activities.keys import WorkerKeys
+from activities.user_limits import UserLimits
+from domain.admission import ResolveAgent, ResolvedAgent, ShareRequest, ShareSettlement
+from domain.money import usd_to_micros
+from domain.signatures import sign
+from domain.spec import spec_hash
+from domain.user_ledger import (
+    SWEEP_EVERY_S,
+    LedgerDecision,
+    LedgerReservation,
+    LedgerSettlement,
+    LedgerTrust,
+    Signed,
+    UserSpend,
+    ledger_workflow_id,
+)
+
+
+class AdmissionActivities:
+    """What a worker decides for the runs it admits."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        keys: WorkerKeys,
+        limits: UserLimits,
+        ledger_sweep_s: float = SWEEP_EVERY_S,
+    ) -> None:
+        self._catalog = catalog
+        self._keys = keys
+        self._limits = limits
+        self._ledger_sweep_s = ledger_sweep_s
+
+    def activities(self) -> list[Callable[..., Any]]:
+        """The activity callables to register on a worker."""
+        return [self.resolve_agent, self.reserve_user_share, self.settle_user_share, self.trust]
+
+    @activity.defn(name="resolve_agent")
+    async def resolve_agent(self, ask: ResolveAgent) -> ResolvedAgent:
+        """The spec a run obeys, with its hash, the approvers' keys and the user's limit."""
+        try:
+            spec = self._catalog.resolve_request(ask.agent, ask.budget, ask.model)
+        except RequestRefusedError as err:
+            raise ApplicationError(str(err), type="RunRefused", non_retryable=True) from None
+        limit = self._limits.limit_for(ask.user)
+        return ResolvedAgent(
+            spec=spec,
+            spec_hash=spec_hash(spec),
+            approver_keys=self._keys.approver_keys,
+            user_limit_micros=None if limit is None else usd_to_micros(limit),
+        )
+
+    @activity.defn(name="ledger_trust")
+    async def trust(self) -> LedgerTrust:
+        """Who may sign for a user's ledger: this worker's key and the operators'."""
+        return LedgerTrust(
+            worker_keys=[self._keys.worker_public_key],
+            operator_keys=self._keys.operator_keys(),
+            sweep_every_s=self._ledger_sweep_s,
+        )
+
+    def _signed(self, message: Signed, op: str, ledger_id: str) -> Signed:
+        stamped = message.model_copy(update={"issued_at": datetime.now(UTC)})
+        signature = sign(self._keys.worker_private_key, stamped.message(op, ledger_id))
+        return stamped.model_copy(update={"signature": signature})
+
+    @activity.defn(name="reserve_user_share")
+    async def reserve_user_share(self, share: ShareRequest) -> LedgerDecision:
+        """Hold a run's cost limit in its user's ledger (started if it does not exist)."""
+        ledger_id = ledger_workflow_id(share.user)
+        reservation = LedgerReservation(
+            run_id=share.run_id, amount_micros=share.amount_micros, limit_micros=share.limit_micros
+        )
+        decision: LedgerDecision = await activity.client().execute_update_with_start_workflow(
+            "reserve",
+            self._signed(reservation, "reserve", ledger_id),
+            start_workflow_operation=WithStartWorkflowOperation(
+                "UserLedger",
+                UserSpend(user=share.user),
+                id=ledger_id,
+                task_queue=activity.info().task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=f"spending ledger of {share.user}",
+            ),
+            result_type=LedgerDecision,
+        )
+        return decision
+
+    @activity.defn(name="settle_user_share")
+    async def settle_user_share(self, share: ShareSettlement) -> None:
+        """Count what a run spent in its user's ledger and release its reservation."""
+        ledger_id = ledger_workflow_id(share.user)
+        settlement = LedgerSettlement(run_id=share.run_id, actual_micros=share.actual_micros)
+        handle = activity.client().get_workflow_handle(ledger_id)
+        await handle.execute_update(
+            "settle", self._signed(settlement, "settle", ledger_id), result_type=LedgerDecision
+        )

@@ -1,0 +1,52 @@
+"""What a worker resolves when a run starts: the agent, its hash, approver keys, limits.
+
+A run asks its worker (a local activity) to resolve the agent it names; the answer is
+recorded in the run's history, so replay, reports and ``replay-check`` see exactly what
+the run obeyed, and a later change to the worker's catalog never alters a run in flight.
+"""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.budget import BudgetOverride
+from domain.spec import AgentSpec
+
+
+class ResolveAgent(BaseModel):
+    """The part of a request the worker resolves."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    agent: str
+    user: str
+    budget: BudgetOverride | None = None
+    model: str | None = None
+
+
+class ResolvedAgent(BaseModel):
+    """The agent a run obeys, as the worker resolved it."""
+
+    spec: AgentSpec
+    spec_hash: str
+    approver_keys: dict[str, str] = Field(
+        default_factory=dict, description="Approvers' Ed25519 public keys (base64)."
+    )
+    user_limit_micros: int | None = Field(
+        default=None, description="The user's monthly limit, when the worker sets one."
+    )
+
+
+class ShareRequest(BaseModel):
+    """A run asks its worker to hold its cost limit in its user's monthly allowance."""
+
+    user: str
+    run_id: str
+    amount_micros: int = Field(ge=0)
+    limit_micros: int = Field(ge=0)
+
+
+class ShareSettlement(BaseModel):
+    """A run asks its worker to settle what it spent with its user's ledger."""
+
+    user: str
+    run_id: str
+    actual_micros: int = Field(ge=0)

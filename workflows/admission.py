@@ -1,0 +1,137 @@
+"""Admitting a run: the caller's request checked, the agent resolved by the worker.
+
+A request names the agent, the goal, the user and the overrides the agent allows. What
+the run obeys comes from its worker (the ``resolve_agent`` local activity, recorded in
+the history), never from the caller: a request carrying a spec, a continuation state or
+a parent it does not have is refused with the reason, and so is an override past the
+agent's bounds, an agent the worker has not loaded, or a user over their monthly limit.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+import pydantic
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from domain.admission import ResolveAgent, ResolvedAgent
+from domain.budget import BudgetLedger
+from domain.money import usd_to_micros
+from domain.refused import refused_reason
+from domain.run import Admission, RunRequest
+from workflows.shares import reserve_share
+from workflows.state import RunState
+
+RESOLVE_TIMEOUT = timedelta(seconds=30)
+
+
+class RunRefused(Exception):  # noqa: N818 - the run's answer, not a bug
+    """The run will not start; the message says why and how to fix it."""
+
+    def __init__(self, reason: str, agent: str = "") -> None:
+        super().__init__(reason)
+        self.agent = agent
+
+
+def parse_request(raw: Any) -> RunRequest:
+    """The request in ``raw``, or `RunRefused` naming what is wrong."""
+    refused = refused_reason(raw)
+    if refused:
+        raise RunRefused(refused)
+    try:
+        return RunRequest.model_validate(raw)
+    except pydantic.ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}"
+            for e in err.errors()[:5]
+        )
+        raise RunRefused(f"malformed request: {problems}") from None
+
+
+def _check_origin(request: RunRequest) -> None:
+    """Refuse what only the run itself, or its parent run, may set."""
+    info = workflow.info()
+    if request.spec is not None:
+        raise RunRefused(
+            "the request carries an agent spec; workers resolve agents themselves. "
+            "Name the agent (agent=...) and only the overrides it allows (budget, model)",
+            request.agent_name,
+        )
+    if request.user_ledger_id is not None:
+        raise RunRefused("user_ledger_id is set by the run itself, not by its caller")
+    if info.parent is None and (request.parent_workflow_id is not None or request.depth):
+        raise RunRefused("parent_workflow_id and depth are set only for a run's sub-agents")
+    if info.parent is not None and request.parent_workflow_id != info.parent.workflow_id:
+        raise RunRefused("parent_workflow_id does not name this run's parent")
+    if not request.agent:
+        raise RunRefused("the request names no agent (agent=...)")
+
+
+async def _resolve(request: RunRequest) -> ResolvedAgent:
+    assert request.agent is not None
+    try:
+        resolved: ResolvedAgent = await workflow.execute_local_activity(
+            "resolve_agent",
+            ResolveAgent(
+                agent=request.agent, user=request.user, budget=request.budget, model=request.model
+            ),
+            result_type=ResolvedAgent,
+            start_to_close_timeout=RESOLVE_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["RunRefused"]),
+            summary=f"resolve agent {request.agent}",
+        )
+    except ActivityError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == "RunRefused":
+            raise RunRefused(cause.message, request.agent) from None
+        raise
+    return resolved
+
+
+async def admit(raw: Any) -> tuple[RunState, Admission]:
+    """The state of an admitted run, or `RunRefused` with the reason."""
+    request = parse_request(raw)
+    info = workflow.info()
+    if request.resume_state is not None:
+        if info.continued_run_id is None:
+            raise RunRefused("resume_state is set only by a run continuing as new")
+        state = RunState.resumed(request.resume_state, request)
+        state.generation += 1
+        return state, _admitted(state)
+    _check_origin(request)
+    resolved = await _resolve(request)
+    state = RunState(
+        request=request,
+        spec=resolved.spec,
+        spec_hash=resolved.spec_hash,
+        approver_keys=resolved.approver_keys,
+        ledger=BudgetLedger(budget=request.budget_of(resolved.spec)),
+        started_at=workflow.now(),
+    )
+    if resolved.user_limit_micros is not None and info.parent is None:
+        state.user_ledger = await _reserve(state, resolved.user_limit_micros)
+    return state, _admitted(state)
+
+
+async def _reserve(state: RunState, limit_micros: int) -> str:
+    """Hold the run's cost limit in its user's monthly allowance, or refuse the run."""
+    user, max_cost = state.request.user, state.ledger.budget.max_cost_usd
+    if max_cost is None:
+        raise RunRefused(
+            f"user '{user}' has a monthly limit, so the run needs a cost limit (--budget-usd)",
+            state.spec.name,
+        )
+    decision = await reserve_share(user, usd_to_micros(max_cost), limit_micros)
+    if not decision.granted:
+        raise RunRefused(decision.message, state.spec.name)
+    return decision.ledger_id
+
+
+def _admitted(state: RunState) -> Admission:
+    return Admission(
+        admitted=True,
+        agent=state.spec.name,
+        spec_hash=state.spec_hash,
+        identity_verified=bool(state.approver_keys),
+    )
