@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from activities.tool_api import ToolContext, ToolFailedError, ToolInputError
 from domain.llm import LlmCall, Message
@@ -225,8 +226,11 @@ async def test_undo_refuses_to_lose_a_later_write(data_dir: Path, ws: Path) -> N
     (ws / "a.txt").write_text("edited again")
     with pytest.raises(ToolInputError, match="edited outside"):
         await call("undo_write", data_dir, "wf/7", write_id=w3)
-    await call("undo_write", data_dir, "wf/8", write_id=w3, force=True)
+    with pytest.raises(ValidationError, match="force"):  # forcing is its own tool now
+        await call("undo_write", data_dir, "wf/8", write_id=w3, force=True)
+    forced = await call("force_undo_write", data_dir, "wf/8", write_id=w3)
     assert (ws / "a.txt").read_text() == "edited by hand"
+    assert Path(forced["replaced_backup"]).read_text() == "edited again"
 
 
 async def test_delete_and_undo(data_dir: Path, ws: Path) -> None:
@@ -339,9 +343,16 @@ async def test_offline_policy_edits_nothing_for_other_goals(data_dir: Path, tree
 def test_plugin_and_spec() -> None:
     spec = PLUGIN.build_spec()
     assert PLUGIN.name == spec.name == "file-editor"
-    names = {"list_files", "read_file", "write_file", "undo_write", "delete_file"}
+    names = {
+        "list_files",
+        "read_file",
+        "write_file",
+        "undo_write",
+        "force_undo_write",
+        "delete_file",
+    }
     assert {t.name for t in spec.tools} == names
-    assert [t.name for t in spec.tools if t.needs_approval] == ["delete_file"]
+    assert {t.name for t in spec.tools if t.needs_approval} == {"force_undo_write", "delete_file"}
     assert all(spec.permissions.decide("agent", n, "x") is Effect.ALLOW for n in names)
     assert spec.permissions.decide("intern", "read_file") is Effect.DENY
     assert spec.unpriced_models() == ["gpt-4o-mini"]

@@ -157,22 +157,22 @@ async def run_readonly_query(args: QueryArgs, ctx: ToolContext) -> dict[str, Any
     """Run one SELECT and return up to `limit` rows. Writes of any kind are refused.
 
     The slow queries to tune are in the table slow_query_log(id, sql, calls, avg_ms).
+    Only plain functions (count, sum, min, max, substr, date, ...) may be called. A very
+    long value, a very wide row or too many bytes of rows in all are refused; the error
+    names the limit.
     """
 
     def work(conn: sqlite3.Connection) -> dict[str, Any]:
         cursor = db.run_user_sql(conn, args.sql)
-        try:
-            fetched = cursor.fetchmany(args.limit + 1)
-        except sqlite3.Error as err:  # some errors surface on the first step, not execute
-            raise db.translate(err) from err
+        fetched, more = db.fetch_bounded(conn, cursor, args.limit)
         columns = [d[0] for d in cursor.description or ()]
-        rows = [[_jsonable(v) for v in row] for row in fetched[: args.limit]]
+        rows = [[_jsonable(v) for v in row] for row in fetched]
         return {
             "sql": args.sql,
             "columns": columns,
             "rows": rows,
             "row_count": len(rows),
-            "truncated": len(fetched) > args.limit,
+            "truncated": more,
         }
 
     return await _reading(ctx, work, guarded=True)

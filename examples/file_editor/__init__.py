@@ -2,7 +2,9 @@
 
 Every path is checked against the workspace (no absolute paths, no ``..``, no symbolic
 link leading out) and opened without following links; every write and delete keeps the
-replaced bytes outside the workspace, so ``undo_write(write_id)`` can restore them.
+replaced bytes outside the workspace, so ``undo_write(write_id)`` can restore them. A file
+with more than one hard link is refused, and rewrites drop setuid, setgid and sticky bits.
+``force_undo_write`` (approved by a person) also undoes over a later change, keeping it.
 The workspace is ``$AGENT_DATA_DIR/file-editor/workspace`` or ``$FILE_EDITOR_WORKSPACE``.
 
 ``PLUGIN`` is what workers and the client load (see `activities.plugins`).

@@ -46,10 +46,6 @@ class UndoArgs(BaseModel):
     write_id: str = Field(
         pattern=r"^w[0-9a-f]{16}$", description="The write_id a write_file or delete_file returned."
     )
-    force: bool = Field(
-        default=False,
-        description="Restore even if the file changed after that write (loses the later change).",
-    )
 
 
 class DeleteArgs(BaseModel):

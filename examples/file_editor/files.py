@@ -22,6 +22,9 @@ from examples.file_editor.sandbox import open_dir, open_subdir, os_errors, split
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 NEW_FILE_MODE = 0o644
+# Permission bits only: a rewrite never keeps setuid, setgid or sticky, so an edit cannot
+# turn into (or keep) a privileged executable someone planted in the workspace.
+PERMISSION_BITS = 0o777
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,31 @@ def _kind(mode: int) -> str:
     return "symlink" if stat.S_ISLNK(mode) else "other"
 
 
+def refuse_hard_links(info: os.stat_result, rel: PurePosixPath) -> None:
+    """Refuse a file with more than one name: its other names may lie outside the workspace.
+
+    ``O_NOFOLLOW`` and the path checks stop symbolic links, but a hard link is the file
+    itself: reading it reads the outside file, and a change would be a change to that
+    file. Nothing tells where the other names are, so every file tool refuses them all.
+    """
+    if info.st_nlink > 1:
+        raise ToolInputError(
+            f"'{rel}' has {info.st_nlink} hard links: refused, since another name of the "
+            "same file may lie outside the workspace; a person can replace it with a copy"
+        )
+
+
 def _open_regular(dir_fd: int, name: str, rel: PurePosixPath) -> int:
-    """A read descriptor of regular file ``name``; links, directories, devices refused."""
+    """A read descriptor of regular file ``name``; links (soft or hard), dirs, devices refused."""
     fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+    try:
+        info = os.fstat(fd)  # of the descriptor: the file checked is the file read
+        if not stat.S_ISREG(info.st_mode):
+            raise ToolInputError(f"'{rel}' is a {_kind(info.st_mode)}, not a regular file")
+        refuse_hard_links(info, rel)
+    except BaseException:
         os.close(fd)
-        raise ToolInputError(f"'{rel}' is a {_kind(mode)}, not a regular file")
+        raise
     return fd
 
 
@@ -77,8 +98,10 @@ def atomic_write(root: Path, rel: PurePosixPath, data: bytes, mode: int, tag: st
     """Replace (or create) ``rel`` with ``data`` atomically; missing parents are created.
 
     ``tag`` names the temporary file, so a retry of the same call reuses (and first
-    clears) the leftover of a crashed attempt instead of piling up new ones.
+    clears) the leftover of a crashed attempt instead of piling up new ones. Only the
+    permission bits of ``mode`` are kept (see `PERMISSION_BITS`).
     """
+    mode &= PERMISSION_BITS
     parent, name = split(rel)
     tmp = f".{name}.{tag}.tmp"[-255:]
     with os_errors(rel), open_dir(root, parent, create=True) as dir_fd:
@@ -106,9 +129,10 @@ def remove(root: Path, rel: PurePosixPath) -> bool:
     with os_errors(rel):
         try:
             with open_dir(root, parent) as dir_fd:
-                mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
-                if stat.S_ISDIR(mode):
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode):
                     raise ToolInputError(f"'{rel}' is a directory; delete_file removes files")
+                refuse_hard_links(info, rel)
                 os.unlink(name, dir_fd=dir_fd)
                 os.fsync(dir_fd)
         except FileNotFoundError:

@@ -13,6 +13,11 @@ A retry of the same call (a worker crashed somewhere in 1-4) finds the row and s
 straight to 3, so it never takes a second backup, and never one of its own output.
 Crashing between 1 and 2 leaves a ``.bak`` without a row; the retry rewrites the same file
 (the workspace file was not touched yet), so there is still one backup per write.
+
+An undo keeps what it replaces too (`Ledger.keep_replaced`), before its effect: the bytes
+it overwrites or deletes go to ``replaced-<sha256>.bak``, named by their content (two
+undos replacing the same bytes share one copy), and a ``kept`` row ties the copy to the
+undo call, so a retry that finds the effect already done still reports where it is.
 """
 
 import hashlib
@@ -34,6 +39,8 @@ CREATE TABLE IF NOT EXISTS changes (
     path TEXT NOT NULL, existed INTEGER NOT NULL, mode INTEGER,
     old_sha256 TEXT, new_sha256 TEXT, state TEXT NOT NULL, result TEXT);
 CREATE TABLE IF NOT EXISTS undos (key TEXT PRIMARY KEY, write_id TEXT NOT NULL, result TEXT);
+CREATE TABLE IF NOT EXISTS kept (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, path TEXT NOT NULL);
 """
 _COLUMNS = "key, write_id, op, path, existed, mode, old_sha256, new_sha256, state, result"
 
@@ -123,16 +130,36 @@ class Ledger:
     def _backup_path(self, write_id: str) -> Path:
         return self.root / f"{write_id}.bak"
 
+    @staticmethod
+    def _save(target: Path, data: bytes) -> None:
+        """Write ``target`` atomically and durably: a crash leaves all of it or none."""
+        tmp = target.with_suffix(".tmp")
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(target)
+
+    def keep_replaced(self, key: str, data: bytes) -> None:
+        """Keep ``data``, bytes the undo call ``key`` is about to overwrite or delete."""
+        target = self.root / f"replaced-{digest(data)}.bak"
+        if not target.is_file():
+            self._save(target, data)
+        with self._db() as conn:
+            conn.execute("INSERT INTO kept (key, path) VALUES (?, ?)", (key, str(target)))
+
+    def kept_by(self, key: str) -> str | None:
+        """Where the undo call ``key`` last kept what it replaced, if it replaced anything."""
+        with self._db() as conn:
+            found = conn.execute(
+                "SELECT path FROM kept WHERE key = ? ORDER BY seq DESC LIMIT 1", (key,)
+            ).fetchone()
+        return found[0] if found else None
+
     def begin(self, change: Change, previous: bytes | None) -> None:
         """Save the previous bytes (if the file existed), then record ``change`` as pending."""
         if previous is not None:
-            target = self._backup_path(change.write_id)
-            tmp = target.with_suffix(".tmp")
-            with tmp.open("wb") as handle:
-                handle.write(previous)
-                handle.flush()
-                os.fsync(handle.fileno())
-            tmp.replace(target)
+            self._save(self._backup_path(change.write_id), previous)
         with self._db() as conn:
             conn.execute(
                 f"INSERT INTO changes ({_COLUMNS}) "

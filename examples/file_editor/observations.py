@@ -117,6 +117,6 @@ def read_findings(prompt: str) -> Findings:
             found.reads[str(out.get("path"))] = out
         elif tool in ("write_file", "delete_file"):
             found.writes[str(out.get("path"))] = out
-        elif tool == "undo_write":
+        elif tool in ("undo_write", "force_undo_write"):
             found.undos[str(out.get("write_id"))] = out
     return found

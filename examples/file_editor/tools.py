@@ -153,64 +153,86 @@ async def write_file(args: WriteArgs, ctx: ToolContext) -> dict[str, Any]:
     return await _blocking(work)
 
 
+def _undo(ctx: ToolContext, write_id: str, *, force: bool) -> dict[str, Any]:
+    """Undo change ``write_id`` (blocking); ``force`` also replaces a later change.
+
+    Whatever the undo overwrites or deletes is kept first (`Ledger.keep_replaced`) and
+    the result names the copy, so not even a forced undo loses bytes a person wrote.
+    """
+    root, ledger = _place(ctx)
+    with _CHANGE_LOCK:
+        done = ledger.undo_result(ctx.idempotency_key)
+        if done is not None:
+            return done
+        change = ledger.by_write_id(write_id)
+        if change is None:
+            raise ToolInputError(
+                f"unknown write_id {write_id}; use one that write_file or delete_file returned"
+            )
+        if change.state == "undone":
+            return {
+                "write_id": change.write_id,
+                "path": change.path,
+                "undone": False,
+                "reason": "already undone",
+            }
+        # Checked again: the path may have been replaced by a link since the write.
+        rel = resolve(root, change.path)
+        now = files.snapshot(root, rel)
+        current = digest(now.data) if now.existed else None
+        # The write's own output, or the original already back (a retried undo).
+        if current not in (change.new_sha256, change.old_sha256) and not force:
+            later = ", ".join(ledger.later_changes(change)) or "none recorded: edited outside"
+            raise ToolInputError(
+                f"'{change.path}' changed after {change.write_id} (later writes: {later}); "
+                "undo those first, newest first, or call force_undo_write (a person must "
+                "approve it; what it replaces is kept)"
+            )
+        if now.existed and current != change.old_sha256:
+            ledger.keep_replaced(ctx.idempotency_key, now.data)
+        if change.existed:
+            previous = ledger.backup(change.write_id)
+            mode = change.mode or files.NEW_FILE_MODE
+            files.atomic_write(root, rel, previous, mode, change.write_id)
+            restored, size = "previous content", len(previous)
+        else:
+            files.remove(root, rel)
+            restored, size = "removed: the file did not exist before", 0
+        result: dict[str, Any] = {
+            "write_id": change.write_id,
+            "path": change.path,
+            "undone": True,
+            "restored": restored,
+            "bytes": size,
+        }
+        kept = ledger.kept_by(ctx.idempotency_key)
+        if kept is not None:
+            result["replaced_backup"] = kept
+        ledger.mark_undone(change.write_id, ctx.idempotency_key, result)
+    return result
+
+
 @TOOLS.tool(side_effect=SideEffect.WRITE)
 async def undo_write(args: UndoArgs, ctx: ToolContext) -> dict[str, Any]:
     """Undo one write_file or delete_file by its write_id.
 
     Puts back the exact previous bytes, or removes the file if the write created it.
-    Refused if the file changed after that write (undo the later writes first, newest
-    first), unless force=true.
+    Refused if the file changed after that write: undo the later writes first, newest
+    first. The replaced bytes are kept; replaced_backup in the result says where.
     """
+    return await _blocking(lambda: _undo(ctx, args.write_id, force=False))
 
-    def work() -> dict[str, Any]:
-        root, ledger = _place(ctx)
-        with _CHANGE_LOCK:
-            done = ledger.undo_result(ctx.idempotency_key)
-            if done is not None:
-                return done
-            change = ledger.by_write_id(args.write_id)
-            if change is None:
-                raise ToolInputError(
-                    f"unknown write_id {args.write_id}; use one that write_file or "
-                    "delete_file returned"
-                )
-            if change.state == "undone":
-                return {
-                    "write_id": change.write_id,
-                    "path": change.path,
-                    "undone": False,
-                    "reason": "already undone",
-                }
-            # Checked again: the path may have been replaced by a link since the write.
-            rel = resolve(root, change.path)
-            now = files.snapshot(root, rel)
-            current = digest(now.data) if now.existed else None
-            # The write's own output, or the original already back (a retried undo).
-            if current not in (change.new_sha256, change.old_sha256) and not args.force:
-                later = ", ".join(ledger.later_changes(change)) or "none recorded: edited outside"
-                raise ToolInputError(
-                    f"'{change.path}' changed after {change.write_id} (later writes: {later}); "
-                    "undo those first, newest first, or pass force=true to lose them"
-                )
-            if change.existed:
-                previous = ledger.backup(change.write_id)
-                mode = change.mode or files.NEW_FILE_MODE
-                files.atomic_write(root, rel, previous, mode, change.write_id)
-                restored, size = "previous content", len(previous)
-            else:
-                files.remove(root, rel)
-                restored, size = "removed: the file did not exist before", 0
-            result = {
-                "write_id": change.write_id,
-                "path": change.path,
-                "undone": True,
-                "restored": restored,
-                "bytes": size,
-            }
-            ledger.mark_undone(change.write_id, ctx.idempotency_key, result)
-        return result
 
-    return await _blocking(work)
+# Irreversible as far as the policy goes: it overwrites (or deletes) what someone changed
+# after the agent's write, so a person approves every call. The bytes are still kept.
+@TOOLS.tool(side_effect=SideEffect.IRREVERSIBLE)
+async def force_undo_write(args: UndoArgs, ctx: ToolContext) -> dict[str, Any]:
+    """Undo a write even though the file changed after it (needs a person's approval).
+
+    Overwrites (or deletes) the later content, which may be a person's edit; that content
+    is first kept in the backup area, and replaced_backup in the result says where.
+    """
+    return await _blocking(lambda: _undo(ctx, args.write_id, force=True))
 
 
 @TOOLS.tool(side_effect=SideEffect.IRREVERSIBLE, resource_arg="path")
