@@ -21,7 +21,10 @@ class WorkerSettings:
     ``AGENT_ACTIVITIES_PER_SECOND`` (a rate-limited worker for a tool's own task queue),
     ``AGENT_STICKY_TIMEOUT_S`` and ``AGENT_SHUTDOWN_GRACE_S``, ``AGENT_NOTIFY_WEBHOOK`` and
     ``AGENT_NOTIFY_TOKEN`` (escalations and budget alerts; the log always gets them),
-    and the telemetry variables of `TelemetrySettings` (traces, metrics endpoint).
+    ``AGENT_ACCEPT_PLAINTEXT`` (``1``: with ``AGENT_CODEC_KEYS`` set, still read
+    unencrypted payloads, for migrating runs started before the keys; see
+    `client.connection.worker_client`), and the telemetry variables of
+    `TelemetrySettings` (traces, metrics endpoint).
     """
 
     temporal: TemporalSettings = field(default_factory=TemporalSettings)
@@ -35,6 +38,7 @@ class WorkerSettings:
     activities_per_second: float | None = None
     sticky_timeout_s: float = 1.0
     shutdown_grace_s: float = 10.0
+    accept_plaintext: bool = False
     notify: NotifySettings = field(default_factory=NotifySettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
@@ -54,6 +58,7 @@ class WorkerSettings:
             activities_per_second=_float(env.get("AGENT_ACTIVITIES_PER_SECOND")),
             sticky_timeout_s=_float(env.get("AGENT_STICKY_TIMEOUT_S")) or 1.0,
             shutdown_grace_s=_float(env.get("AGENT_SHUTDOWN_GRACE_S")) or 10.0,
+            accept_plaintext=env.get("AGENT_ACCEPT_PLAINTEXT", "") == "1",
             telemetry=TelemetrySettings.from_env(service_name="durable-agents-worker"),
         )
 
@@ -76,6 +81,7 @@ class WorkerSettings:
             "AGENT_PLUGINS": self.plugins,
             "OPENAI_API_KEY": self.openai_api_key,
             "OPENAI_BASE_URL": self.openai_base_url,
+            "AGENT_ACCEPT_PLAINTEXT": "1" if self.accept_plaintext else None,
         }
         env.update({k: v for k, v in optional.items() if v})
         env.update(extra or {})
