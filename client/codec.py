@@ -1,29 +1,47 @@
 """Payload encryption: AES-256-GCM with a key id in each payload's metadata.
 
 Every payload a client or worker writes to Temporal (workflow inputs, activity arguments
-and results, signals, query results) is encrypted before it leaves the process, so the
-server's database never holds a prompt, a goal or a tool argument in plaintext.
+and results, signals, query results, summaries, and failure messages and stack traces,
+see `client.connection.data_converter`) is encrypted before it leaves the process, so
+the server's database never holds a prompt, a goal or a tool argument in plaintext.
 
 Keys come from ``AGENT_CODEC_KEYS``: a comma-separated list of ``key_id:base64key``
 (32-byte keys); the first one encrypts, all of them decrypt, so a key can be rotated by
-putting the new one first and keeping the old ones until old runs are gone.
+putting the new one first and keeping the old ones until old runs are gone. The same
+`Keyring` encrypts the worker's payload store (`activities.payload_store`).
+
+Clients (agentctl, the API, the codec server) read plaintext payloads too. A worker reads
+only encrypted ones (`RefusingCodec`), unless ``AGENT_ACCEPT_PLAINTEXT=1``.
 """
 
 import base64
 import os
 from collections.abc import Mapping, Sequence
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
+
+from domain.refused import refusal_json
 
 ENCODING = b"binary/encrypted"
 KEY_ID_META = "encryption-key-id"
 NONCE_BYTES = 12
+PLAINTEXT_REFUSED = (
+    "unencrypted payload refused: this worker requires payloads encrypted with "
+    "AGENT_CODEC_KEYS (send it through agentctl or the Python API configured with the keys; "
+    "AGENT_ACCEPT_PLAINTEXT=1 on the worker accepts plaintext during a migration)"
+)
 
 
 class CodecKeyError(ValueError):
     """The key configuration is unusable, or a payload names a key we do not have."""
+
+
+class CiphertextError(ValueError):
+    """Ciphertext that does not authenticate under the key it names (corrupt or forged)."""
 
 
 def parse_keys(spec: str) -> list[tuple[str, bytes]]:
@@ -48,15 +66,51 @@ def parse_keys(spec: str) -> list[tuple[str, bytes]]:
     return keys
 
 
-class EncryptionCodec(PayloadCodec):
-    """Encrypts with the current key; decrypts with whichever key a payload names."""
+class Keyring:
+    """AES-256-GCM under named keys: the first seals, any of them opens."""
 
     def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
         if not keys:
             raise CodecKeyError("the encryption codec needs at least one key")
-        self._current_id, current = keys[0]
-        self._current = AESGCM(current)
+        self.current_id = keys[0][0]
         self._by_id: Mapping[str, AESGCM] = {kid: AESGCM(k) for kid, k in keys}
+
+    def seal(self, plain: bytes, aad: bytes | None = None) -> tuple[str, bytes]:
+        """``(key id, nonce + ciphertext)`` of ``plain`` under the current key."""
+        nonce = os.urandom(NONCE_BYTES)
+        return self.current_id, nonce + self._by_id[self.current_id].encrypt(nonce, plain, aad)
+
+    def knows(self, key_id: str) -> bool:
+        """Whether ``key_id`` is one of the keys."""
+        return key_id in self._by_id
+
+    def open(self, key_id: str, sealed: bytes, aad: bytes | None = None) -> bytes:
+        """The plaintext of ``sealed``; `CodecKeyError` for an unknown key id and
+        `CiphertextError` for ciphertext that does not authenticate."""
+        aes = self._by_id.get(key_id)
+        if aes is None:
+            raise CodecKeyError(
+                f"encrypted with key '{key_id}', which is not in AGENT_CODEC_KEYS; add it "
+                "back (old keys must stay to read old runs)"
+            )
+        try:
+            return aes.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
+        except (InvalidTag, ValueError) as err:  # ValueError: too short to hold a nonce
+            raise CiphertextError(
+                f"ciphertext does not decrypt with key '{key_id}' (corrupt, forged, or a "
+                "different key under the same id)"
+            ) from err
+
+
+class EncryptionCodec(PayloadCodec):
+    """Encrypts with the current key; decrypts with whichever key a payload names.
+
+    Payloads that are not encrypted pass through decoding unchanged (what a client
+    needs to read runs written before the keys were set).
+    """
+
+    def __init__(self, keys: Sequence[tuple[str, bytes]] | Keyring) -> None:
+        self.keyring = keys if isinstance(keys, Keyring) else Keyring(keys)
 
     @classmethod
     def from_env(cls) -> "EncryptionCodec | None":
@@ -76,35 +130,56 @@ class EncryptionCodec(PayloadCodec):
         """`encode` without a loop, for the codec server (no I/O happens here)."""
         out = []
         for p in payloads:
-            nonce = os.urandom(NONCE_BYTES)
-            sealed = self._current.encrypt(nonce, p.SerializeToString(), None)
+            key_id, sealed = self.keyring.seal(p.SerializeToString())
             out.append(
-                Payload(
-                    metadata={"encoding": ENCODING, KEY_ID_META: self._current_id.encode()},
-                    data=nonce + sealed,
-                )
+                Payload(metadata={"encoding": ENCODING, KEY_ID_META: key_id.encode()}, data=sealed)
             )
         return out
 
     def decode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:
         """`decode` without a loop, for the codec server."""
-        out = []
-        for p in payloads:
-            if p.metadata.get("encoding") != ENCODING:
-                out.append(p)
-                continue
-            key_id = p.metadata.get(KEY_ID_META, b"").decode()
-            aes = self._by_id.get(key_id)
-            if aes is None:
-                raise CodecKeyError(
-                    f"payload was encrypted with key '{key_id}', which is not in "
-                    "AGENT_CODEC_KEYS; add it back (old keys must stay to read old runs)"
-                )
-            plain = aes.decrypt(p.data[:NONCE_BYTES], p.data[NONCE_BYTES:], None)
-            decoded = Payload()
-            decoded.ParseFromString(plain)
-            out.append(decoded)
-        return out
+        return [self._decode_one(p) for p in payloads]
+
+    def _decode_one(self, p: Payload) -> Payload:
+        if p.metadata.get("encoding") != ENCODING:
+            return p
+        key_id = p.metadata.get(KEY_ID_META, b"").decode(errors="replace")
+        try:
+            plain = self.keyring.open(key_id, p.data)
+        except (CodecKeyError, CiphertextError) as err:
+            raise type(err)(f"payload was {err}") from None
+        decoded = Payload()
+        decoded.ParseFromString(plain)
+        return decoded
+
+    def refusing(self) -> "RefusingCodec":
+        """This codec as a worker uses it: nothing unencrypted gets through."""
+        return RefusingCodec(self.keyring)
+
+
+class RefusingCodec(EncryptionCodec):
+    """A worker's codec: payloads it cannot decrypt become a refusal sentinel.
+
+    Refused: a plaintext payload, one encrypted under a key the worker does not have, and
+    ciphertext that does not authenticate. It never raises on them: an exception while
+    decoding a workflow activation fails the workflow task, which Temporal retries
+    forever, so one unencrypted signal (anyone with the ``temporal`` CLI can send one)
+    would wedge the run. The workflow instead receives ``{"__refused_payload__": reason}``
+    (`domain.refused`) and refuses the start input, signal or update with that reason.
+    """
+
+    def _decode_one(self, p: Payload) -> Payload:
+        if p.metadata.get("encoding") != ENCODING:
+            return refused(PLAINTEXT_REFUSED)
+        try:
+            return super()._decode_one(p)
+        except (CodecKeyError, CiphertextError, DecodeError) as err:
+            return refused(f"encrypted payload refused: {err}")
+
+
+def refused(reason: str) -> Payload:
+    """The sentinel payload that stands for a refused one (see `domain.refused`)."""
+    return Payload(metadata={"encoding": b"json/plain"}, data=refusal_json(reason))
 
 
 def new_key() -> str:

@@ -1,7 +1,9 @@
 """One way to connect to Temporal, shared by the worker, the CLI, the API and the tests.
 
-Every client uses the same data converter (pydantic, plus the encryption codec when
-``AGENT_CODEC_KEYS`` is set), so payloads written by one are read by all, and the same
+Every client uses the same data converter (pydantic, plus the encryption codec and
+encrypted failure messages when ``AGENT_CODEC_KEYS`` is set), so payloads written by one
+are read by all; a worker polls through `worker_client`, which refuses unencrypted
+payloads. Every client uses the same
 tracing interceptor, so a run started by one continues the caller's trace in the worker
 (spans are only recorded once a tracer provider is set up; see `workers.telemetry`).
 """
@@ -14,10 +16,14 @@ from opentelemetry.trace import Tracer
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 from temporalio.runtime import Runtime
 
-from client.codec import EncryptionCodec
+from client.codec import EncryptionCodec, Keyring
 from domain.run import DEFAULT_TASK_QUEUE
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
@@ -45,11 +51,48 @@ class TemporalSettings:
 
 
 def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
-    """The pydantic converter, encrypting payloads when ``AGENT_CODEC_KEYS`` is set."""
+    """The pydantic converter, encrypting payloads when ``AGENT_CODEC_KEYS`` is set.
+
+    With a codec, failures keep their message and stack trace in an encoded payload that
+    the codec encrypts (a tool error quoting its arguments would otherwise be plaintext
+    in the server's database); the server sees "Encoded failure" and the failure's type.
+    Clients built on this converter read the real message back.
+    """
     codec = codec or EncryptionCodec.from_env()
     if codec is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+def codec_keyring(client: Client) -> Keyring | None:
+    """The keys ``client`` encrypts with (None without a codec): the worker's payload
+    store seals its blobs with them too."""
+    codec = client.data_converter.payload_codec
+    return codec.keyring if isinstance(codec, EncryptionCodec) else None
+
+
+def worker_client(client: Client, *, accept_plaintext: bool = False) -> Client:
+    """The client a worker polls with: ``client``, its codec refusing unencrypted payloads.
+
+    With keys set, a payload the worker cannot decrypt (plaintext, unknown key, corrupt)
+    reaches the workflow as the `domain.refused` sentinel instead of failing the workflow
+    task in a loop (see `client.codec.RefusingCodec`). ``accept_plaintext``
+    (``AGENT_ACCEPT_PLAINTEXT=1``) reads plaintext, for migrating runs started before the
+    keys were set. Headers (tracing context) and search attributes never pass through the
+    codec (the SDK's default ``HeaderCodecBehavior.NO_CODEC``), so they are not refused.
+    """
+    codec = client.data_converter.payload_codec
+    if accept_plaintext or not isinstance(codec, EncryptionCodec):
+        return client
+    config = client.config()
+    config["data_converter"] = dataclasses.replace(
+        client.data_converter, payload_codec=codec.refusing()
+    )
+    return Client(**config)
 
 
 async def connect(

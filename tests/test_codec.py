@@ -1,8 +1,7 @@
 """Payload encryption: round trips, key rotation, the codec server, and a server database
-that holds no plaintext prompt, goal or tool argument."""
+and payload store that hold no plaintext prompt, goal, tool argument or failure message."""
 
 import base64
-import dataclasses
 import json
 import urllib.error
 import urllib.request
@@ -16,12 +15,13 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 
 from activities.catalog import Catalog
 from client.codec import CodecKeyError, EncryptionCodec, new_key, parse_keys
 from client.codec_server import CodecServer
+from client.connection import data_converter
 from client.dev_server import DevServer
-from domain.run import RunStatus
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
@@ -120,8 +120,13 @@ def test_codec_server_decodes_for_the_ui_with_cors_and_auth(codec_server: CodecS
         assert "Authorization" in resp.headers["Access-Control-Allow-Headers"]
 
 
+def _scan(*roots: Path, pattern: str = "*") -> bytes:
+    """Every byte under ``roots`` (files matching ``pattern``), to look for plaintext."""
+    return b"".join(p.read_bytes() for r in roots for p in r.rglob(pattern) if p.is_file())
+
+
 @pytest.mark.e2e
-async def test_server_database_holds_no_plaintext_with_the_codec_on(
+async def test_server_database_and_payload_store_hold_no_plaintext_with_the_codec_on(
     dev_server: DevServer,
     catalog: Catalog,
     model: ScriptedModelServer,
@@ -129,23 +134,55 @@ async def test_server_database_holds_no_plaintext_with_the_codec_on(
     task_queue: str,
 ) -> None:
     codec = EncryptionCodec(parse_keys(f"a:{KEY_A}"))
-    converter = dataclasses.replace(pydantic_data_converter, payload_codec=codec)
-    client = await Client.connect(dev_server.address, data_converter=converter)
+    client = await Client.connect(dev_server.address, data_converter=data_converter(codec))
     marker = uuid.uuid4().hex
     goal, arg = f"GOAL-{marker}", f"ARG-{marker}"
-    model.enqueue(plan_reply(tool_task("t", "record_effect", name=arg)), purpose="plan")
-    model.enqueue(Reply.text(f"ANSWER-{marker}"), purpose="summarize")
+    big = f"BIG-{marker} " * 600  # over the inline limit: the output goes to the payload store
+    model.enqueue(
+        plan_reply(
+            tool_task("t", "record_effect", name=arg),
+            tool_task("big", "record_effect", name=big),
+            # Fails once quoting its argument, then succeeds (the server keeps the failure).
+            tool_task("flaky", "flaky", name=f"RETRIED-{marker}", failures=1),
+            # Fails for good quoting its argument: a failure in the history.
+            tool_task("down", "fragile", name=f"FAILED-{marker}", fail=True),
+        ),
+        purpose="plan",
+    )
+    model.set_responder("plan", lambda _: plan_reply(done=True))
+    model.set_responder("summarize", lambda _: Reply.text(f"ANSWER-{marker}"))
     agents = LocalAgents(client, catalog, task_queue)
     async with build_worker(client, worker_settings, catalog=catalog):
         handle = await agents.start_run("test-agent", goal)
         report = await agents.result(handle.workflow_id)
-    assert report.status is RunStatus.COMPLETED and report.goal == goal  # decrypted for us
+    assert report.goal == goal  # decrypted for us
     # The prompts really carried the secrets to the model...
     assert any(goal in json.dumps(r.body) for r in model.requests)
-    # ...but the server only ever saw ciphertext.
+    assert any(f"FAILED-{marker}" in json.dumps(r.body) for r in model.requests)
+    # ...and our client reads the failure messages back...
+    history = await client.get_workflow_handle(handle.workflow_id).fetch_history()
+    failed = [
+        e.activity_task_failed_event_attributes.failure
+        for e in history.events
+        if e.HasField("activity_task_failed_event_attributes")
+    ]
+    retried = [
+        e.activity_task_started_event_attributes.last_failure
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.HasField("last_failure")
+    ]
+    assert failed and retried and failed[0].message == "Encoded failure"
+    messages = [str(await client.data_converter.decode_failure(f)) for f in failed + retried]
+    assert any(f"FAILED-{marker}: backend down" in m for m in messages)
+    assert any(f"RETRIED-{marker}: service busy" in m for m in messages)
+    # ...but the server only ever saw ciphertext, and the payload store holds no plaintext.
     assert dev_server.db_file is not None
-    stored = b"".join(p.read_bytes() for p in Path(dev_server.db_file).parent.glob("temporal.db*"))
-    assert marker.encode() not in stored
+    db_dir = Path(dev_server.db_file).parent
+    store = worker_settings.data_dir / "payloads"
+    assert _scan(store), "the test meant to put a tool output in the payload store"
+    assert marker.encode() not in _scan(db_dir, pattern="temporal.db*")
+    assert marker.encode() not in _scan(store)
     # Control: the same scan finds what a client without the codec writes.
     plain_client = await Client.connect(dev_server.address, data_converter=pydantic_data_converter)
     control = f"CONTROL-{marker}"
@@ -153,7 +190,7 @@ async def test_server_database_holds_no_plaintext_with_the_codec_on(
         "AgentRun", {"goal": control}, id=control, task_queue="nobody-listens"
     )
     await plain.terminate("control only")
-    stored = b"".join(p.read_bytes() for p in Path(dev_server.db_file).parent.glob("temporal.db*"))
+    stored = _scan(db_dir, pattern="temporal.db*")
     assert control.encode() in stored
     assert marker.encode() not in stored.replace(control.encode(), b"")
     # A client without the key cannot read the run.
@@ -203,12 +240,11 @@ async def test_agentctl_codec_server_serves_decode(tmp_path: Path) -> None:
 
 @pytest.mark.unit
 def test_every_client_encrypts_when_keys_are_configured(monkeypatch: pytest.MonkeyPatch) -> None:
-    from client.connection import data_converter
-
     monkeypatch.delenv("AGENT_CODEC_KEYS", raising=False)
     assert data_converter().payload_codec is None
     monkeypatch.setenv("AGENT_CODEC_KEYS", f"k:{KEY_A}")
     assert isinstance(data_converter().payload_codec, EncryptionCodec)
+    assert data_converter().failure_converter_class is DefaultFailureConverterWithEncodedAttributes
     monkeypatch.setenv("AGENT_CODEC_KEYS", "broken")
     with pytest.raises(CodecKeyError):
         data_converter()

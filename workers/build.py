@@ -20,6 +20,7 @@ from activities.payload_store import LocalPayloadStore
 from activities.plugins import load_plugins, merged_tools, plugin_modules
 from activities.response_cache import CACHE_FILE, ResponseCache
 from activities.user_limits import UserLimits
+from client.connection import codec_keyring, worker_client
 from workers.config import WorkerSettings
 from workers.telemetry import ActivityLogContext, client_tracer
 from workflows.agent_run import AgentRun
@@ -108,14 +109,16 @@ def build_worker(
     acts = AgentActivities(
         provider=provider or build_provider(settings),
         tools=merged_tools(plugins.values()),
-        store=LocalPayloadStore(settings.data_dir / "payloads"),
+        # Encrypted at rest with the client's codec keys (AGENT_CODEC_KEYS), if any.
+        store=LocalPayloadStore(settings.data_dir / "payloads", codec_keyring(client)),
         data_dir=settings.data_dir,
         cache=ResponseCache(settings.data_dir / CACHE_FILE),
         provider_id=provider_id(settings),
         tracer=client_tracer(client),
     )
     return Worker(
-        client,
+        # With codec keys, polls through a codec that refuses unencrypted payloads.
+        worker_client(client, accept_plaintext=settings.accept_plaintext),
         task_queue=task_queue or settings.temporal.task_queue,
         # An activities-only worker serves a tool's own (rate-limited) task queue.
         workflows=[] if settings.activities_only else [AgentRun, UserLedger],

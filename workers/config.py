@@ -27,7 +27,10 @@ class WorkerSettings:
     without settling; 600),
     ``AGENT_NOTIFY_WEBHOOK`` and
     ``AGENT_NOTIFY_TOKEN`` (escalations and budget alerts; the log always gets them),
-    and the telemetry variables of `TelemetrySettings` (traces, metrics endpoint).
+    ``AGENT_ACCEPT_PLAINTEXT`` (``1``: with ``AGENT_CODEC_KEYS`` set, still read
+    unencrypted payloads, for migrating runs started before the keys; see
+    `client.connection.worker_client`), and the telemetry variables of
+    `TelemetrySettings` (traces, metrics endpoint).
     """
 
     temporal: TemporalSettings = field(default_factory=TemporalSettings)
@@ -48,6 +51,7 @@ class WorkerSettings:
     ledger_operators: str | None = None
     extra_agents_file: Path | None = None
     ledger_sweep_s: float = 600.0
+    accept_plaintext: bool = False
     notify: NotifySettings = field(default_factory=NotifySettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
@@ -74,6 +78,7 @@ class WorkerSettings:
             ledger_operators=env.get("AGENT_LEDGER_OPERATORS") or None,
             extra_agents_file=_path(env.get("AGENT_EXTRA_AGENTS_FILE")),
             ledger_sweep_s=_float(env.get("AGENT_LEDGER_SWEEP_S")) or 600.0,
+            accept_plaintext=env.get("AGENT_ACCEPT_PLAINTEXT", "") == "1",
             telemetry=TelemetrySettings.from_env(service_name="durable-agents-worker"),
         )
 
@@ -103,6 +108,7 @@ class WorkerSettings:
             "AGENT_LEDGER_OPERATORS": self.ledger_operators,
             "AGENT_EXTRA_AGENTS_FILE": _str(self.extra_agents_file),
             "AGENT_LEDGER_SWEEP_S": str(self.ledger_sweep_s),
+            "AGENT_ACCEPT_PLAINTEXT": "1" if self.accept_plaintext else None,
         }
         env.update({k: v for k, v in optional.items() if v})
         env.update(extra or {})
