@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import WithStartWorkflowOperation
+from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.catalog import Catalog, RequestRefusedError
 from activities.keys import WorkerKeys
@@ -42,11 +43,13 @@ class AdmissionActivities:
         keys: WorkerKeys,
         limits: UserLimits,
         ledger_sweep_s: float = SWEEP_EVERY_S,
+        ui_base_url: str | None = None,
     ) -> None:
         self._catalog = catalog
         self._keys = keys
         self._limits = limits
         self._ledger_sweep_s = ledger_sweep_s
+        self._ui_base_url = ui_base_url
 
     def activities(self) -> list[Callable[..., Any]]:
         """The activity callables to register on a worker."""
@@ -65,6 +68,7 @@ class AdmissionActivities:
             spec_hash=spec_hash(spec),
             approver_keys=self._keys.approver_keys,
             user_limit_micros=None if limit is None else usd_to_micros(limit),
+            ui_base_url=self._ui_base_url,
         )
 
     @activity.defn(name="ledger_trust")
@@ -85,6 +89,7 @@ class AdmissionActivities:
     async def reserve_user_share(self, share: ShareRequest) -> LedgerDecision:
         """Hold a run's cost limit in its user's ledger (started if it does not exist)."""
         ledger_id = ledger_workflow_id(share.user)
+        await _refuse_a_squatted_ledger(ledger_id, activity.info().task_queue)
         reservation = LedgerReservation(
             run_id=share.run_id, amount_micros=share.amount_micros, limit_micros=share.limit_micros
         )
@@ -112,3 +117,26 @@ class AdmissionActivities:
         await handle.execute_update(
             "settle", self._signed(settlement, "settle", ledger_id), result_type=LedgerDecision
         )
+
+
+async def _refuse_a_squatted_ledger(ledger_id: str, task_queue: str) -> None:
+    """Refuse, naming the fix, when a running workflow that no worker of ours runs holds
+    the ledger's id (anyone can start a workflow with that id on a queue nobody polls)."""
+    try:
+        desc = await activity.client().get_workflow_handle(ledger_id).describe()
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return
+        raise
+    if desc.status is not WorkflowExecutionStatus.RUNNING:
+        return
+    if desc.workflow_type == "UserLedger" and desc.task_queue == task_queue:
+        return
+    raise ApplicationError(
+        f"{ledger_id} is held by a workflow this deployment does not run (type "
+        f"{desc.workflow_type} on task queue '{desc.task_queue}'); an operator must end it "
+        f"(temporal workflow terminate --workflow-id {ledger_id}) before this user's runs "
+        "can reserve",
+        type="LedgerRefused",
+        non_retryable=True,
+    )

@@ -183,6 +183,8 @@ async def status(run: str, as_json: bool = typer.Option(False, "--json")) -> Non
             out.print(f"[yellow]{IDENTITY_NOT_VERIFIED}[/]")
         for r in view.pending_approvals:
             print_request(out, view.workflow_id, r, view)
+        for r in view.closed:
+            out.print(f"request {r.id} ({r.what}) closed: {r.reason}; nobody can answer it now")
     raise typer.Exit(EXIT_CODES[view.status])
 
 

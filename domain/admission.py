@@ -33,6 +33,10 @@ class ResolvedAgent(BaseModel):
     user_limit_micros: int | None = Field(
         default=None, description="The user's monthly limit, when the worker sets one."
     )
+    ui_base_url: str | None = Field(
+        default=None,
+        description="The Web UI notifications link to (the worker's, not the caller's).",
+    )
 
 
 class ShareRequest(BaseModel):

@@ -66,6 +66,7 @@ class ApprovalPolicy(BaseModel):
     max_extension_tokens: int = Field(
         default=1_000_000, ge=0, description="The most one budget extension may add, in tokens."
     )
+    max_extensions: int = Field(default=3, ge=0, description="Budget extensions a run may get.")
 
     def allows(self, approver: str, tool: str | None) -> bool:
         """Whether ``approver`` may decide a request about ``tool``."""

@@ -3,7 +3,6 @@ workflow task: the workflow gets the `domain.refused` sentinel instead."""
 
 import asyncio
 import json
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from domain.approvals import Decision
 from domain.refused import REFUSED_PAYLOAD_KEY, RefusedPayload, refused_reason
 from domain.run import RunStatus
 from tests.support.agents import LocalAgents
+from tests.support.attacks import TemporalCli
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.temporal_signal import signal_with_temporal_cli
@@ -202,28 +202,9 @@ async def test_an_unencrypted_start_from_the_temporal_cli_fails_the_run_with_the
     wid = f"run-plain-{uuid.uuid4().hex[:8]}"
     request = {"request_id": wid[4:], "goal": "PLAINTEXT goal", "agent": "test-agent"}
     async with build_worker(keyed, worker_settings, catalog=catalog):
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [
-                str(temporal_cli),
-                "workflow",
-                "start",
-                "--address",
-                dev_server.address,
-                "--type",
-                "AgentRun",
-                "--task-queue",
-                task_queue,
-                "--workflow-id",
-                wid,
-                "--input",
-                json.dumps(request),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert done.returncode == 0, done.stderr
+        tcli = TemporalCli(temporal_cli, dev_server.address)
+        done = await tcli.start("AgentRun", wid, task_queue, [request])
+        assert done.code == 0, done.output
         with pytest.raises(WorkflowFailureError) as failed:
             await asyncio.wait_for(keyed.get_workflow_handle(wid).result(), 60)
     assert "unencrypted payload refused" in str(failed.value.cause)

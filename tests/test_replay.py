@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
-from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from activities.user_limits import UserLimits
@@ -45,8 +44,7 @@ def _replayer() -> Replayer:
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_committed_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
-    await _replayer().replay_workflow(history)
+    await _replayer().replay_workflow(load_history(path))
 
 
 def test_histories_are_committed() -> None:

@@ -86,6 +86,7 @@ def build_admission(
         keys,
         limits or UserLimits.from_file(settings.user_limits_file),
         settings.ledger_sweep_s,
+        settings.temporal.ui_url,
     )
 
 

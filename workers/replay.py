@@ -6,15 +6,16 @@ before deploying saves every run in flight.
 """
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from client.connection import data_converter
 from workers.build import SHARED_MODULES
 from workflows.agent_run import AgentRun
 from workflows.user_ledger import UserLedger
@@ -37,7 +38,8 @@ def build_replayer(workflows: Sequence[type] = DEFAULT_WORKFLOWS) -> Replayer:
     call fails the replay."""
     return Replayer(
         workflows=list(workflows),
-        data_converter=pydantic_data_converter,
+        # Encrypted histories (AGENT_CODEC_KEYS set) replay with the same keys.
+        data_converter=data_converter(),
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*SHARED_MODULES)
         ),
@@ -78,5 +80,11 @@ async def export_history(client: Client, workflow_id: str, out: Path) -> int:
 
 
 def load_history(path: Path) -> WorkflowHistory:
-    """A history exported by `export_history` (the file name is the workflow id)."""
-    return WorkflowHistory.from_json(path.stem, path.read_text())
+    """A history exported by `export_history`, under the workflow id it was recorded with.
+
+    The id matters: what a ledger checks is signed for its own id. Histories that do not
+    record it in their start event fall back to the file name.
+    """
+    text = path.read_text()
+    started = json.loads(text)["events"][0].get("workflowExecutionStartedEventAttributes", {})
+    return WorkflowHistory.from_json(started.get("workflowId") or path.stem, text)

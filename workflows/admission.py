@@ -10,7 +10,6 @@ agent's bounds, an agent the worker has not loaded, or a user over their monthly
 from datetime import timedelta
 from typing import Any
 
-import pydantic
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -18,8 +17,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from domain.admission import ResolveAgent, ResolvedAgent
 from domain.budget import BudgetLedger
 from domain.money import usd_to_micros
-from domain.refused import refused_reason
 from domain.run import Admission, RunRequest
+from workflows.payloads import MalformedPayload, parse_payload
 from workflows.shares import reserve_share
 from workflows.state import RunState
 
@@ -34,19 +33,14 @@ class RunRefused(Exception):  # noqa: N818 - the run's answer, not a bug
         self.agent = agent
 
 
-def parse_request(raw: Any) -> RunRequest:
-    """The request in ``raw``, or `RunRefused` naming what is wrong."""
-    refused = refused_reason(raw)
-    if refused:
-        raise RunRefused(refused)
+def parse_request(payloads: tuple[Any, ...]) -> RunRequest:
+    """The one request in ``payloads``, or `RunRefused` naming what is wrong."""
+    if len(payloads) != 1:
+        raise RunRefused(f"a run takes one request payload, got {len(payloads)}")
     try:
-        return RunRequest.model_validate(raw)
-    except pydantic.ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}"
-            for e in err.errors()[:5]
-        )
-        raise RunRefused(f"malformed request: {problems}") from None
+        return parse_payload(RunRequest, payloads[0], "request")
+    except MalformedPayload as err:
+        raise RunRefused(str(err)) from None
 
 
 def _check_origin(request: RunRequest) -> None:
@@ -89,9 +83,9 @@ async def _resolve(request: RunRequest) -> ResolvedAgent:
     return resolved
 
 
-async def admit(raw: Any) -> tuple[RunState, Admission]:
+async def admit(payloads: tuple[Any, ...]) -> tuple[RunState, Admission]:
     """The state of an admitted run, or `RunRefused` with the reason."""
-    request = parse_request(raw)
+    request = parse_request(payloads)
     info = workflow.info()
     if request.resume_state is not None:
         if info.continued_run_id is None:
@@ -106,6 +100,7 @@ async def admit(raw: Any) -> tuple[RunState, Admission]:
         spec=resolved.spec,
         spec_hash=resolved.spec_hash,
         approver_keys=resolved.approver_keys,
+        ui_base_url=resolved.ui_base_url,
         ledger=BudgetLedger(budget=request.budget_of(resolved.spec)),
         started_at=workflow.now(),
     )
@@ -122,7 +117,13 @@ async def _reserve(state: RunState, limit_micros: int) -> str:
             f"user '{user}' has a monthly limit, so the run needs a cost limit (--budget-usd)",
             state.spec.name,
         )
-    decision = await reserve_share(user, usd_to_micros(max_cost), limit_micros)
+    try:
+        decision = await reserve_share(user, usd_to_micros(max_cost), limit_micros)
+    except ActivityError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == "LedgerRefused":
+            raise RunRefused(cause.message, state.spec.name) from None
+        raise
     if not decision.granted:
         raise RunRefused(decision.message, state.spec.name)
     return decision.ledger_id

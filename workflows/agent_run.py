@@ -43,6 +43,7 @@ from workflows.approvals import ApprovalBook
 from workflows.metrics import count
 from workflows.model_calls import BudgetStop, ModelCaller
 from workflows.notices import Notices
+from workflows.payloads import one_payload
 from workflows.planning import Escalate, Planner
 from workflows.report import escalation_context, partial_answer, run_report
 from workflows.shares import settle_share
@@ -57,7 +58,7 @@ class AgentRun:
     """One agent run, from a `RunRequest` to a `RunReport`."""
 
     @workflow.init
-    def __init__(self, request: Any) -> None:
+    def __init__(self, *request: Any) -> None:
         # The input is validated in ``run`` (a malformed one fails the run with the reason,
         # not the workflow task); until the run is admitted, handlers see no state.
         self._state_or_none: RunState | None = None
@@ -90,28 +91,34 @@ class AgentRun:
         return self._admission
 
     @workflow.update(name="approve")
-    def approve_update(self, decision: Any) -> DecisionAnswer:
+    def approve_update(self, *decision: Any) -> DecisionAnswer:
         """A person approves a pending request (``Decision``); answered with the outcome."""
-        return self._decided(decision, Verdict.APPROVE)
+        return self._decided(one_payload(decision), Verdict.APPROVE)
 
     @approve_update.validator
-    def _check_approve(self, decision: Any) -> None:
-        self._started().check_decision(decision, Verdict.APPROVE)
+    def _check_approve(self, *decision: Any) -> None:
+        try:
+            self._started().check_decision(one_payload(decision), Verdict.APPROVE)
+        except DecisionRefusedError as err:
+            raise _refusal(err) from None
 
     @workflow.update(name="reject")
-    def reject_update(self, decision: Any) -> DecisionAnswer:
+    def reject_update(self, *decision: Any) -> DecisionAnswer:
         """A person rejects a pending request (``Decision``); its reason goes to the planner."""
-        return self._decided(decision, Verdict.REJECT)
+        return self._decided(one_payload(decision), Verdict.REJECT)
 
     @reject_update.validator
-    def _check_reject(self, decision: Any) -> None:
-        self._started().check_decision(decision, Verdict.REJECT)
+    def _check_reject(self, *decision: Any) -> None:
+        try:
+            self._started().check_decision(one_payload(decision), Verdict.REJECT)
+        except DecisionRefusedError as err:
+            raise _refusal(err) from None
 
     @workflow.update(name="extend_budget")
-    def extend_budget_update(self, extension: Any) -> DecisionAnswer:
+    def extend_budget_update(self, *extension: Any) -> DecisionAnswer:
         """A person grants more budget (``BudgetExtension``), within the agent's policy."""
         try:
-            checked = self._started().check_extension(extension)
+            checked = self._started().check_extension(one_payload(extension))
         except DecisionRefusedError as err:
             raise _refusal(err) from None
         answer = self._approvals.apply_extension(checked)
@@ -119,8 +126,11 @@ class AgentRun:
         return answer
 
     @extend_budget_update.validator
-    def _check_extend(self, extension: Any) -> None:
-        self._started().check_extension(extension)
+    def _check_extend(self, *extension: Any) -> None:
+        try:
+            self._started().check_extension(one_payload(extension))
+        except DecisionRefusedError as err:
+            raise _refusal(err) from None
 
     @workflow.signal
     def approve(self, *args: Any) -> None:
@@ -192,8 +202,11 @@ class AgentRun:
     # -- the loop --------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, request: Any) -> RunReport:
-        """Plan, execute and evaluate until the goal is met or a limit is reached."""
+    async def run(self, *request: Any) -> RunReport:
+        """Plan, execute and evaluate until the goal is met or a limit is reached.
+
+        The input is one `RunRequest`; any other number of payloads is refused.
+        """
         if worker_owns_agent():
             try:
                 state, self._admission = await admit(request)
@@ -206,7 +219,7 @@ class AgentRun:
                     f"run refused: {refused}", type="RunRefused", non_retryable=True
                 ) from None
         else:  # recorded before the worker resolved agents: the request carried the spec
-            state = _legacy_state(RunRequest.model_validate(request))
+            state = _legacy_state(RunRequest.model_validate(request[0]))
         self._begin(state)
         st = self._state
         self._publish()

@@ -31,9 +31,9 @@ from domain.approvals import (
     extension_message,
 )
 from domain.redaction import redact
-from domain.refused import refused_reason
 from domain.signatures import verify
 from workflows.metrics import count
+from workflows.payloads import MalformedPayload, one_payload, parse_payload
 from workflows.state import RunState
 
 TIMEOUT_ACTOR = "policy:timeout"
@@ -205,7 +205,7 @@ class ApprovalBook:
     def decide_signal(self, args: tuple[Any, ...], verdict: Verdict) -> None:
         """A decision sent as a signal (older clients): taken if valid, else audited."""
         try:
-            decision = self.check_decision(_one(args), verdict)
+            decision = self.check_decision(one_payload(args), verdict)
         except DecisionRefusedError as err:
             self._ignored(f"{verdict.value}_ignored", str(err), args)
             return
@@ -227,6 +227,11 @@ class ApprovalBook:
             raise DecisionRefusedError(
                 f"{ext.add_tokens} tokens is more than one extension may add "
                 f"(this agent's policy: {policy.max_extension_tokens})"
+            )
+        if self._state.extensions >= policy.max_extensions:
+            raise DecisionRefusedError(
+                f"this run already had {self._state.extensions} budget extensions, the most "
+                "its agent's policy allows"
             )
         expected = self._state.extensions + 1
         if ext.seq is not None and ext.seq != expected:
@@ -266,7 +271,7 @@ class ApprovalBook:
     def extend_signal(self, args: tuple[Any, ...]) -> None:
         """An extension sent as a signal (older clients): taken if valid, else audited."""
         try:
-            ext = self.check_extension(_one(args))
+            ext = self.check_extension(one_payload(args))
         except DecisionRefusedError as err:
             self._ignored("extend_budget_ignored", str(err), args)
             return
@@ -323,32 +328,9 @@ MAX_AUDITED_IGNORED = 20
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
-def _one(args: tuple[Any, ...]) -> Any:
-    """The single payload a message must carry; anything else is refused."""
-    return args[0] if len(args) == 1 else _Refused(f"expected one payload, got {len(args)}")
-
-
-class _Refused:
-    """A payload that is wrong before it is parsed (arity); parsing it fails with why."""
-
-    def __init__(self, why: str) -> None:
-        self.why = why
-
-
 def _parse(model: type[M], raw: Any, what: str) -> M:
     """``raw`` as ``model``, or `DecisionRefusedError` naming what is wrong."""
-    if isinstance(raw, _Refused):
-        raise DecisionRefusedError(raw.why)
-    refused = refused_reason(raw)
-    if refused:
-        raise DecisionRefusedError(refused)
     try:
-        return model.model_validate(raw)
-    except pydantic.ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or what
-        raise DecisionRefusedError(
-            f"malformed {what}: {where}: {first['msg']} ({err.error_count()} error(s))"
-        ) from None
-    except (TypeError, ValueError) as err:
-        raise DecisionRefusedError(f"malformed {what}: {str(err)[:200]}") from None
+        return parse_payload(model, raw, what)
+    except MalformedPayload as err:
+        raise DecisionRefusedError(str(err)) from None

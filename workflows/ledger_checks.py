@@ -3,14 +3,13 @@
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import pydantic
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from domain.refused import refused_reason
 from domain.signatures import verify
 from domain.user_ledger import MESSAGE_TTL_S, LedgerAdjustment, Signed, UserSpend
+from workflows.payloads import MalformedPayload, parse_payload
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -24,17 +23,10 @@ class LedgerRefusedError(ApplicationError):
 
 def parse_message(model: type[M], raw: Any) -> M:
     """``raw`` as ``model``, or `LedgerRefusedError` naming what is wrong."""
-    refused = refused_reason(raw)
-    if refused:
-        raise LedgerRefusedError(refused)
     try:
-        return model.model_validate(raw)
-    except pydantic.ValidationError as err:
-        raise LedgerRefusedError(
-            f"malformed ledger message: {err.error_count()} error(s)"
-        ) from None
-    except (TypeError, ValueError) as err:
-        raise LedgerRefusedError(f"malformed ledger message: {str(err)[:200]}") from None
+        return parse_payload(model, raw, "ledger message")
+    except MalformedPayload as err:
+        raise LedgerRefusedError(str(err)) from None
 
 
 def check_signed(state: UserSpend, op: str, ledger_id: str, message: Signed, now: datetime) -> None:

@@ -39,6 +39,8 @@ class RunState(BaseModel):
     spec_hash: str = ""
     # Approvers' public keys, resolved with the spec (empty: identity not verified).
     approver_keys: dict[str, str] = {}
+    # The Web UI notifications link to, as the worker is configured.
+    ui_base_url: str | None = None
     # The user's ledger this run reserved from, settled when it ends.
     user_ledger: str | None = None
     # Approval requests ever made (ids stay unique across continue-as-new).

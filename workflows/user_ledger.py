@@ -125,7 +125,7 @@ class UserLedger:
         try:
             r: LedgerReservation = self._check("reserve", raw, LedgerReservation)
         except LedgerRefusedError as err:
-            self._refused("reserve", str(err))
+            self._refused("reserve", err.message)
             raise
         self._state.roll(period_of(workflow.now()))
         if r.run_id in self._state.settled:
@@ -202,7 +202,7 @@ class UserLedger:
                 raise LedgerRefusedError("the ledger is starting")
             message = self._check(op, args[0], model)
         except LedgerRefusedError as err:
-            self._refused(op, str(err))
+            self._refused(op, err.message)
             return
         if op == "settle":
             self._settle(message)
