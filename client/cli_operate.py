@@ -18,7 +18,7 @@ from client.cli_app import (
     run_async,
     workflow_id_of,
 )
-from client.render import print_spend, to_json
+from client.render import print_runs, print_spend, to_json
 from domain.run import RunStatus
 
 PANEL = "Operate"
@@ -135,12 +135,11 @@ async def list_runs(
         clauses.append(f"AgentName = '{_quoted(agent)}'")
     if pending_approval:  # a run that ended (terminated too) can take no decision
         clauses.append("PendingApproval = true AND ExecutionStatus = 'Running'")
-    ids = await client.list_runs(" AND ".join(clauses), limit=limit)
+    rows = await client.list_run_rows(" AND ".join(clauses), limit=limit)
     if as_json:
-        out.print_json(to_json(list(ids)))
+        out.print_json(to_json([r.workflow_id for r in rows]))
     else:
-        for wid in ids:
-            out.print(wid)
+        print_runs(out, rows)
 
 
 @app.command(rich_help_panel=PANEL)

@@ -246,6 +246,17 @@ async def test_list_filters_by_agent_and_pending_approval(
     assert handle.workflow_id not in await cli.json("list", "--min-cost", "5")
     assert handle.workflow_id not in await cli.json("list", "--budget-alert")
     assert handle.workflow_id in await cli.json("list", "--query", "Iteration = 1")
+    code, table, _ = await cli("list", "--user", "lister")  # a table a person can scan
+    row = next(line for line in table.splitlines() if handle.workflow_id in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert code == 0 and cells[:4] == [
+        handle.workflow_id,
+        "test-agent",
+        "awaiting_approval",
+        "lister",
+    ], row
+    assert cells[4].startswith("$0.") and cells[5] == "waiting", row
+    assert "started (UTC)" in table and "1 run(s)" in table
     await cli("cancel", handle.workflow_id)
 
 
@@ -500,3 +511,13 @@ async def test_one_ctrl_c_at_the_prompt_detaches_and_says_how_to_answer(
     view = await agents.status("run-cli-detach")
     assert [r.id for r in view.pending_approvals] == ["a1"]  # the run goes on waiting
     await agents.temporal.get_workflow_handle("run-cli-detach").cancel()
+
+
+async def test_a_small_limit_is_shown_as_itself_never_as_zero(
+    cli: Cli, model: ScriptedModelServer, worker: None
+) -> None:
+    model.set_responder("plan", lambda r: plan_reply(done=True))
+    model.set_responder("summarize", lambda r: Reply.text("nothing to do"))
+    code, out, err = await cli("run", "test-agent", "tiny", "--budget-usd", "0.002")
+    assert code in (0, 5), err  # done, or out of money: either way the limit reads right
+    assert "/ $0.002 ·" in out and "$0.00 ·" not in out.replace("$0.002", "")
