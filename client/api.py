@@ -436,12 +436,45 @@ class AgentsClient:
 
     async def list_runs(self, query: str = "", limit: int = 50) -> Sequence[str]:
         """Workflow ids of runs matching a visibility query, newest first."""
+        return [row.workflow_id for row in await self.list_run_rows(query, limit)]
+
+    async def list_run_rows(self, query: str = "", limit: int = 50) -> list["RunRow"]:
+        """Runs matching a visibility query, newest first, as the server's visibility
+        store has them (search attributes and execution info: no query to any worker)."""
         base = f"WorkflowType = '{WORKFLOW_TYPE}'"
         full = f"{base} AND ({query})" if query else base
-        ids: list[str] = []
+        rows: list[RunRow] = []
         async for wf in self.temporal.list_workflows(full, limit=limit):
-            ids.append(wf.id)
-        return ids
+            attrs = wf.typed_search_attributes
+            status = attrs.get(sa.AGENT_STATUS) or "running"
+            if wf.status is WorkflowExecutionStatus.TERMINATED:
+                status = RunStatus.TERMINATED.value
+            rows.append(
+                RunRow(
+                    workflow_id=wf.id,
+                    agent=attrs.get(sa.AGENT_NAME) or "?",
+                    status=status,
+                    user=attrs.get(sa.AGENT_USER) or "?",
+                    cost_usd=attrs.get(sa.COST_USD) or 0.0,
+                    pending_approval=bool(attrs.get(sa.PENDING_APPROVAL))
+                    and wf.status is WorkflowExecutionStatus.RUNNING,
+                    started=wf.start_time,
+                )
+            )
+        return rows
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run as `agentctl list` shows it, from visibility."""
+
+    workflow_id: str
+    agent: str
+    status: str
+    user: str
+    cost_usd: float
+    pending_approval: bool
+    started: datetime
 
 
 def _reason(err: WorkflowUpdateFailedError) -> str:

@@ -5,9 +5,15 @@ deployment); importing them registers them on the app in `client.cli_app`, in th
 ``agentctl --help`` lists them.
 
 Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
-5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``) ·
+5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``, Ctrl-C at
+``run``) ·
 8 refused · 9 the run has ended.
 """
+
+import sys
+
+import typer
+from rich.markup import escape
 
 from client import cli_runs  # registered first: --help lists these first
 
@@ -32,14 +38,49 @@ def main() -> None:
     except TelemetryConfigError as e:
         err.print(f"[red]error:[/] {e}")
         exit_now(1)
+    exit_now(run_cli(sys.argv[1:]))
+
+
+def run_cli(argv: list[str]) -> int:
+    """Run one command line; return its exit code.
+
+    Click runs in non-standalone mode so that anything a user can type wrong (a bad value,
+    an unknown option or command) ends in one line naming the value and what is allowed,
+    with exit 2, instead of a framed box or a traceback; Ctrl-C outside a prompt is 130.
+    """
+    command = typer.main.get_command(app)
     try:
-        app()
-        code = 0
-    except SystemExit as e:  # how typer reports every command's exit code
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        result = command.main(argv, prog_name="agentctl", standalone_mode=False)
+    except typer.TyperException as e:  # Click's usage errors (exit 2) and the like
+        if not e.format_message():  # no arguments: the help was printed
+            return e.exit_code
+        message = e.format_message()
+        typed = _typed(argv, getattr(e, "param", None))
+        if typed is not None and typed not in message:
+            message += f" (got '{typed}')"
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        err.print(f"[red]error:[/] {escape(message)}{hint}", highlight=False)
+        return e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        return 130
+    except SystemExit as e:
         if isinstance(e.code, str):
             err.print(e.code)
-    exit_now(code)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return result if isinstance(result, int) else 0
+
+
+def _typed(argv: list[str], param: object) -> str | None:
+    """What the user typed for ``param`` (an option), so the error can name it."""
+    opts = getattr(param, "opts", None) or []
+    for i, arg in enumerate(argv):
+        for opt in opts:
+            if arg == opt and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(f"{opt}="):
+                return arg[len(opt) + 1 :]
+    return None
 
 
 if __name__ == "__main__":

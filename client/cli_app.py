@@ -1,7 +1,8 @@
 """What every ``agentctl`` command shares: the Typer app, consoles, exit codes, errors.
 
 Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
-5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``) ·
+5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``, Ctrl-C at
+``run``) ·
 8 refused (the run or ledger refused what was sent, and said why) · 9 the run has ended
 (a decision or cancel came too late).
 """
@@ -74,6 +75,45 @@ def _explain(e: RPCError) -> str:
             "polling its task queue? (`make worker`)"
         )
     return f"the server refused the call: {e.status.name}: {e.message}"
+
+
+def json_flag(what: str = "the result") -> Any:
+    """The ``--json`` option of a command, saying what it prints."""
+    return typer.Option(
+        False, "--json", help=f"Print {what} as JSON (stable keys) instead of text."
+    )
+
+
+def run_argument() -> Any:
+    """The RUN argument every run command takes."""
+    return typer.Argument(
+        ..., help="The run: run-<request id> or the request id.", show_default=False
+    )
+
+
+def at_least(least: int) -> Callable[[float | None], float | None]:
+    """Option callback: a number no smaller than ``least`` (NaN and infinity refused)."""
+
+    def check(value: float | None) -> float | None:
+        if value is not None and not least <= value < float("inf"):
+            raise typer.BadParameter(f"{value} is not allowed: give {least} or more")
+        return value
+
+    return check
+
+
+def more_than_zero(value: float | None) -> float | None:
+    """Option callback: an amount that must be more than 0 (NaN and infinity refused)."""
+    if value is not None and not 0 < value < float("inf"):
+        raise typer.BadParameter(f"{value} is not allowed: give an amount more than 0")
+    return value
+
+
+def non_zero(value: float | None) -> float | None:
+    """Option callback: a finite amount other than 0."""
+    if value is not None and (value == 0 or value != value or abs(value) == float("inf")):
+        raise typer.BadParameter(f"{value} is not allowed: give a finite amount other than 0")
+    return value
 
 
 def workflow_id_of(run: str) -> str:

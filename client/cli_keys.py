@@ -5,7 +5,7 @@ from pathlib import Path
 import typer
 
 from client.api import AgentsClient
-from client.cli_app import app, err, out, run_async
+from client.cli_app import app, err, non_zero, out, run_async
 from client.keyring import ApproverKeyring, KeyringError, add_public_key
 from client.render import to_json
 from domain.money import micros_to_usd
@@ -82,15 +82,14 @@ def _print_spend(spend: UserSpend) -> None:
 @run_async
 async def ledger_adjust(
     user: str = typer.Argument(..., help="Whose ledger."),
-    usd: float = typer.Option(..., "--usd", help="USD to add to the spend (negative: refund)."),
+    usd: float = typer.Option(
+        ..., "--usd", callback=non_zero, help="USD to add to the spend (negative: refund)."
+    ),
     reason: str = typer.Option(..., "--reason", help="Why; recorded in the ledger's audit."),
     as_: str = typer.Option(..., "--as", help="The operator; signs with their key."),
     as_json: bool = typer.Option(False, "--json", help="Print the new balance as JSON."),
 ) -> None:
     """Correct USER's spend this month (signed by an operator's key, audited)."""
-    if usd == 0 or usd != usd:
-        err.print(f"[red]error:[/] --usd must be a non-zero amount, got {usd}")
-        raise typer.Exit(2)
     client = await AgentsClient.connect()
     decision = await client.adjust_ledger(user, as_, usd, reason)
     if as_json:

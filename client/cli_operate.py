@@ -10,12 +10,15 @@ import typer
 from client.api import AgentsClient
 from client.cli_app import (
     app,
+    at_least,
     err,
+    json_flag,
     out,
+    run_argument,
     run_async,
     workflow_id_of,
 )
-from client.render import print_spend, to_json
+from client.render import print_runs, print_spend, to_json
 from domain.run import RunStatus
 
 PANEL = "Operate"
@@ -25,14 +28,15 @@ PANEL = "Operate"
 @run_async
 async def report(
     since: str = typer.Option("24h", help="Window: 30m, 24h, 7d, or an ISO date."),
-    agent: str | None = typer.Option(None, "--agent"),
-    as_json: bool = typer.Option(False, "--json"),
+    agent: str | None = typer.Option(None, "--agent", help="Only runs of this agent."),
+    as_json: bool = json_flag("the report"),
 ) -> None:
     """Cost and tokens per agent, per user and per model over a time window."""
     from client.reports import spend_report
 
+    start = _since(since)
     client = await AgentsClient.connect()
-    result = await spend_report(client, _since(since), agent)
+    result = await spend_report(client, start, agent)
     if as_json:
         out.print_json(result.model_dump_json())
     else:
@@ -51,13 +55,15 @@ def _since(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"'{text}' is not like 30m, 24h, 7d or 2026-11-01") from None
+        raise typer.BadParameter(
+            f"'{text}' is not like 30m, 24h, 7d or 2026-11-01", param_hint="'--since'"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @app.command(rich_help_panel=PANEL)
 @run_async
-async def retry(run: str, as_json: bool = typer.Option(False, "--json")) -> None:
+async def retry(run: str = run_argument(), as_json: bool = json_flag("the new run's id")) -> None:
     """Start a new run from RUN's request (for runs that failed or escalated)."""
     client = await AgentsClient.connect()
     handle = await client.retry(workflow_id_of(run))
@@ -72,12 +78,12 @@ async def retry(run: str, as_json: bool = typer.Option(False, "--json")) -> None
 @app.command(rich_help_panel=PANEL)
 @run_async
 async def reset(
-    run: str,
+    run: str = run_argument(),
     to_last_good: bool = typer.Option(
         True, "--to-last-good", help="Reset to just before the first failing step."
     ),
-    reason: str = typer.Option("", "--reason"),
-    as_json: bool = typer.Option(False, "--json"),
+    reason: str = typer.Option("", "--reason", help="Why; recorded with the reset."),
+    as_json: bool = json_flag("the new execution's id"),
 ) -> None:
     """Reset RUN to before its failing step; completed steps are not repeated."""
     client = await AgentsClient.connect()
@@ -91,17 +97,26 @@ async def reset(
 @app.command("list", rich_help_panel=PANEL)
 @run_async
 async def list_runs(
-    status_: str | None = typer.Option(None, "--status"),
-    agent: str | None = typer.Option(None, "--agent"),
+    status_: RunStatus | None = typer.Option(
+        None, "--status", case_sensitive=False, help="Only runs with this status."
+    ),
+    agent: str | None = typer.Option(None, "--agent", help="Only runs of this agent."),
     pending_approval: bool = typer.Option(
         False, "--pending-approval", help="Only running runs that wait for a decision."
     ),
-    user: str | None = typer.Option(None, "--user"),
-    min_cost: float | None = typer.Option(None, "--min-cost", help="CostUsd >= this."),
+    user: str | None = typer.Option(None, "--user", help="Only runs for this user."),
+    min_cost: float | None = typer.Option(
+        None,
+        "--min-cost",
+        callback=at_least(0),
+        help="Only runs that cost at least this many USD (0 or more).",
+    ),
     budget_alert: bool = typer.Option(False, "--budget-alert", help="Crossed the soft limit."),
     query: str | None = typer.Option(None, "--query", help="Extra visibility query."),
-    limit: int = typer.Option(50),
-    as_json: bool = typer.Option(False, "--json"),
+    limit: int = typer.Option(
+        50, callback=at_least(1), help="At most this many runs, newest first (1 or more)."
+    ),
+    as_json: bool = json_flag("the runs"),
 ) -> None:
     """List runs, filtered by the search attributes."""
     client = await AgentsClient.connect()
@@ -112,26 +127,27 @@ async def list_runs(
         clauses.append(f"CostUsd >= {float(min_cost)}")
     if budget_alert:
         clauses.append("BudgetAlert = true")
-    if status_:
-        clauses.append(f"AgentStatus = '{RunStatus(status_).value}'")
+    if status_ is RunStatus.TERMINATED:  # set by no run: ended from outside
+        clauses.append("ExecutionStatus = 'Terminated'")
+    elif status_ is not None:
+        clauses.append(f"AgentStatus = '{status_.value}'")
     if agent:
         clauses.append(f"AgentName = '{_quoted(agent)}'")
     if pending_approval:  # a run that ended (terminated too) can take no decision
         clauses.append("PendingApproval = true AND ExecutionStatus = 'Running'")
-    ids = await client.list_runs(" AND ".join(clauses), limit=limit)
+    rows = await client.list_run_rows(" AND ".join(clauses), limit=limit)
     if as_json:
-        out.print_json(to_json(list(ids)))
+        out.print_json(to_json([r.workflow_id for r in rows]))
     else:
-        for wid in ids:
-            out.print(wid)
+        print_runs(out, rows)
 
 
 @app.command(rich_help_panel=PANEL)
 @run_async
 async def history(
-    run: str,
-    out_file: Path = typer.Option(..., "--out", help="JSON file to write."),
-    as_json: bool = typer.Option(False, "--json"),
+    run: str = run_argument(),
+    out_file: Path = typer.Option(..., "--out", help="JSON file to write.", show_default=False),
+    as_json: bool = json_flag("what was written"),
 ) -> None:
     """Export RUN's history (for replay tests or the Web UI's import)."""
     from workers.replay import export_history
@@ -152,7 +168,7 @@ async def replay_check(
     run: list[str] = typer.Argument(None, help="Runs to check (default: --open)."),
     open_: bool = typer.Option(False, "--open", help="Every AgentRun still running."),
     history_file: list[Path] = typer.Option([], "--history", help="Exported history files."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = json_flag("each run's outcome"),
 ) -> None:
     """Replay runs against the current code: would deploying it break them?"""
     from workers.replay import load_history, open_runs, replay_history, replay_runs
@@ -219,8 +235,31 @@ def codec_server(
 
 
 @app.command(rich_help_panel=PANEL)
-def dev(keep_worker: bool = typer.Option(True, "--worker/--no-worker")) -> None:
+def dev(
+    keep_worker: bool = typer.Option(
+        True, "--worker/--no-worker", help="Also run a worker in this process."
+    ),
+    port: int | None = typer.Option(
+        None,
+        "--port",
+        callback=at_least(1),
+        help="Temporal's port on 127.0.0.1 (default: TEMPORAL_ADDRESS to reuse a server, "
+        "else 7233). A Temporal server already there is reused.",
+    ),
+    ui_port: int | None = typer.Option(
+        None, "--ui-port", callback=at_least(1), help="The Web UI's port (default: 8233)."
+    ),
+) -> None:
     """Start the dev server (Web UI on :8233) and a worker; Ctrl-C stops both."""
-    from client.devenv import run_dev
+    from client.dev_server import DevServerError
+    from client.devenv import BusyPortError, run_dev
+    from client.temporal_cli import TemporalCliNotFoundError
 
-    asyncio.run(run_dev(with_worker=keep_worker))
+    try:
+        asyncio.run(run_dev(with_worker=keep_worker, port=port, ui_port=ui_port))
+    except BusyPortError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    except (DevServerError, TemporalCliNotFoundError, ConnectionError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None

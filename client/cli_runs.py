@@ -1,7 +1,6 @@
 """``agentctl`` commands that start, follow and steer runs: run, watch, status, result,
 approve, reject, extend-budget, cancel (and agents, to see what can be started)."""
 
-import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
@@ -10,19 +9,29 @@ import typer
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.catalog import Catalog
-from client.api import AgentsClient, DecisionRefusedError
+from client.api import AgentsClient, DecisionRefusedError, RunEndedError
 from client.cli_app import (
     EXIT_CODES,
     app,
+    at_least,
     err,
     finish,
+    json_flag,
+    more_than_zero,
     out,
+    run_argument,
     run_async,
     workflow_id_of,
 )
-from client.follow import follow
+from client.follow import decided_elsewhere, detached, follow
+from client.prompt import Overtaken, ask_yes_no, detach_on_ctrl_c, until_detached
 from client.render import IDENTITY_NOT_VERIFIED, print_request, print_view, to_json
-from domain.approvals import ApprovalRequest, BudgetExtension, Decision, DecisionAnswer
+from domain.approvals import (
+    ApprovalRequest,
+    BudgetExtension,
+    Decision,
+    DecisionAnswer,
+)
 from domain.budget import BudgetOverride
 from domain.run import RunStatus, RunView
 
@@ -31,7 +40,7 @@ PANEL = "Run and steer"
 
 @app.command(rich_help_panel=PANEL)
 @run_async
-async def agents(as_json: bool = typer.Option(False, "--json")) -> None:
+async def agents(as_json: bool = json_flag("the agents")) -> None:
     """List the agents of the plugins configured here (AGENT_PLUGINS)."""
     catalog = Catalog.from_env()
     specs = [catalog.spec(n) for n in catalog.names()]
@@ -58,10 +67,16 @@ async def agents(as_json: bool = typer.Option(False, "--json")) -> None:
 @app.command(rich_help_panel=PANEL)
 @run_async
 async def run(
-    agent: str,
-    goal: str,
-    budget_usd: float | None = typer.Option(None, help="Hard cost limit in USD."),
-    max_iterations: int | None = typer.Option(None, help="Plan-execute rounds at most."),
+    agent: str = typer.Argument(..., help="The agent to run (see `agentctl agents`)."),
+    goal: str = typer.Argument(..., help="What the agent should achieve, in words."),
+    budget_usd: float | None = typer.Option(
+        None,
+        callback=at_least(0),
+        help="Hard cost limit in USD (0 or more; within the agent's bounds).",
+    ),
+    max_iterations: int | None = typer.Option(
+        None, callback=at_least(1), help="Plan-execute rounds at most (1 or more)."
+    ),
     user: str = typer.Option("anonymous", help="Who the run is for (per-user limits)."),
     request_id: str | None = typer.Option(None, help="Idempotency key; repeats return the run."),
     model: str | None = typer.Option(None, help="Route every purpose to this model."),
@@ -69,7 +84,7 @@ async def run(
     as_: str = typer.Option(
         None, "--as", help="Who answers approvals at the prompt (default: your login name)."
     ),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = json_flag("the final report (or, with --no-wait, the run's ids)"),
 ) -> None:
     """Start a run of AGENT towards GOAL."""
     client = await AgentsClient.connect()
@@ -98,12 +113,19 @@ async def run(
                 f"[yellow]no worker has picked it up yet[/]: is an agent-worker polling task "
                 f"queue '{client.task_queue}'? (`make worker`); waiting"
             )
-    report = await follow(
-        client,
-        handle.workflow_id,
-        on_view=None if as_json else lambda v: print_view(err, v),
-        on_approval=_interactive_approval(client, handle.workflow_id, as_ or _login()),
-    )
+    async with detach_on_ctrl_c() as pressed:
+        report = await until_detached(
+            follow(
+                client,
+                handle.workflow_id,
+                on_view=None if as_json else lambda v: print_view(err, v),
+                on_approval=_interactive_approval(client, handle.workflow_id, as_ or _login()),
+            ),
+            pressed,
+        )
+    if report is None:
+        err.print(await detached(client, handle.workflow_id))
+        raise typer.Exit(EXIT_CODES[RunStatus.RUNNING])
     finish(report, as_json)
 
 
@@ -123,17 +145,31 @@ def _interactive_approval(
         if not sys.stdin.isatty():
             err.print("no terminal: waiting for the command above to be run elsewhere")
             return
-        answer = await asyncio.to_thread(typer.confirm, f"Approve {request.what}?")
+        answer = await ask_yes_no(
+            err,
+            f"Approve {request.what} as {approver}?",
+            elsewhere=decided_elsewhere(client, workflow_id, request.id),
+        )
+        if isinstance(answer, Overtaken):
+            return
         decision = Decision(
             request_id=request.id,
             approver=approver,
             args_digest=request.args_digest,
-            reason="approved at the terminal" if answer else "declined at the terminal",
+            reason="approved at the terminal" if answer.yes else "declined at the terminal",
         )
         try:
-            said = await (client.approve if answer else client.reject)(workflow_id, decision)
+            said = await (client.approve if answer.yes else client.reject)(workflow_id, decision)
         except DecisionRefusedError as e:
             err.print(f"[red]refused:[/] {e}")
+            who = ", ".join(view.approvers) or "anyone"
+            err.print(
+                f"{workflow_id} keeps waiting for a decision on {request.id} by {who}: "
+                f"agentctl approve {workflow_id} {request.id} --as NAME"
+            )
+            return
+        except RunEndedError as e:
+            err.print(f"[yellow]{e}[/]")
             return
         err.print(_said(said, workflow_id))
 
@@ -143,7 +179,7 @@ def _interactive_approval(
 @app.command(rich_help_panel=PANEL)
 @run_async
 async def watch(
-    run: str,
+    run: str = run_argument(),
     as_json: bool = typer.Option(False, "--json", help="One JSON status object per line."),
 ) -> None:
     """Follow RUN live until it ends."""
@@ -169,7 +205,7 @@ async def _print_request_async(workflow_id: str, request: ApprovalRequest, view:
 
 @app.command(rich_help_panel=PANEL)
 @run_async
-async def status(run: str, as_json: bool = typer.Option(False, "--json")) -> None:
+async def status(run: str = run_argument(), as_json: bool = json_flag("the status")) -> None:
     """Show where RUN stands (phase, budget, pending approvals)."""
     client = await AgentsClient.connect()
     view = await client.status(workflow_id_of(run))
@@ -190,7 +226,7 @@ async def status(run: str, as_json: bool = typer.Option(False, "--json")) -> Non
 
 @app.command(rich_help_panel=PANEL)
 @run_async
-async def result(run: str, as_json: bool = typer.Option(False, "--json")) -> None:
+async def result(run: str = run_argument(), as_json: bool = json_flag("the report")) -> None:
     """Wait for RUN to end and print its report."""
     client = await AgentsClient.connect()
     finish(await client.result(workflow_id_of(run)), as_json)
@@ -201,18 +237,18 @@ async def _decide(
 ) -> None:
     client = await AgentsClient.connect()
     wid = workflow_id_of(run)
-    digest = None
-    if request is None or not as_json:
-        view = await _live_view(client, wid)
-        pending = {r.id: r for r in view.pending_approvals}
-        if request is None:
-            if len(pending) != 1:
-                raise LookupError(
-                    f"{len(pending)} pending requests on {wid}; name one of: "
-                    f"{', '.join(pending) or 'none'}"
-                )
-            request = next(iter(pending))
-        digest = pending[request].args_digest if request in pending else None
+    # The decision carries the digest of the arguments asked about, so it is read from
+    # the run whether or not the request is named (--json included).
+    view = await _live_view(client, wid)
+    pending = {r.id: r for r in view.pending_approvals}
+    if request is None:
+        if len(pending) != 1:
+            raise LookupError(
+                f"{len(pending)} pending requests on {wid}; name one of: "
+                f"{', '.join(pending) or 'none'}"
+            )
+        request = next(iter(pending))
+    digest = pending[request].args_digest if request in pending else None
     decision = Decision(request_id=request, approver=approver, reason=reason, args_digest=digest)
     said = await (client.approve if approve else client.reject)(wid, decision)
     if as_json:
@@ -242,7 +278,7 @@ def _said(said: DecisionAnswer, wid: str) -> str:
 @app.command(rich_help_panel=PANEL)
 @run_async
 async def approve(
-    run: str = typer.Argument(..., help="The run (run-<id> or the request id)."),
+    run: str = run_argument(),
     request: str | None = typer.Argument(None, help="The request id (e.g. a1)."),
     reason: str = typer.Option("", "--reason", help="Why; recorded in the audit trail."),
     as_: str = typer.Option(None, "--as", help="Approver name (default: your login name)."),
@@ -255,7 +291,7 @@ async def approve(
 @app.command(rich_help_panel=PANEL)
 @run_async
 async def reject(
-    run: str = typer.Argument(..., help="The run (run-<id> or the request id)."),
+    run: str = run_argument(),
     request: str | None = typer.Argument(None, help="The request id (e.g. a1)."),
     reason: str = typer.Option("", "--reason", help="Why; the planner reads it."),
     as_: str = typer.Option(None, "--as", help="Approver name (default: your login name)."),
@@ -268,16 +304,15 @@ async def reject(
 @app.command("extend-budget", rich_help_panel=PANEL)
 @run_async
 async def extend_budget(
-    run: str = typer.Argument(..., help="The run (run-<id> or the request id)."),
-    usd: float = typer.Option(..., "--usd", help="USD to add (more than 0)."),
+    run: str = run_argument(),
+    usd: float = typer.Option(
+        ..., "--usd", callback=more_than_zero, help="USD to add (more than 0).", show_default=False
+    ),
     reason: str = typer.Option("", "--reason", help="Why; recorded in the audit trail."),
     as_: str = typer.Option(None, "--as", help="Approver name (default: your login name)."),
     as_json: bool = typer.Option(False, "--json", help="Print what the run did as JSON."),
 ) -> None:
     """Grant RUN more budget (within the agent's policy)."""
-    if not usd > 0:
-        err.print(f"[red]error:[/] --usd must be more than 0, got {usd}")
-        raise typer.Exit(2)
     client = await AgentsClient.connect()
     wid = workflow_id_of(run)
     await _live_view(client, wid)
@@ -292,7 +327,7 @@ async def extend_budget(
 
 @app.command(rich_help_panel=PANEL)
 @run_async
-async def cancel(run: str, as_json: bool = typer.Option(False, "--json")) -> None:
+async def cancel(run: str = run_argument(), as_json: bool = json_flag("what was done")) -> None:
     """Ask RUN to stop; it ends with a partial report."""
     client = await AgentsClient.connect()
     await client.cancel(workflow_id_of(run))

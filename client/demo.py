@@ -1,13 +1,17 @@
 """``make demo``: run the db-tuner agent end to end on the embedded dev server.
 
-Generates the shop database if needed, starts (or reuses) the dev server and a worker,
-runs ``db-tuner``, and at the ``drop_index`` checkpoint asks a terminal user y/n. Without
-a terminal it prints the request and approves as user ``demo``, so it never hangs.
-Without ``OPENAI_API_KEY`` the deterministic offline model plays the agent.
+Generates a fresh shop database (every time, so the agent finds the same slow queries and
+unused index and asks again), starts (or reuses) the dev server and a worker, runs
+``db-tuner``, and at the ``drop_index`` checkpoint asks a terminal user y/N. The prompt
+gives way if the request is decided elsewhere (``agentctl approve``, its deadline); one
+Ctrl-C leaves the run waiting and prints the command that answers it. Without a terminal
+it prints the request and approves as user ``demo``, so it never hangs. Without
+``OPENAI_API_KEY`` the deterministic offline model plays the agent.
 """
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import sys
@@ -17,9 +21,12 @@ from pathlib import Path
 from rich.console import Console
 
 from client.api import AgentsClient
-from client.devenv import dev_environment
-from client.follow import follow
+from client.dev_server import DevServerError
+from client.devenv import BusyPortError, dev_environment
+from client.follow import decided_elsewhere, detached, follow
+from client.prompt import Overtaken, ask_yes_no, detach_on_ctrl_c, until_detached
 from client.render import print_report, print_request, print_view
+from client.temporal_cli import TemporalCliNotFoundError
 from domain.approvals import ApprovalRequest, Decision
 from domain.run import RunStatus, RunView
 from examples.db_tuner.data import default_db_path, generate
@@ -29,13 +36,14 @@ GOAL = "Make the queries in the slow query log fast, and clean up indexes nothin
 console = Console(soft_wrap=True)
 
 
-async def _demo(data_dir: Path, keep_server: bool) -> int:
+async def _demo(data_dir: Path, keep_server: bool, port: int | None, ui_port: int | None) -> int:
     db = default_db_path(data_dir)
-    if not db.exists():
-        console.print(f"generating the demo shop database at {db} …")
-        await asyncio.to_thread(generate, db)
+    console.print(f"generating a fresh demo shop database at {db} …")
+    await asyncio.to_thread(generate, db)
     offline = not os.environ.get("OPENAI_API_KEY")
-    async with dev_environment(data_dir, keep_server=keep_server) as env:
+    async with dev_environment(
+        data_dir, keep_server=keep_server, port=port, ui_port=ui_port
+    ) as env:
         agents = AgentsClient(env.client, env.settings.temporal.task_queue, env.ui_url)
         handle = await agents.start_run(
             "db-tuner", GOAL, request_id=f"demo-{uuid.uuid4().hex[:8]}", user="demo"
@@ -46,14 +54,21 @@ async def _demo(data_dir: Path, keep_server: bool) -> int:
         )
         console.print(f"watch it live: {env.workflow_url(handle.workflow_id)}\n")
 
+        approver = getpass.getuser() if sys.stdin.isatty() else "demo"
+
         async def on_approval(view: RunView, request: ApprovalRequest) -> None:
-            print_request(console, handle.workflow_id, request)
+            print_request(console, handle.workflow_id, request, view)
             if sys.stdin.isatty():
-                yes = await asyncio.to_thread(console.input, f"Approve {request.what}? [y/N] ")
-                approve = yes.strip().lower() in ("y", "yes")
-                approver, reason = "demo-user", "answered at the terminal"
+                answer = await ask_yes_no(
+                    console,
+                    f"Approve {request.what} as {approver}?",
+                    elsewhere=decided_elsewhere(agents, handle.workflow_id, request.id),
+                )
+                if isinstance(answer, Overtaken):
+                    return
+                approve, reason = answer.yes, "answered at the terminal"
             else:
-                approve, approver, reason = True, "demo", "no terminal: the demo approves"
+                approve, reason = True, "no terminal: the demo approves"
                 console.print(f"no terminal: approving as '{approver}'")
             decision = Decision(
                 request_id=request.id,
@@ -63,12 +78,27 @@ async def _demo(data_dir: Path, keep_server: bool) -> int:
             )
             await (agents.approve if approve else agents.reject)(handle.workflow_id, decision)
 
-        report = await follow(
-            agents,
-            handle.workflow_id,
-            on_view=lambda v: print_view(console, v),
-            on_approval=on_approval,
-        )
+        async with detach_on_ctrl_c() as pressed:
+            followed = await until_detached(
+                follow(
+                    agents,
+                    handle.workflow_id,
+                    on_view=lambda v: print_view(console, v),
+                    on_approval=on_approval,
+                ),
+                pressed,
+            )
+        if followed is None:
+            console.print()
+            console.print(await detached(agents, handle.workflow_id), markup=False)
+            console.print(
+                "(with the dev server stopped, the run waits in .data/temporal.db: "
+                "`agentctl dev` brings it back)"
+                if env.server is not None and not keep_server
+                else ""
+            )
+            return 130
+        report = followed
         print_report(console, report)
         console.print(f"\nOpen the run in the Web UI: {env.workflow_url(handle.workflow_id)}")
         if keep_server and env.server is not None:
@@ -98,11 +128,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the dev server (and Web UI) up after the run",
     )
+    parser.add_argument(
+        "--port", type=int, help="Temporal's port (default: TEMPORAL_ADDRESS, else 7233)"
+    )
+    parser.add_argument("--ui-port", type=int, help="the Web UI's port (default: 8233)")
     args = parser.parse_args(argv)
     # Worker logs would interleave with the demo's story; warnings and errors still show.
     configure_logging(logging.WARNING)
     try:
-        return asyncio.run(_demo(args.data_dir, args.keep_server))
+        return asyncio.run(_demo(args.data_dir, args.keep_server, args.port, args.ui_port))
+    except BusyPortError as e:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+        return 2
+    except (DevServerError, TemporalCliNotFoundError, ConnectionError) as e:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -8,6 +8,7 @@ is reused and left running; otherwise one is started and stopped again at the en
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -16,10 +17,11 @@ from pathlib import Path
 
 from rich.console import Console
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from client.connection import connect
-from client.dev_server import DevServer
+from client.dev_server import DevServer, free_port
 from workers.build import build_worker
 from workers.config import WorkerSettings
 from workers.logs import configure_logging
@@ -27,12 +29,63 @@ from workers.logs import configure_logging
 DEV_PORT = 7233
 console = Console(stderr=True, soft_wrap=True)
 UI_PORT = 8233
+# How long a server on the port gets to answer as Temporal before it is called not one.
+PROBE_TIMEOUT_S = 5.0
 
 
-def _listening(port: int) -> bool:
+class BusyPortError(Exception):
+    """A port we need is taken (or a server we were told to reuse is not Temporal); the
+    message is one line naming the option that picks another."""
+
+
+def _listening(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0
+
+
+async def answers_as_temporal(address: str, timeout: float = PROBE_TIMEOUT_S) -> bool:  # noqa: ASYNC109
+    """Whether a Temporal frontend answers at ``address`` (not just any open port)."""
+    try:
+        client = await asyncio.wait_for(connect(address), timeout)
+        await asyncio.wait_for(client.service_client.check_health(), timeout)
+    except (ConnectionError, RuntimeError, TimeoutError, RPCError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class DevAddress:
+    """Where ``agentctl dev`` / ``make demo`` run (or reuse) Temporal, and why there."""
+
+    host: str
+    port: int
+    ui_port: int
+    source: str  # the option or variable that chose the address, for error messages
+
+    @classmethod
+    def choose(cls, port: int | None, ui_port: int | None) -> "DevAddress":
+        """``--port`` first, else ``TEMPORAL_ADDRESS`` (to reuse a server), else 7233."""
+        ui = ui_port or UI_PORT
+        if port is not None:
+            return cls("127.0.0.1", port, ui, "--port")
+        env = os.environ.get("TEMPORAL_ADDRESS")
+        if env:
+            host, _, text = env.rpartition(":")
+            if not host or not text.isdigit():
+                raise BusyPortError(f"TEMPORAL_ADDRESS={env} is not host:port")
+            return cls(host, int(text), ui, "TEMPORAL_ADDRESS")
+        return cls("127.0.0.1", DEV_PORT, ui, "--port")
+
+    @property
+    def address(self) -> str:
+        """``host:port``."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def local(self) -> bool:
+        """Whether we may start a server here ourselves."""
+        return self.host in ("127.0.0.1", "localhost")
 
 
 @dataclass
@@ -43,6 +96,7 @@ class DevEnvironment:
     server: DevServer | None
     ui_url: str
     settings: WorkerSettings
+    address: str = f"127.0.0.1:{DEV_PORT}"
 
     def workflow_url(self, workflow_id: str) -> str:
         """The Web UI page of a run."""
@@ -51,29 +105,53 @@ class DevEnvironment:
 
 @contextlib.asynccontextmanager
 async def dev_environment(
-    data_dir: Path = Path(".data"), *, with_worker: bool = True, keep_server: bool = False
+    data_dir: Path = Path(".data"),
+    *,
+    with_worker: bool = True,
+    keep_server: bool = False,
+    port: int | None = None,
+    ui_port: int | None = None,
 ) -> AsyncIterator[DevEnvironment]:
-    """Start (or reuse) the dev server and a worker for the duration of the block."""
+    """Start (or reuse) the dev server and a worker for the duration of the block.
+
+    A server already answering as Temporal on the address is reused (and left running);
+    anything else on the port, or a busy Web UI port, raises `BusyPortError`.
+    """
+    where = DevAddress.choose(port, ui_port)
     settings = WorkerSettings.from_env()
     settings = WorkerSettings(**{**settings.__dict__, "data_dir": data_dir})
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     server: DevServer | None = None
-    address = f"127.0.0.1:{DEV_PORT}"
-    if not _listening(DEV_PORT):
+    address = where.address
+    if await asyncio.to_thread(_listening, where.host, where.port):
+        if not await answers_as_temporal(address):
+            raise BusyPortError(_not_temporal(where))
+        console.print(f"reusing the Temporal server already on {address}")
+    elif not where.local:
+        raise ConnectionError(f"nothing answers at TEMPORAL_ADDRESS={address}")
+    else:
+        if await asyncio.to_thread(_listening, "127.0.0.1", where.ui_port):
+            raise BusyPortError(
+                f"Web UI port {where.ui_port} is busy: choose another with --ui-port "
+                f"(e.g. --ui-port {free_port()})"
+            )
         server = DevServer(
             db_file=data_dir / "temporal.db",
-            port=DEV_PORT,
-            ui_port=UI_PORT,
+            port=where.port,
+            ui_port=where.ui_port,
             log_file=data_dir / "temporal-server.log",
         )
         console.print(
             f"starting Temporal dev server on {address} (data in {data_dir}/temporal.db)",
         )
         await server.start()
-    else:
-        console.print(f"reusing the Temporal server already on {address}")
     client = await connect(address)
-    env = DevEnvironment(client, server, f"http://127.0.0.1:{UI_PORT}", settings)
+    ui_url = (
+        server.ui_url
+        if server is not None
+        else os.environ.get("TEMPORAL_UI_URL", f"http://127.0.0.1:{where.ui_port}")
+    )
+    env = DevEnvironment(client, server, ui_url, settings, address)
     worker: Worker | None = build_worker(client, settings) if with_worker else None
     try:
         if worker is None:
@@ -86,17 +164,31 @@ async def dev_environment(
             await server.stop()
 
 
-async def run_dev(*, with_worker: bool = True) -> None:
+def _not_temporal(where: DevAddress) -> str:
+    if where.source == "TEMPORAL_ADDRESS":
+        return (
+            f"TEMPORAL_ADDRESS={where.address} does not answer as Temporal: point it at a "
+            "Temporal server, or unset it to start one"
+        )
+    return (
+        f"port {where.port} is busy with something that does not answer as Temporal: "
+        f"choose another with --port (e.g. --port {free_port()})"
+    )
+
+
+async def run_dev(
+    *, with_worker: bool = True, port: int | None = None, ui_port: int | None = None
+) -> None:
     """``agentctl dev``: serve until Ctrl-C or SIGTERM (worker logs at INFO on stderr)."""
     configure_logging(logging.INFO)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with dev_environment(with_worker=with_worker) as env:
+    async with dev_environment(with_worker=with_worker, port=port, ui_port=ui_port) as env:
         model = "offline model" if env.settings.uses_offline_model else "OpenAI-compatible"
         console.print(
-            f"Temporal: 127.0.0.1:{DEV_PORT} · Web UI: {env.ui_url} · worker: "
+            f"Temporal: {env.address} · Web UI: {env.ui_url} · worker: "
             f"{'on (' + model + ')' if with_worker else 'off'} · Ctrl-C to stop",
         )
         await stop.wait()

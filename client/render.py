@@ -8,10 +8,11 @@ from rich.console import Console
 from rich.table import Table
 
 from domain.approvals import ApprovalRequest
-from domain.money import micros_to_usd
+from domain.money import format_usd, micros_to_usd
 from domain.run import RunReport, RunView
 
-if TYPE_CHECKING:  # reports imports the Temporal client; rendering must not
+if TYPE_CHECKING:  # reports and the API import the Temporal client; rendering must not
+    from client.api import RunRow
     from client.reports import SpendReport
 
 
@@ -25,9 +26,9 @@ def to_json(value: BaseModel | list[Any] | dict[str, Any]) -> str:
 def budget_line(view: RunView | RunReport) -> str:
     """``$0.0123 / $0.50 · 4,210 tokens · 5 LLM calls · 7 tool calls``."""
     u, b = view.usage, view.budget
-    limit = "∞" if b.max_cost_usd is None else f"${b.max_cost_usd:.2f}"
+    limit = "∞" if b.max_cost_usd is None else format_usd(b.max_cost_usd)
     return (
-        f"${micros_to_usd(u.cost_micros):.4f} / {limit} · {u.tokens:,} tokens · "
+        f"{format_usd(micros_to_usd(u.cost_micros))} / {limit} · {u.tokens:,} tokens · "
         f"{u.llm_calls} LLM calls · {u.tool_calls} tool calls"
     )
 
@@ -120,3 +121,22 @@ def print_spend(console: Console, report: "SpendReport") -> None:
             f"{report.total.estimated_runs} run(s) could not report (terminated, or no worker "
             "answered): counted from their CostUsd/TokensUsed search attributes, no model split"
         )
+
+
+def print_runs(console: Console, rows: "list[RunRow]") -> None:
+    """``agentctl list``: one row per run, newest first."""
+    table = Table()
+    for col in ("run", "agent", "status", "user", "cost", "approval", "started (UTC)"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r.workflow_id,
+            r.agent,
+            r.status,
+            r.user,
+            format_usd(r.cost_usd),
+            "waiting" if r.pending_approval else "",
+            f"{r.started:%Y-%m-%d %H:%M:%S}",
+        )
+    console.print(table)
+    console.print(f"{len(rows)} run(s)" if rows else "no runs match")

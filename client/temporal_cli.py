@@ -31,6 +31,10 @@ TEMPORAL_CLI_MODULE = "github.com/temporalio/cli/cmd/temporal"
 _VERSION_LDFLAGS = f"-s -w -X github.com/temporalio/cli/temporalcli.Version={TEMPORAL_CLI_VERSION}"
 _BUILD_TIMEOUT_S = 30 * 60
 _PROGRESS_EVERY_S = 15.0
+# A process waiting for another's build checks the lock this often and says how it goes
+# this often.
+_LOCK_POLL_S = 0.5
+_WAIT_PROGRESS_EVERY_S = 10.0
 # `<binary> --version` results, keyed by path and mtime so a replaced file is checked again.
 _probe_cache: dict[tuple[str, int], str | None] = {}
 
@@ -101,17 +105,53 @@ def _cached_build() -> Path | None:
 
 @contextmanager
 def _exclusive_lock(lock_file: Path, say: Callable[[str], None]) -> Iterator[None]:
-    """Hold an exclusive flock so two processes never build into the cache at once."""
+    """Hold an exclusive flock so two processes never build into the cache at once.
+
+    While another process holds it, say every ``_WAIT_PROGRESS_EVERY_S`` how long we have
+    waited and how far that build has got (from its ``go install -v`` log).
+    """
     with lock_file.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             say(f"waiting for another process that is building the Temporal CLI ({lock_file})")
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            started = time.monotonic()
+            last_said = started
+            while True:
+                time.sleep(_LOCK_POLL_S)
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    now = time.monotonic()
+                    if now - last_said >= _WAIT_PROGRESS_EVERY_S:
+                        last_said = now
+                        say(
+                            f"  still waiting for the other build: {now - started:.0f}s "
+                            f"elapsed{_build_progress(lock_file.parent)}"
+                        )
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_progress(parent: Path) -> str:
+    """How far the build running in ``parent`` has got, from its log (or nothing)."""
+    logs = sorted(
+        parent.glob(f"temporal-{TEMPORAL_CLI_VERSION}.build-*/go-install.log"),
+        key=lambda p: p.stat().st_mtime if p.exists() else 0,
+    )
+    if not logs:
+        return ""
+    try:
+        lines = logs[-1].read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    packages = [line for line in lines if line and not line.startswith(("go: ", "#"))]
+    if not packages:
+        return ", downloading modules"
+    return f", {len(packages)} packages compiled (last: {packages[-1]})"
 
 
 def _build(say: Callable[[str], None]) -> Path:
@@ -139,7 +179,8 @@ def _go_install(go: str, gobin: Path, say: Callable[[str], None]) -> Path:
     # CGO_ENABLED is left alone: the CLI's SQLite is pure Go, Go turns cgo off by itself when
     # there is no C compiler, and keeping it lets a warm Go build cache be reused.
     env = {**os.environ, "GOBIN": str(gobin), "GOFLAGS": "-mod=mod"}
-    command = [go, "install", f"-ldflags={_VERSION_LDFLAGS}"]
+    # -v lists each package as it is compiled: the progress a waiting process reports.
+    command = [go, "install", "-v", f"-ldflags={_VERSION_LDFLAGS}"]
     command.append(f"{TEMPORAL_CLI_MODULE}@v{TEMPORAL_CLI_VERSION}")
     log_path = gobin / "go-install.log"
     say(
@@ -160,7 +201,10 @@ def _go_install(go: str, gobin: Path, say: Callable[[str], None]) -> Path:
                         proc.kill()
                         proc.wait()
                         raise _StepError(f"gave up after {elapsed:.0f}s") from None
-                    say(f"  still building Temporal CLI ... {elapsed:.0f}s elapsed")
+                    say(
+                        f"  still building Temporal CLI ... {elapsed:.0f}s elapsed"
+                        f"{_build_progress(gobin.parent)}"
+                    )
         output = log_path.read_text(errors="replace").strip().splitlines()
     finally:
         log_path.unlink(missing_ok=True)

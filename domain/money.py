@@ -29,3 +29,11 @@ def token_cost_micros(tokens: int, usd_per_million: float) -> int:
 def usd_cost_to_micros(usd: float) -> int:
     """Convert a USD cost to micro-dollars, rounding up (a cost never shrinks)."""
     return math.ceil(Decimal(str(usd)) * MICROS_PER_USD)
+
+
+def format_usd(usd: float) -> str:
+    """``$0.50``, ``$0.002``, ``$0.0123``: cents at least, and as many more decimals (up to
+    micro-dollars) as the amount needs, so a small limit never shows as ``$0.00``."""
+    text = f"{usd:.6f}".rstrip("0")
+    whole, _, decimals = text.partition(".")
+    return f"${whole}.{decimals.ljust(2, '0')}"

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.approvals import ApprovalRequest, OnTimeout
+from domain.money import format_usd
 
 # Slack refuses section text over 3000 characters; stay below with room for the ellipsis.
 SLACK_SECTION_LIMIT = 2900
@@ -78,7 +79,8 @@ def approve_command(workflow_id: str, request_id: str, *, verb: str = "approve")
 
 def extend_budget_command(workflow_id: str, usd: float) -> str:
     """The shell command that grants a run ``usd`` more dollars."""
-    return f"agentctl extend-budget {shlex.quote(workflow_id)} --usd {usd:.2f}"
+    amount = format_usd(usd).removeprefix("$")  # never 0.00: the command must work
+    return f"agentctl extend-budget {shlex.quote(workflow_id)} --usd {amount}"
 
 
 def _esc(text: str) -> str:

@@ -191,6 +191,11 @@ class RunView(BaseModel):
     closed: list[ApprovalRequest] = Field(
         default_factory=list, description="Requests nobody can answer: the run ended."
     )
+    decided: list[ApprovalRequest] = Field(
+        default_factory=list,
+        description="The latest requests answered (approved, rejected, timed out), oldest "
+        "first: who decided a request someone else was looking at.",
+    )
     plan: Plan | None
     last_error: str | None
     steps: list[StepRecord]

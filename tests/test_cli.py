@@ -4,6 +4,7 @@ import asyncio
 import getpass
 import json
 import os
+import pty
 import signal
 import sys
 from pathlib import Path
@@ -245,6 +246,17 @@ async def test_list_filters_by_agent_and_pending_approval(
     assert handle.workflow_id not in await cli.json("list", "--min-cost", "5")
     assert handle.workflow_id not in await cli.json("list", "--budget-alert")
     assert handle.workflow_id in await cli.json("list", "--query", "Iteration = 1")
+    code, table, _ = await cli("list", "--user", "lister")  # a table a person can scan
+    row = next(line for line in table.splitlines() if handle.workflow_id in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert code == 0 and cells[:4] == [
+        handle.workflow_id,
+        "test-agent",
+        "awaiting_approval",
+        "lister",
+    ], row
+    assert cells[4].startswith("$0.") and cells[5] == "waiting", row
+    assert "started (UTC)" in table and "1 run(s)" in table
     await cli("cancel", handle.workflow_id)
 
 
@@ -314,33 +326,6 @@ async def test_extend_budget_json(
     await cli("cancel", handle.workflow_id)
 
 
-async def test_dev_starts_server_and_worker_and_ctrl_c_stops_both(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "OPENAI_"))}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "client.cli",
-        "dev",
-        cwd=tmp_path,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        lines = await Cli.read_until(proc, "Ctrl-C to stop", timeout=90, stderr=True)
-        assert "Web UI: http://127.0.0.1:8233" in lines[-1] and "offline model" in lines[-1]
-        assert (tmp_path / ".data" / "temporal.db").exists()
-        proc.send_signal(signal.SIGINT)
-        _, rest = await asyncio.wait_for(proc.communicate(), 30)
-    finally:
-        if proc.returncode is None:  # never leave a server behind on the fixed ports
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, rest.decode()
-    assert "stopped" in rest.decode()
-
-
 async def test_report_sums_cost_and_tokens_per_agent_user_and_model(
     cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
@@ -390,38 +375,149 @@ async def test_report_sums_cost_and_tokens_per_agent_user_and_model(
     assert rc == 0 and "by model" in out and "gpt-4.1-nano" in out
 
 
-async def test_run_on_a_terminal_asks_y_n_at_the_checkpoint(
-    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
-) -> None:
-    import pty
+class Terminal:
+    """``agentctl`` on a pseudo-terminal: stdin is a tty, as when a person runs it."""
 
-    _launch_plan(model)
-    controller, terminal = pty.openpty()
-    try:
-        proc = await asyncio.create_subprocess_exec(
+    def __init__(self, cli: Cli) -> None:
+        self.cli = cli
+        self.controller, self.terminal = pty.openpty()
+        self.proc: asyncio.subprocess.Process | None = None
+        self.said = ""  # stderr so far (the prompt has no newline: read chunks, not lines)
+        self.mark = 0
+
+    async def start(self, *args: str) -> asyncio.subprocess.Process:
+        self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "client.cli",
-            "run",
-            "test-agent",
-            "launch",
-            "--request-id",
-            "cli-tty",
+            *args,
             cwd=REPO,
-            env=cli.env,
-            stdin=terminal,
+            env=self.cli.env,
+            stdin=self.terminal,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        await cli.read_until(proc, "Approval needed", stderr=True)
-        await asyncio.sleep(0.5)  # the prompt is up, reading the terminal
-        os.write(controller, b"y\n")
-        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        return self.proc
+
+    def type(self, text: str) -> None:
+        os.write(self.controller, text.encode())
+
+    async def until(self, text: str, timeout: float = 60) -> str:
+        """Stderr from the last match up to the end of the line holding ``text``."""
+        assert self.proc is not None and self.proc.stderr is not None
+        async with asyncio.timeout(timeout):
+            while text not in self.said[self.mark :]:
+                chunk = await self.proc.stderr.read(4096)
+                assert chunk, f"output ended before {text!r}: {self.said[self.mark :]}"
+                self.said += chunk.decode()
+        found = self.said.index(text, self.mark) + len(text)
+        end = self.said.find("\n", found)
+        region = self.said[self.mark : len(self.said) if end < 0 else end]
+        self.mark = found
+        return region
+
+    async def finish(self) -> tuple[int, str, str]:
+        """Exit code, stdout, and the rest of stderr after the last match."""
+        assert self.proc is not None
+        out, rest = await asyncio.wait_for(self.proc.communicate(), 60)
+        assert self.proc.returncode is not None
+        return self.proc.returncode, out.decode(), self.said[self.mark :] + rest.decode()
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+        os.close(self.controller)
+        os.close(self.terminal)
+
+
+async def test_run_on_a_terminal_asks_y_n_at_the_checkpoint(
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    _launch_plan(model)
+    tty = Terminal(cli)
+    try:
+        await tty.start("run", "test-agent", "launch", "--request-id", "cli-tty")
+        said = await tty.until("[y/N]")
+        assert f"Approve launch_rocket(cli) as {getpass.getuser()}? [y/N]" in said
+        tty.type("maybe\n")  # neither yes nor no: asked again
+        await tty.until("please answer y or n (got 'maybe')")
+        tty.type("y\n")
+        code, _, rest = await tty.finish()
     finally:
-        os.close(controller)
-        os.close(terminal)
-    assert proc.returncode == 0
-    assert "Approve launch_rocket(cli)?" in out.decode()
+        tty.close()
+    assert code == 0, rest
+    assert f"request a1 approved by {getpass.getuser()}" in rest
     report = await agents.result("run-cli-tty")
     assert report.approvals[0].decided_by == getpass.getuser()  # --as defaults to the login name
     assert report.approvals[0].reason == "approved at the terminal"
+
+
+async def test_run_prompt_gives_way_when_approved_elsewhere(
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    _launch_plan(model)
+    tty = Terminal(cli)
+    try:
+        await tty.start("run", "test-agent", "launch", "--request-id", "cli-elsewhere")
+        await tty.until("[y/N]")
+        request = await pending_request(agents, "run-cli-elsewhere")
+        decided = await cli.json(
+            "approve", "run-cli-elsewhere", request.id, "--as", "bea", "--reason", "from afar"
+        )
+        assert decided["state"] == "approved"
+        said = await tty.until("elsewhere")  # the prompt ends by itself, saying by whom
+        assert "request a1 was approved by bea elsewhere (from afar)" in said
+        code, out, rest = await tty.finish()  # ...and goes on to the result
+    finally:
+        tty.close()
+    assert code == 0, rest
+    assert "completed" in out and "Approval a1: launch_rocket(cli) → approved by bea" in out
+    assert "Traceback" not in rest and "no such run" not in rest
+
+
+async def test_run_prompt_gives_way_when_the_run_ends(
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    _launch_plan(model)
+    tty = Terminal(cli)
+    try:
+        await tty.start("run", "test-agent", "launch", "--request-id", "cli-ends")
+        await tty.until("[y/N]")
+        assert (await cli("cancel", "run-cli-ends"))[0] == 0
+        said = await tty.until("request a1 was closed")
+        assert "cancel" in said
+        code, out, _ = await tty.finish()
+    finally:
+        tty.close()
+    assert code == 6 and "cancelled" in out
+
+
+async def test_one_ctrl_c_at_the_prompt_detaches_and_says_how_to_answer(
+    cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    _launch_plan(model)
+    tty = Terminal(cli)
+    try:
+        proc = await tty.start("run", "test-agent", "launch", "--request-id", "cli-detach")
+        await tty.until("[y/N]")
+        proc.send_signal(signal.SIGINT)  # what one Ctrl-C sends the foreground process
+        code, _, rest = await tty.finish()
+    finally:
+        tty.close()
+    assert code == 7, rest  # still running
+    assert "Traceback" not in rest and "KeyboardInterrupt" not in rest
+    assert "detached: run-cli-detach keeps waiting for a decision on a1" in rest
+    assert "agentctl approve run-cli-detach a1 --reason" in rest
+    view = await agents.status("run-cli-detach")
+    assert [r.id for r in view.pending_approvals] == ["a1"]  # the run goes on waiting
+    await agents.temporal.get_workflow_handle("run-cli-detach").cancel()
+
+
+async def test_a_small_limit_is_shown_as_itself_never_as_zero(
+    cli: Cli, model: ScriptedModelServer, worker: None
+) -> None:
+    model.set_responder("plan", lambda r: plan_reply(done=True))
+    model.set_responder("summarize", lambda r: Reply.text("nothing to do"))
+    code, out, err = await cli("run", "test-agent", "tiny", "--budget-usd", "0.002")
+    assert code in (0, 5), err  # done, or out of money: either way the limit reads right
+    assert "/ $0.002 ·" in out and "$0.00 ·" not in out.replace("$0.002", "")

@@ -487,3 +487,13 @@ def test_a_ledger_checks_only_reservations_older_than_a_sweep_period() -> None:
     spend.release("carried")
     assert spend.stale(now) == [] and spend.reserved_at == {"young": now - timedelta(seconds=30)}
     assert spend.spent_micros == 7
+
+
+@pytest.mark.parametrize(
+    ("usd", "shown"),
+    [(0.002, "$0.002"), (0.5, "$0.50"), (0.0123, "$0.0123"), (0, "$0.00"), (1e-6, "$0.000001")],
+)
+def test_money_shows_cents_and_every_decimal_the_amount_needs(usd: float, shown: str) -> None:
+    from domain.money import format_usd
+
+    assert format_usd(usd) == shown

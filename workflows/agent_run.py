@@ -194,6 +194,7 @@ class AgentRun:
             ),
             extensions=st.extensions,
             pending_approvals=self._approvals.pending,
+            decided=self._approvals.decided[-20:],
             plan=st.plan,
             last_error=st.last_error,
             steps=st.steps[-20:],

@@ -57,6 +57,11 @@ class ApprovalBook:
         """Requests still waiting for a person."""
         return [r for r in self._state.approvals if r.state is ApprovalState.PENDING]
 
+    @property
+    def decided(self) -> list[ApprovalRequest]:
+        """Requests answered, by a person or by their deadline, oldest first."""
+        return [r for r in self._state.approvals if r.state is not ApprovalState.PENDING]
+
     def audit(
         self,
         event: str,

@@ -9,7 +9,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
-from domain.money import micros_to_usd
+from domain.money import format_usd, micros_to_usd
 from domain.run import RunStatus
 from workflows import search_attributes as sa
 from workflows.state import RunState
@@ -33,8 +33,8 @@ def details_markdown(state: RunState, workflow_id: str) -> str:
         f"{state.iteration} of {budget.max_iterations}",
         "",
         _md(
-            f"Budget: ${micros_to_usd(spent.cost_micros):.4f} / "
-            f"{_limit(budget.max_cost_usd, '${:.2f}')}"
+            f"Budget: {format_usd(micros_to_usd(spent.cost_micros))} / "
+            f"{'∞' if budget.max_cost_usd is None else format_usd(budget.max_cost_usd)}"
         )
         + f" · tokens {spent.tokens} / "
         f"{_limit(budget.max_tokens)} · LLM calls {spent.llm_calls} · tool calls "
