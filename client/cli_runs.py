@@ -214,7 +214,8 @@ async def status(run: str = run_argument(), as_json: bool = json_flag("the statu
     else:
         print_view(out, view)
         if view.spec_hash:
-            out.print(f"[dim]agent {view.agent} · spec {view.spec_hash[:12]}[/]")
+            models = ", ".join(view.models) or "none"
+            out.print(f"[dim]agent {view.agent} · models {models} · spec {view.spec_hash[:12]}[/]")
         if not view.identity_verified:
             out.print(f"[yellow]{IDENTITY_NOT_VERIFIED}[/]")
         for r in view.pending_approvals:

@@ -79,6 +79,8 @@ def print_report(console: Console, report: RunReport) -> None:
     console.print(
         f"Usage: {budget_line(report)} · {report.iterations} iterations · {report.replans} replans"
     )
+    if report.usage_by_model:
+        console.print("Models: " + ", ".join(sorted(report.usage_by_model)))
     if report.approvals and not report.identity_verified:
         console.print(f"[yellow]{IDENTITY_NOT_VERIFIED}[/]")
     for a in report.approvals:

@@ -184,6 +184,7 @@ class RunView(BaseModel):
     budget: Budget
     reserved: Usage
     spec_hash: str = ""
+    models: list[str] = Field(default_factory=list, description="Models the run may call.")
     identity_verified: bool = False
     approvers: list[str] = Field(default_factory=list, description="Empty: anyone.")
     extensions: int = Field(default=0, description="Budget extensions granted so far.")

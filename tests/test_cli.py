@@ -139,6 +139,13 @@ async def test_no_wait_status_approve_result(
     assert report["status"] == "completed"
     assert report["approvals"][0]["decided_by"] == "ana"
     assert report["approvals"][0]["reason"] == "clear skies"
+    # Too late for anything: each command says how and when the run ended, exit 9.
+    for late in (("cancel", wid), ("approve", wid, "a1", "--as", "ana"), ("status", "run-nope")):
+        rc, _, err = await cli(*late)
+        if late[0] == "status":
+            assert rc == 1 and "no such run" in err and "Traceback" not in err, err
+        else:
+            assert rc == 9 and f"{wid} already completed at" in err, (late, rc, err)
 
 
 async def test_run_without_terminal_prints_the_approve_command_and_keeps_waiting(

@@ -71,6 +71,8 @@ async def test_db_tuner_speeds_up_slow_queries_and_drops_only_after_approval(
         report = await agents.result(handle.workflow_id)
 
     assert report.status is RunStatus.COMPLETED
+    # A worker without a model key runs the agent on the offline model, at no cost.
+    assert set(report.usage_by_model) == {"offline"} and report.usage.cost_micros == 0
     after_indexes = _indexes(db)
     assert LEGACY_INDEX not in after_indexes
     created = after_indexes - before_indexes

@@ -188,6 +188,7 @@ class AgentRun:
             budget=st.ledger.budget,
             reserved=st.ledger.committed(),
             spec_hash=st.spec_hash,
+            models=sorted(st.spec.models.all_models()),
             identity_verified=bool(st.approver_keys),
             approvers=sorted(
                 {*policy.approvers, *(a for v in policy.tool_approvers.values() for a in v)}

@@ -41,7 +41,11 @@ def details_markdown(state: RunState, workflow_id: str) -> str:
         f"{spent.tool_calls}",
     ]
     if state.spec_hash:
-        lines += ["", f"Agent `{state.spec.name}` · spec `{state.spec_hash[:12]}`"]
+        models = ", ".join(sorted(state.spec.models.all_models()))
+        lines += [
+            "",
+            f"Agent `{state.spec.name}` · models {models} · spec `{state.spec_hash[:12]}`",
+        ]
         if not state.approver_keys:
             lines += ["", "⚠️ approver identity not verified (no approver keys on the workers)"]
     pending = [r for r in state.approvals if r.state.value == "pending"]
