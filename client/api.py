@@ -456,6 +456,7 @@ class AgentsClient:
                     status=status,
                     user=attrs.get(sa.AGENT_USER) or "?",
                     cost_usd=attrs.get(sa.COST_USD) or 0.0,
+                    cost_limit_usd=attrs.get(sa.COST_LIMIT_USD),
                     pending_approval=bool(attrs.get(sa.PENDING_APPROVAL))
                     and wf.status is WorkflowExecutionStatus.RUNNING,
                     started=wf.start_time,
@@ -473,6 +474,7 @@ class RunRow:
     status: str
     user: str
     cost_usd: float
+    cost_limit_usd: float | None
     pending_approval: bool
     started: datetime
 

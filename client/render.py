@@ -128,7 +128,7 @@ def print_spend(console: Console, report: "SpendReport") -> None:
 def print_runs(console: Console, rows: "list[RunRow]") -> None:
     """``agentctl list``: one row per run, newest first."""
     table = Table()
-    for col in ("run", "agent", "status", "user", "cost", "approval", "started (UTC)"):
+    for col in ("run", "agent", "status", "user", "cost / limit", "approval", "started (UTC)"):
         table.add_column(col)
     for r in rows:
         table.add_row(
@@ -136,7 +136,8 @@ def print_runs(console: Console, rows: "list[RunRow]") -> None:
             r.agent,
             r.status,
             r.user,
-            format_usd(r.cost_usd),
+            format_usd(r.cost_usd)
+            + (f" / {format_usd(r.cost_limit_usd)}" if r.cost_limit_usd is not None else ""),
             "waiting" if r.pending_approval else "",
             f"{r.started:%Y-%m-%d %H:%M:%S}",
         )

@@ -13,4 +13,5 @@ SEARCH_ATTRIBUTE_TYPES: dict[str, str] = {
     "Iteration": "Int",
     "AgentUser": "Keyword",
     "BudgetAlert": "Bool",
+    "CostLimitUsd": "Double",
 }

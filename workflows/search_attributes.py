@@ -12,6 +12,7 @@ TOKENS_USED = SearchAttributeKey.for_int("TokensUsed")
 PENDING_APPROVAL = SearchAttributeKey.for_bool("PendingApproval")
 ITERATION = SearchAttributeKey.for_int("Iteration")
 BUDGET_ALERT = SearchAttributeKey.for_bool("BudgetAlert")
+COST_LIMIT_USD = SearchAttributeKey.for_float("CostLimitUsd")
 
 KEYS: dict[str, SearchAttributeKey[Any]] = {
     k.name: k
@@ -24,5 +25,6 @@ KEYS: dict[str, SearchAttributeKey[Any]] = {
         PENDING_APPROVAL,
         ITERATION,
         BUDGET_ALERT,
+        COST_LIMIT_USD,
     )
 }

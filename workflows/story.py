@@ -112,6 +112,8 @@ class Story:
         if state.spec_hash:  # admitted by its worker: what it runs, not what the caller said
             urgent[sa.AGENT_NAME.name] = state.spec.name
             urgent[sa.AGENT_USER.name] = state.request.user
+            if state.ledger.budget.max_cost_usd is not None:  # extensions raise it
+                urgent[sa.COST_LIMIT_USD.name] = state.ledger.budget.max_cost_usd
         progress: dict[str, object] = {
             sa.ITERATION.name: state.iteration,
             sa.COST_USD.name: micros_to_usd(spent.cost_micros),

@@ -58,5 +58,6 @@ retry "search attribute TokensUsed" ensure_search_attribute TokensUsed Int
 retry "search attribute Iteration" ensure_search_attribute Iteration Int
 retry "search attribute PendingApproval" ensure_search_attribute PendingApproval Bool
 retry "search attribute BudgetAlert" ensure_search_attribute BudgetAlert Bool
+retry "search attribute CostLimitUsd" ensure_search_attribute CostLimitUsd Double
 
 echo "temporal-setup: namespace $NAMESPACE ready"
