@@ -41,7 +41,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS_SCREENSHOT = ROOT / "docs" / "web-ui.png"
-DOCS_LIST_SCREENSHOT = ROOT / "docs" / "web-ui-budget-exhausted.png"
+DOCS_LIST_SCREENSHOT = ROOT / "docs" / "web-ui-statuses.png"
 GOAL = "record the fuel, then launch the apollo rocket"
 
 
@@ -218,5 +218,24 @@ async def test_printed_links_open_the_story_and_tell_ended_runs_apart(
             for other in set(ids.values()) - {wid}:
                 await expect(page.get_by_role("link", name=other)).to_have_count(0)
             await page.screenshot(path=ARTIFACTS / f"web-ui-list-{status}.png", full_page=True)
+
+        # One list with them all: the table's column settings add AgentStatus (once per
+        # browser, kept in its storage), and each row says how its run ended.
+        await page.goto(_line(said, "In the Web UI:"))
+        for wid in ids.values():
+            await expect(page.get_by_role("link", name=wid)).to_be_visible(timeout=TIMEOUT_MS)
+        await page.get_by_test_id("workflows-summary-table-configuration-button").click()
+        await page.get_by_test_id("orderable-list-item-AgentStatus-add-button").click()
+        for _ in range(5):  # after Workflow ID, Run ID, Type, Start, End: next to Status
+            await page.get_by_test_id("orderable-list-item-AgentStatus-move-up-button").click()
+        await page.get_by_test_id("drawer-close-button").locator("visible=true").click()
+        await expect(page.get_by_text("Configure Workflows Table")).not_to_be_in_viewport()
+        await expect(page.get_by_role("columnheader", name="AgentStatus")).to_be_visible()
+        for status, wid in ids.items():
+            row = page.get_by_test_id("workflows-summary-configurable-table-row").filter(
+                has=page.get_by_role("link", name=wid)
+            )
+            await expect(row).to_contain_text(status)
+        await page.screenshot(path=ARTIFACTS / "web-ui-list-statuses.png", full_page=True)
         if os.environ.get("UPDATE_SCREENSHOT") == "1":
-            shutil.copyfile(ARTIFACTS / "web-ui-list-budget_exhausted.png", DOCS_LIST_SCREENSHOT)
+            shutil.copyfile(ARTIFACTS / "web-ui-list-statuses.png", DOCS_LIST_SCREENSHOT)
