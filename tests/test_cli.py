@@ -85,6 +85,9 @@ async def test_run_without_terminal_prints_the_approve_command_and_keeps_waiting
     run = await cli.stream("run", "test-agent", "launch", "--request-id", "cli-wait")
     said = await cli.read_until(run, "no terminal", stderr=True)
     assert any("agentctl approve run-cli-wait a1" in line for line in said)
+    story = next(line for line in said if line.startswith("its story in the Web UI: "))
+    assert f"{cli.env['TEMPORAL_UI_URL']}/namespaces/default/workflows/run-cli-wait/" in story
+    assert story.rstrip().endswith("/user-metadata")
     await asyncio.sleep(0.5)
     assert run.returncode is None  # still waiting for a decision
     request = await pending_request(agents, "run-cli-wait")
