@@ -33,6 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from client.connection import TemporalSettings, connect
 from client.keyring import ApproverKeyring
+from client.web_ui import list_url, run_url, runs_query
 from domain.approvals import (
     ApprovalState,
     BudgetExtension,
@@ -428,6 +429,21 @@ class AgentsClient:
             )
         )
         return resp.run_id
+
+    async def web_ui_url(self, workflow_id: str) -> str | None:
+        """The Web UI page with the run's story (its latest execution's User Metadata tab),
+        or None when no Web UI is configured."""
+        if not self.ui_base_url:
+            return None
+        desc = await self.temporal.get_workflow_handle(workflow_id).describe()
+        return run_url(self.ui_base_url, self.temporal.namespace, workflow_id, desc.run_id)
+
+    def web_ui_list_url(self, *clauses: str) -> str | None:
+        """The Web UI's list of the runs matching every visibility clause (None: no Web UI
+        configured)."""
+        if not self.ui_base_url:
+            return None
+        return list_url(self.ui_base_url, self.temporal.namespace, runs_query(*clauses))
 
     async def describe_status(self, workflow_id: str) -> WorkflowExecutionStatus | None:
         """Temporal's own status of the run's execution."""

@@ -19,6 +19,7 @@ from client.cli_app import (
     workflow_id_of,
 )
 from client.render import print_runs, print_spend, to_json
+from client.web_ui import status_clause
 from domain.run import RunStatus
 
 PANEL = "Operate"
@@ -127,19 +128,26 @@ async def list_runs(
         clauses.append(f"CostUsd >= {float(min_cost)}")
     if budget_alert:
         clauses.append("BudgetAlert = true")
-    if status_ is RunStatus.TERMINATED:  # set by no run: ended from outside
-        clauses.append("ExecutionStatus = 'Terminated'")
-    elif status_ is not None:
-        clauses.append(f"AgentStatus = '{status_.value}'")
     if agent:
         clauses.append(f"AgentName = '{_quoted(agent)}'")
     if pending_approval:  # a run that ended (terminated too) can take no decision
         clauses.append("PendingApproval = true AND ExecutionStatus = 'Running'")
+    if status_ is not None:
+        clauses.append(status_clause(status_))
     rows = await client.list_run_rows(" AND ".join(clauses), limit=limit)
     if as_json:
         out.print_json(to_json([r.workflow_id for r in rows]))
-    else:
-        print_runs(out, rows)
+        return
+    print_runs(out, rows)
+    if (url := client.web_ui_list_url(*clauses)) is None:
+        return
+    out.print(f"In the Web UI: {url}", markup=False, soft_wrap=True)
+    if status_ is None and rows:  # the UI's list says "Completed" for every ended run
+        out.print("By status (the Web UI lists each apart):", markup=False)
+        shown = {r.status for r in rows}
+        for s in (s for s in RunStatus if s.value in shown):
+            link = client.web_ui_list_url(*clauses, status_clause(s))
+            out.print(f"  {s.value}: {link}", markup=False, soft_wrap=True)
 
 
 @app.command(rich_help_panel=PANEL)

@@ -108,6 +108,8 @@ async def run(
         raise typer.Exit(EXIT_CODES[RunStatus.RUNNING])
     if not as_json:
         err.print(f"started {handle.workflow_id}")
+        if url := await client.web_ui_url(handle.workflow_id):
+            err.print(f"its story in the Web UI: {url}", markup=False, soft_wrap=True)
         if handle.admitted is None:
             err.print(
                 f"[yellow]no worker has picked it up yet[/]: is an agent-worker polling task "
@@ -222,6 +224,8 @@ async def status(run: str = run_argument(), as_json: bool = json_flag("the statu
             print_request(out, view.workflow_id, r, view)
         for r in view.closed:
             out.print(f"request {r.id} ({r.what}) closed: {r.reason}; nobody can answer it now")
+        if url := await client.web_ui_url(view.workflow_id):
+            out.print(f"Web UI: {url}", markup=False, soft_wrap=True)
     raise typer.Exit(EXIT_CODES[view.status])
 
 

@@ -52,7 +52,8 @@ async def _demo(data_dir: Path, keep_server: bool, port: int | None, ui_port: in
             f"run {handle.workflow_id} started "
             f"({'offline model' if offline else 'OpenAI-compatible model'})"
         )
-        console.print(f"watch it live: {env.workflow_url(handle.workflow_id)}\n")
+        story = await agents.web_ui_url(handle.workflow_id)
+        console.print(f"watch it live: {story}\n", markup=False)
 
         approver = getpass.getuser() if sys.stdin.isatty() else "demo"
 
@@ -100,7 +101,10 @@ async def _demo(data_dir: Path, keep_server: bool, port: int | None, ui_port: in
             return 130
         report = followed
         print_report(console, report)
-        console.print(f"\nOpen the run in the Web UI: {env.workflow_url(handle.workflow_id)}")
+        console.print(
+            f"\nOpen the run in the Web UI: {await agents.web_ui_url(handle.workflow_id)}",
+            markup=False,
+        )
         if keep_server and env.server is not None:
             console.print("the dev server keeps running (Ctrl-C to stop it)")
             await _wait_forever()

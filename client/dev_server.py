@@ -30,6 +30,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 
 from client.temporal_cli import TemporalCliNotFoundError, find_temporal_cli
+from client.web_ui import run_url
 from domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 _HOST = "127.0.0.1"
@@ -137,9 +138,9 @@ class DevServer:
         """The Web UI's base URL."""
         return f"http://{_HOST}:{self.ui_port}"
 
-    def workflow_url(self, workflow_id: str) -> str:
-        """The Web UI page of one workflow."""
-        return f"{self.ui_url}/namespaces/{self.namespace}/workflows/{workflow_id}"
+    def workflow_url(self, workflow_id: str, run_id: str | None = None) -> str:
+        """The Web UI page of one workflow: with its run id, the run's story."""
+        return run_url(self.ui_url, self.namespace, workflow_id, run_id)
 
     @property
     def pid(self) -> int | None:

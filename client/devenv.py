@@ -98,10 +98,6 @@ class DevEnvironment:
     settings: WorkerSettings
     address: str = f"127.0.0.1:{DEV_PORT}"
 
-    def workflow_url(self, workflow_id: str) -> str:
-        """The Web UI page of a run."""
-        return f"{self.ui_url}/namespaces/default/workflows/{workflow_id}"
-
 
 @contextlib.asynccontextmanager
 async def dev_environment(

@@ -19,6 +19,7 @@ from activities.user_limits import UserLimits
 from client.connection import TemporalSettings, connect
 from client.dev_server import DevServer
 from client.temporal_cli import find_temporal_cli
+from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
 from tests.support.scripted_model import ScriptedModelServer
 from workers.build import build_worker
@@ -113,3 +114,9 @@ def catalog() -> Catalog:
 def agents(client: Client, catalog: Catalog, task_queue: str) -> LocalAgents:
     """The Python API, pointed at this test's queue (and its worker's catalog)."""
     return LocalAgents(client, catalog, task_queue)
+
+
+@pytest.fixture
+def cli(dev_server: DevServer, task_queue: str) -> Cli:
+    """``agentctl`` with this test's server, queue and plugins."""
+    return Cli(dev_server, task_queue, TEST_PLUGINS)

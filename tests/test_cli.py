@@ -8,13 +8,11 @@ import pty
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from client.dev_server import DevServer
 from domain.approvals import Decision
-from tests.conftest import TEST_PLUGINS
+from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import REPO
@@ -23,74 +21,6 @@ from tests.support.waiting import pending_request
 from workers.replay import load_history, replay_history
 
 pytestmark = pytest.mark.e2e
-
-
-class Cli:
-    """Runs ``agentctl`` (``python -m client.cli``) with this test's server and queue."""
-
-    def __init__(self, server: DevServer, task_queue: str) -> None:
-        self.env = {
-            **os.environ,
-            "TEMPORAL_ADDRESS": server.address,
-            "AGENTS_TASK_QUEUE": task_queue,
-            "AGENT_PLUGINS": TEST_PLUGINS,
-            "COLUMNS": "200",
-        }
-
-    async def __call__(self, *args: str, timeout: float = 60) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "client.cli",
-            *args,
-            cwd=REPO,
-            env=self.env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        assert proc.returncode is not None
-        return proc.returncode, out.decode(), err.decode()
-
-    async def stream(self, *args: str) -> asyncio.subprocess.Process:
-        """Start a command whose output the test reads while it runs."""
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "client.cli",
-            *args,
-            cwd=REPO,
-            env=self.env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-
-    @staticmethod
-    async def read_until(
-        proc: asyncio.subprocess.Process, text: str, timeout: float = 60, stderr: bool = False
-    ) -> list[str]:
-        """Lines of stdout (or stderr) up to and including the first containing ``text``."""
-        stream = proc.stderr if stderr else proc.stdout
-        assert stream is not None
-        lines: list[str] = []
-        async with asyncio.timeout(timeout):
-            while not lines or text not in lines[-1]:
-                line = await stream.readline()
-                assert line, f"output ended before {text!r}: {lines}"
-                lines.append(line.decode())
-        return lines
-
-    async def json(self, *args: str, code: int = 0) -> Any:
-        rc, out, err = await self(*args, "--json")
-        assert rc == code, f"exit {rc}\n{out}\n{err}"
-        return json.loads(out)
-
-
-@pytest.fixture
-def cli(dev_server: DevServer, task_queue: str) -> Cli:
-    return Cli(dev_server, task_queue)
 
 
 def _launch_plan(model: ScriptedModelServer) -> None:
@@ -155,6 +85,9 @@ async def test_run_without_terminal_prints_the_approve_command_and_keeps_waiting
     run = await cli.stream("run", "test-agent", "launch", "--request-id", "cli-wait")
     said = await cli.read_until(run, "no terminal", stderr=True)
     assert any("agentctl approve run-cli-wait a1" in line for line in said)
+    story = next(line for line in said if line.startswith("its story in the Web UI: "))
+    assert f"{cli.env['TEMPORAL_UI_URL']}/namespaces/default/workflows/run-cli-wait/" in story
+    assert story.rstrip().endswith("/user-metadata")
     await asyncio.sleep(0.5)
     assert run.returncode is None  # still waiting for a decision
     request = await pending_request(agents, "run-cli-wait")

@@ -7,10 +7,17 @@ User Metadata tab shows the run's static summary and details, the "Events with M
 approval and the exact ``agentctl approve`` command. Markdown is rendered in iframes, so
 the text is read from every frame. The list page's ``query`` parameter filters by search
 attribute, as the README says.
+
+The links ``agentctl`` prints are followed as a person would: ``status`` links the run's
+User Metadata tab, where the story is without a click, and ``list`` links, per AgentStatus,
+a filtered Web UI list that shows exactly the runs that ended that way (the UI's own
+status column says "Completed" for every run that returned its report).
 """
 
+import asyncio
 import os
 import shutil
+import uuid
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,17 +25,23 @@ import pytest
 from playwright.async_api import expect
 
 from client.dev_server import DevServer
+from domain.approvals import ApprovalPolicy
+from domain.budget import Budget
+from domain.run import RunStatus
+from domain.spec import AgentSpec
+from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
 from tests.support.browser import TIMEOUT_MS, browser_page, find_chromium, wait_for_text
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
-from tests.support.waiting import pending_request
+from tests.support.waiting import pending_request, report_within
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS_SCREENSHOT = ROOT / "docs" / "web-ui.png"
+DOCS_LIST_SCREENSHOT = ROOT / "docs" / "web-ui-statuses.png"
 GOAL = "record the fuel, then launch the apollo rocket"
 
 
@@ -105,3 +118,124 @@ async def test_run_page_shows_summary_pending_approval_and_activity_summaries(
         # ...because the query was applied (it shows as a filter), not ignored.
         await expect(page.get_by_text('"awaiting_approval"').first).to_be_visible()
         await page.screenshot(path=ARTIFACTS / "web-ui-awaiting-list.png", full_page=True)
+
+
+def _line(output: str, prefix: str) -> str:
+    """What follows ``prefix`` on the first line of ``output`` that starts with it."""
+    for line in output.splitlines():
+        if line.strip().startswith(prefix):
+            return line.strip().removeprefix(prefix).strip()
+    raise AssertionError(f"no line starting {prefix!r} in:\n{output}")
+
+
+async def _ended_runs(agents: LocalAgents, model: ScriptedModelServer, user: str) -> dict[str, str]:
+    """One run of ``user`` ending completed, escalated, budget_exhausted: status -> run id.
+
+    One after the other, as each consumes its own scripted replies."""
+    ids: dict[str, str] = {}
+
+    async def ended(agent: str | AgentSpec, goal: str) -> str:
+        wid = (await agents.start_run(agent, goal, user=user)).workflow_id
+        await report_within(agents, wid)
+        model.reset()  # no reply left over for the next run
+        return wid
+
+    model.enqueue(plan_reply(tool_task("a", "record_effect", name="done")), purpose="plan")
+    model.enqueue(Reply.text("done"), purpose="summarize")
+    ids["completed"] = await ended("test-agent", "finish")
+
+    risky = tool_task("r", "record_effect", name="risky")
+    risky["success_criteria"] = ["nothing irreversible happened"]
+    model.enqueue(plan_reply(risky), purpose="plan")
+    model.enqueue(Reply.json({"judgement": "critical", "reason": "it broke"}), purpose="evaluate")
+    model.enqueue(Reply.text("stopped"), purpose="summarize")
+    ids["escalated"] = await ended("test-agent", "escalate")
+
+    spec = agents.catalog.plugin("test-agent").build_spec()
+    tight = spec.model_copy(
+        update={
+            "name": "test-agent-tight",
+            "budget": Budget(max_llm_calls=1),
+            "approvals": ApprovalPolicy(ask_budget_extension=False),
+        }
+    )
+    model.enqueue(plan_reply(tool_task("b", "record_effect", name="kept")), purpose="plan")
+    ids["budget_exhausted"] = await ended(tight, "overspend")
+    return ids
+
+
+async def test_printed_links_open_the_story_and_tell_ended_runs_apart(
+    cli: Cli,
+    agents: LocalAgents,
+    model: ScriptedModelServer,
+    worker: None,
+    dev_server: DevServer,
+    chromium: Path,
+) -> None:
+    user = f"ui-{uuid.uuid4().hex[:8]}"
+    ids: dict[str, str] = {}
+    for status, wid in (await _ended_runs(agents, model, user)).items():
+        assert (await report_within(agents, wid)).status.value == status
+        ids[status] = wid
+    model.enqueue(plan_reply(tool_task("go", "launch_rocket", name="apollo")), purpose="plan")
+    waiting = (await agents.start_run("test-agent", "launch", user=user)).workflow_id
+    request = await pending_request(agents, waiting)
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    code, said, _ = await cli("status", waiting)
+    assert code == 7, said  # still running, awaiting approval
+    story = _line(said, "Web UI:")
+    assert story.endswith("/user-metadata"), story
+
+    async with browser_page(chromium) as page:
+        # The printed link opens on the story: no tab to find, no click.
+        await page.goto(story)
+        await wait_for_text(
+            page,
+            "Current Details",
+            f"Waiting for approval {request.id}",
+            request.what,
+            f"agentctl approve {waiting} {request.id} --reason",
+        )
+        await page.screenshot(path=ARTIFACTS / "web-ui-story-link.png", full_page=True)
+
+        await agents.cancel(waiting)
+        assert (await report_within(agents, waiting)).status is RunStatus.CANCELLED
+        ids["cancelled"] = waiting
+        # Visibility catches up with each run's last AgentStatus in its own time.
+        links: dict[str, str] = {}
+        async with asyncio.timeout(TIMEOUT_MS / 1000):
+            while set(links) != set(ids):
+                code, said, _ = await cli("list", "--user", user)
+                assert code == 0, said
+                links = {s: _line(said, f"{s}:") for s in ids if f"  {s}: http" in said}
+                await asyncio.sleep(0.25)
+
+        for status, wid in ids.items():
+            await page.goto(links[status])
+            await expect(page.get_by_role("link", name=wid)).to_be_visible(timeout=TIMEOUT_MS)
+            await expect(page.get_by_text(f'"{status}"').first).to_be_visible()
+            for other in set(ids.values()) - {wid}:
+                await expect(page.get_by_role("link", name=other)).to_have_count(0)
+            await page.screenshot(path=ARTIFACTS / f"web-ui-list-{status}.png", full_page=True)
+
+        # One list with them all: the table's column settings add AgentStatus (once per
+        # browser, kept in its storage), and each row says how its run ended.
+        await page.goto(_line(said, "In the Web UI:"))
+        for wid in ids.values():
+            await expect(page.get_by_role("link", name=wid)).to_be_visible(timeout=TIMEOUT_MS)
+        await page.get_by_test_id("workflows-summary-table-configuration-button").click()
+        await page.get_by_test_id("orderable-list-item-AgentStatus-add-button").click()
+        for _ in range(5):  # after Workflow ID, Run ID, Type, Start, End: next to Status
+            await page.get_by_test_id("orderable-list-item-AgentStatus-move-up-button").click()
+        await page.get_by_test_id("drawer-close-button").locator("visible=true").click()
+        await expect(page.get_by_text("Configure Workflows Table")).not_to_be_in_viewport()
+        await expect(page.get_by_role("columnheader", name="AgentStatus")).to_be_visible()
+        for status, wid in ids.items():
+            row = page.get_by_test_id("workflows-summary-configurable-table-row").filter(
+                has=page.get_by_role("link", name=wid)
+            )
+            await expect(row).to_contain_text(status)
+        await page.screenshot(path=ARTIFACTS / "web-ui-list-statuses.png", full_page=True)
+        if os.environ.get("UPDATE_SCREENSHOT") == "1":
+            shutil.copyfile(ARTIFACTS / "web-ui-list-statuses.png", DOCS_LIST_SCREENSHOT)
