@@ -57,7 +57,9 @@ class Notices:
             goal=st.request.goal,
             title=title,
             text=text,
-            ui_url=f"{base}/namespaces/{workflow.info().namespace}/workflows/{wid}"
+            # The run's story tab (summary, details, live status), not its raw history.
+            ui_url=f"{base}/namespaces/{workflow.info().namespace}/workflows/{wid}/"
+            f"{workflow.info().run_id}/user-metadata"
             if base
             else None,
             attempted=[f"{s.label}: {s.outcome.value}" for s in st.steps[-20:]],
