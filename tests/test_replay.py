@@ -11,7 +11,11 @@ ledger-signed patches): the run carried its spec, decisions were signals, and th
 took unsigned messages. ``admitted_run.json`` and ``user_ledger_signed.json`` are the
 current code's (``UPDATE_HISTORIES=1`` re-records them): a run admitted by its worker that
 reserved from its user's ledger, asked for approval, ignored a malformed signal, took a
-decision by update and settled; and that user's ledger.
+decision by update and settled; and that user's ledger. ``admitted_run_slow_resolve.json``
+is a run whose ``resolve_agent`` took 9 s (longer than the workflow task's heartbeat), so
+its local activity ended in a later workflow task than the one that started it: a patch
+first asked after that activity would be seen there on the original run but not on
+replay. Every patch a run takes is decided before its first local activity.
 """
 
 import asyncio

@@ -50,7 +50,7 @@ from workflows.shares import settle_share
 from workflows.state import RunState
 from workflows.story import Story
 from workflows.tasks import TaskRunner
-from workflows.versions import worker_owns_agent
+from workflows.versions import compact_history, worker_owns_agent
 
 
 @workflow.defn(name="AgentRun")
@@ -210,6 +210,10 @@ class AgentRun:
         The input is one `RunRequest`; any other number of payloads is refused.
         """
         if worker_owns_agent():
+            # Every patch this run takes is decided before its first local activity: code
+            # after an activity can land in a later workflow task than on replay, where a
+            # patch first asked there would not be seen (a non-determinism error).
+            compact_history()
             try:
                 state, self._admission = await admit(request)
             except RunRefused as refused:

@@ -53,6 +53,9 @@ class UserLedger:
     async def run(self, state: Any) -> None:
         """Live until the history should be compacted, then continue as new."""
         start_ops = self._state.operations
+        # Decided before the local activity below (see AgentRun.run): a patch first asked
+        # after an activity may fall in another workflow task on replay.
+        sweeps = ledger_sweep()
         if self._signed:  # who may sign, as the workers are configured now
             trust = await workflow.execute_local_activity(
                 "ledger_trust",
@@ -71,7 +74,7 @@ class UserLedger:
                 or self._state.operations - start_ops >= OPERATIONS_PER_RUN
             )
 
-        if not ledger_sweep():  # a ledger recorded before the sweep
+        if not sweeps:  # a ledger recorded before the sweep
             await workflow.wait_condition(compact)
         while not compact():
             if not self._state.reservations:
