@@ -2,6 +2,7 @@
 and payload store that hold no plaintext prompt, goal, tool argument or failure message."""
 
 import base64
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -121,8 +122,16 @@ def test_codec_server_decodes_for_the_ui_with_cors_and_auth(codec_server: CodecS
 
 
 def _scan(*roots: Path, pattern: str = "*") -> bytes:
-    """Every byte under ``roots`` (files matching ``pattern``), to look for plaintext."""
-    return b"".join(p.read_bytes() for r in roots for p in r.rglob(pattern) if p.is_file())
+    """Every byte under ``roots`` (files matching ``pattern``), to look for plaintext.
+
+    SQLite's rollback journal comes and goes as the server writes: a file that vanished
+    between listing and reading held nothing that is not in the database by then.
+    """
+    found = []
+    for path in (p for r in roots for p in r.rglob(pattern)):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            found.append(path.read_bytes())
+    return b"".join(found)
 
 
 @pytest.mark.e2e
