@@ -5,7 +5,6 @@ listed. Without a file, users have no cross-run limit (each run still has its bu
 """
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,12 +21,6 @@ class UserLimits:
         bad = [u for u, v in self._limits.items() if v < 0]
         if bad:
             raise ValueError(f"negative monthly limit for: {', '.join(bad)}")
-
-    @classmethod
-    def from_env(cls) -> "UserLimits":
-        """Read the JSON file named by ``AGENT_USER_LIMITS_FILE``, if set."""
-        path = os.environ.get("AGENT_USER_LIMITS_FILE")
-        return cls.from_file(Path(path) if path else None)
 
     @classmethod
     def from_file(cls, path: Path | None) -> "UserLimits":

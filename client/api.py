@@ -44,6 +44,7 @@ from domain.approvals import (
     extension_message,
 )
 from domain.budget import BudgetOverride
+from domain.markdown import escape_markdown
 from domain.money import usd_to_micros
 from domain.run import (
     WORKFLOW_TYPE,
@@ -510,12 +511,8 @@ def _static_details(request: RunRequest) -> str:
     )
     return (
         f"**Agent** {request.agent_name} · **user** {request.user}\n\n**Goal** {request.goal}"
-        f"\n\n**Budget asked** {_md(asked)}"
+        f"\n\n**Budget asked** {escape_markdown(asked)}"
         + (f" · **model** {request.model}" if request.model else "")
         + "\n\nWhat the run obeys is resolved by its worker: see the run's details."
         "\n\n\u00a0"  # the UI's Markdown frame is a line short; keep the last line visible
     )
-
-
-def _md(text: str) -> str:
-    return text.replace("$", "\\$")

@@ -90,8 +90,7 @@ async def admit(payloads: tuple[Any, ...]) -> tuple[RunState, Admission]:
     if request.resume_state is not None:
         if info.continued_run_id is None:
             raise RunRefused("resume_state is set only by a run continuing as new")
-        state = RunState.resumed(request.resume_state, request)
-        state.generation += 1
+        state = RunState.continued(request.resume_state, request)
         return state, _admitted(state)
     _check_origin(request)
     resolved = await _resolve(request)

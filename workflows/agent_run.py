@@ -428,9 +428,7 @@ def _refusal(err: DecisionRefusedError) -> ApplicationError:
 def _legacy_state(request: RunRequest) -> RunState:
     """The state of a run recorded before the worker resolved agents (replay only)."""
     if request.resume_state is not None:
-        state = RunState.resumed(request.resume_state, request)
-        state.generation += 1
-        return state
+        return RunState.continued(request.resume_state, request)
     assert request.spec is not None, "a legacy request carries its spec"
     return RunState(
         request=request,

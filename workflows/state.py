@@ -127,6 +127,13 @@ class RunState(BaseModel):
             fields["user_ledger"] = request.user_ledger_id
         return cls.model_validate(fields)
 
+    @classmethod
+    def continued(cls, carried: dict[str, Any], request: RunRequest) -> "RunState":
+        """The state of the next execution of a run that continued as new."""
+        state = cls.resumed(carried, request)
+        state.generation += 1
+        return state
+
     def next_approval_id(self) -> str:
         """A request id never used before in this run, across continue-as-new.
 

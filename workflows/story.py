@@ -9,6 +9,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
+from domain.markdown import escape_markdown
 from domain.money import format_usd, micros_to_usd
 from domain.run import RunStatus
 from workflows import search_attributes as sa
@@ -20,11 +21,6 @@ def _limit(value: float | int | None, fmt: str = "{}") -> str:
     return "∞" if value is None else fmt.format(value)
 
 
-def _md(text: str) -> str:
-    """Escape what the Web UI's Markdown renderer would misread ($…$ is math there)."""
-    return text.replace("$", "\\$")
-
-
 def details_markdown(state: RunState, workflow_id: str) -> str:
     """The run's live status as Markdown (``set_current_details``)."""
     spent, budget = state.ledger.spent, state.ledger.budget
@@ -32,7 +28,7 @@ def details_markdown(state: RunState, workflow_id: str) -> str:
         f"**{shown_status(state).value}** · phase `{state.phase.value}` · iteration "
         f"{state.iteration} of {budget.max_iterations}",
         "",
-        _md(
+        escape_markdown(
             f"Budget: {format_usd(micros_to_usd(spent.cost_micros))} / "
             f"{'∞' if budget.max_cost_usd is None else format_usd(budget.max_cost_usd)}"
         )
@@ -70,7 +66,7 @@ def details_markdown(state: RunState, workflow_id: str) -> str:
             for s in state.steps[-5:]
         ]
     if state.errors:
-        lines += ["", f"Last error: {_md(state.errors[-1])}"]
+        lines += ["", f"Last error: {escape_markdown(state.errors[-1])}"]
     # The UI sizes its Markdown frame a line short; a blank paragraph keeps the last visible.
     return "\n".join(lines) + "\n\n\u00a0"
 
