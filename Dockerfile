@@ -12,16 +12,25 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# The wheel's packages ([tool.hatch.build.targets.wheel] in pyproject.toml) and the files
-# its metadata needs; tests/test_compose.py keeps this list in step with pyproject.toml.
+# The one package, durable_agents: src/durable_agents (the public API) and the layer
+# folders the build hook (scripts/hatch_layers.py) maps into it, plus the files its
+# metadata needs; tests/test_compose.py keeps this list in step with the hook.
 COPY pyproject.toml README.md ./
+COPY scripts/hatch_layers.py ./scripts/hatch_layers.py
+COPY src ./src
 COPY domain ./domain
+COPY infra ./infra
 COPY workflows ./workflows
 COPY activities ./activities
 COPY workers ./workers
 COPY client ./client
-COPY examples ./examples
+COPY cli ./cli
+COPY devtools ./devtools
+COPY testing ./testing
 RUN pip install .
+# The example agents are plugins, not part of the package: they live beside it and are
+# loaded only when AGENT_PLUGINS names them (docker-compose.yml does).
+COPY examples /opt/plugins/examples
 
 # --- runtime ----------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
@@ -34,6 +43,8 @@ RUN groupadd --system --gid 10001 agent \
         --shell /usr/sbin/nologin agent \
     && install -d -o agent -g agent -m 0750 /data
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/plugins /opt/plugins
+ENV PYTHONPATH=/opt/plugins
 USER agent
 WORKDIR /home/agent
 # Payload store, reply cache, example databases. A named volume mounted here starts as a

@@ -22,14 +22,14 @@ setup: $(DEPS_STAMP) temporal-cli
 
 # Prints progress while the first build runs (a few minutes); instant once cached.
 temporal-cli: $(DEPS_STAMP)
-	@$(PY) -m client.temporal_cli > /dev/null
+	@$(PY) -m durable_agents._devtools.temporal_cli > /dev/null
 
 # Headless Chromium from Debian's packages for the Web UI test (instant once installed).
 browser:
 	@sh scripts/install-browser.sh
 
 demo: setup
-	$(PY) -m client.demo $(DEMO_ARGS)
+	$(PY) -m examples.demo $(DEMO_ARGS)
 
 lint: $(DEPS_STAMP)
 	$(VENV)/bin/ruff check .
@@ -39,8 +39,11 @@ lint: $(DEPS_STAMP)
 test: setup browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The worker serves the example agents unless AGENT_PLUGINS names others.
+AGENT_PLUGINS ?= examples.db_tuner,examples.file_editor
+
 worker: setup
-	$(VENV)/bin/agent-worker
+	AGENT_PLUGINS=$(AGENT_PLUGINS) $(VENV)/bin/agent-worker
 
 # Benchmarks against floors measured in the same run; writes bench/results/latest.json.
 # Never part of `make test` (a smoke-size run is). `make bench BENCH_ARGS=--smoke` is quick.

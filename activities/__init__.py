@@ -1,7 +1,7 @@
 """All I/O of durable-agents: model calls, planning, the tool registry and built-in tools."""
 
-from activities.agent_activities import AgentActivities
-from activities.tool_api import (
+from durable_agents._activities.agent_activities import AgentActivities
+from durable_agents._activities.tool_api import (
     RegisteredTool,
     ToolContext,
     ToolFailedError,

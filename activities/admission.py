@@ -15,14 +15,19 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.catalog import Catalog, RequestRefusedError
-from activities.keys import WorkerKeys
-from activities.user_limits import UserLimits
-from domain.admission import ResolveAgent, ResolvedAgent, ShareRequest, ShareSettlement
-from domain.money import usd_to_micros
-from domain.signatures import sign
-from domain.spec import spec_hash
-from domain.user_ledger import (
+from durable_agents._activities.catalog import Catalog, RequestRefusedError
+from durable_agents._activities.keys import WorkerKeys
+from durable_agents._activities.user_limits import UserLimits
+from durable_agents._domain.admission import (
+    ResolveAgent,
+    ResolvedAgent,
+    ShareRequest,
+    ShareSettlement,
+)
+from durable_agents._domain.money import usd_to_micros
+from durable_agents._domain.signatures import sign
+from durable_agents._domain.spec import spec_hash
+from durable_agents._domain.user_ledger import (
     SWEEP_EVERY_S,
     LedgerDecision,
     LedgerReservation,

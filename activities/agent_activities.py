@@ -19,23 +19,39 @@ from opentelemetry.trace import Tracer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.circuit_breaker import CircuitBreakers, CircuitOpenError, to_application_error
-from activities.instrumentation import observe_llm_call, observe_tool_call, record_cache_hit
-from activities.openai_provider import ModelProvider, ProviderReply
-from activities.payload_store import DEFAULT_INLINE_LIMIT, PayloadStore, preview_of
-from activities.response_cache import CachedReply, ResponseCache
-from activities.tool_api import (
+from durable_agents._activities.circuit_breaker import (
+    CircuitBreakers,
+    CircuitOpenError,
+    to_application_error,
+)
+from durable_agents._activities.instrumentation import (
+    observe_llm_call,
+    observe_tool_call,
+    record_cache_hit,
+)
+from durable_agents._activities.openai_provider import ModelProvider, ProviderReply
+from durable_agents._activities.payload_store import DEFAULT_INLINE_LIMIT, PayloadStore, preview_of
+from durable_agents._activities.response_cache import CachedReply, ResponseCache
+from durable_agents._activities.tool_api import (
     ToolContext,
     ToolFailedError,
     ToolInputError,
     ToolRegistry,
     ToolUnavailable,
 )
-from domain.errors import ErrorType
-from domain.evaluation import EvalReply, Judgement
-from domain.llm import LlmCall, LlmResult, Message, Part, PayloadRef, is_kept, run_joins
-from domain.plan import Plan, PlanReply
-from domain.tools import ToolCall, ToolResult
+from durable_agents._domain.errors import ErrorType
+from durable_agents._domain.evaluation import EvalReply, Judgement
+from durable_agents._domain.llm import (
+    LlmCall,
+    LlmResult,
+    Message,
+    Part,
+    PayloadRef,
+    is_kept,
+    run_joins,
+)
+from durable_agents._domain.plan import Plan, PlanReply
+from durable_agents._domain.tools import ToolCall, ToolResult
 
 
 @dataclass

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from activities.plugins import AgentPlugin, load_plugins, plugin_modules
-from domain.budget import BudgetOverride
-from domain.prices import DEFAULT_PRICES, ModelPrice, resolve_prices
-from domain.spec import AgentSpec
+from durable_agents._activities.plugins import AgentPlugin, load_plugins, plugin_modules
+from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.prices import DEFAULT_PRICES, ModelPrice, resolve_prices
+from durable_agents._domain.spec import AgentSpec
 
 _PRICE_FILE = TypeAdapter(dict[str, ModelPrice])
 

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from temporalio.exceptions import ApplicationError
 
-from domain.errors import ErrorType
+from durable_agents._domain.errors import ErrorType
 
 DEFAULT_THRESHOLD = 5
 DEFAULT_RESET_S = 30.0

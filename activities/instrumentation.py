@@ -39,10 +39,10 @@ from temporalio import activity
 from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
 
-from activities.openai_provider import ProviderReply
-from domain.llm import LlmCall
-from domain.redaction import mask_keys
-from domain.tools import ToolCall
+from durable_agents._activities.openai_provider import ProviderReply
+from durable_agents._domain.llm import LlmCall
+from durable_agents._domain.redaction import mask_keys
+from durable_agents._domain.tools import ToolCall
 
 TRACER_NAME = "durable_agents"
 LOGGER_NAME = "durable_agents.activities"

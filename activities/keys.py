@@ -17,7 +17,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from domain.signatures import SignatureError, check_public_key, new_private_key, public_key_of
+from durable_agents._domain.signatures import (
+    SignatureError,
+    check_public_key,
+    new_private_key,
+    public_key_of,
+)
 
 DEFAULT_KEY_DIR = Path.home() / ".config" / "durable-agents"
 

@@ -5,8 +5,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.money import usd_cost_to_micros
-from domain.user_ledger import LedgerSettlement
+from durable_agents._domain.money import usd_cost_to_micros
+from durable_agents._domain.user_ledger import LedgerSettlement
 
 # The cost a run last reported (the workflow keeps it current; see workflows/story.py).
 _COST_USD = SearchAttributeKey.for_float("CostUsd")

@@ -24,8 +24,13 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.notifications import Notification, NotifyErrorType, NotifyResult, slack_payload
-from domain.redaction import mask_keys, redact, secret_values
+from durable_agents._domain.notifications import (
+    Notification,
+    NotifyErrorType,
+    NotifyResult,
+    slack_payload,
+)
+from durable_agents._domain.redaction import mask_keys, redact, secret_values
 
 LOGGER_NAME = "durable_agents.notify"
 # A server may ask for any delay; past this the escalation would be stale anyway, and the

@@ -9,10 +9,10 @@ Agents without a policy get a generic one that ends the run with a plain summary
 import json
 from collections.abc import Callable, Mapping
 
-from activities.openai_provider import ProviderReply
-from domain.llm import LlmCall
-from domain.prompts import parse_observations
-from domain.spec import Purpose
+from durable_agents._activities.openai_provider import ProviderReply
+from durable_agents._domain.llm import LlmCall
+from durable_agents._domain.prompts import parse_observations
+from durable_agents._domain.spec import Purpose
 
 OfflinePolicy = Callable[[LlmCall, str], str]
 OFFLINE_MODEL = "offline"

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from temporalio.exceptions import ApplicationError
 
-from domain.errors import ErrorType
-from domain.llm import LlmCall
+from durable_agents._domain.errors import ErrorType
+from durable_agents._domain.llm import LlmCall
 
 if TYPE_CHECKING:
     import openai

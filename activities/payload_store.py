@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from domain.llm import PayloadRef
+from durable_agents._domain.llm import PayloadRef
 
 DEFAULT_INLINE_LIMIT = 4096
 PREVIEW_CHARS = 240

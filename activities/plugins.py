@@ -1,20 +1,21 @@
 """Agent plugins: how an agent brings its spec, its tools and its offline policy.
 
 A plugin is a module with a ``PLUGIN`` attribute (an `AgentPlugin`). Workers load the
-plugins named in ``AGENT_PLUGINS`` (comma-separated module paths) after the built-in
-examples, register their tools, and hand their offline policies to the offline model.
-The client loads the same modules to resolve an agent name into a full `AgentSpec`.
+plugins named in ``AGENT_PLUGINS`` (comma-separated module paths), and nothing else: the
+examples in the repository's ``examples/`` are plugins like any other and are loaded only
+when named. Workers register the plugins' tools and hand their offline policies to the
+offline model.
 """
 
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from activities.offline_model import OfflinePolicy
-from activities.tool_api import ToolRegistry
-from domain.spec import AgentSpec
+from durable_agents._activities.offline_model import OfflinePolicy
+from durable_agents._activities.tool_api import ToolRegistry
+from durable_agents._domain.spec import AgentSpec
 
-DEFAULT_PLUGIN_MODULES = ("examples.db_tuner", "examples.file_editor")
+EXAMPLE_PLUGINS = "examples.db_tuner,examples.file_editor"
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,17 @@ class PluginError(ImportError):
     """A plugin module is missing or malformed."""
 
 
-def plugin_modules(extra: str | None) -> list[str]:
-    """The built-in plugin modules plus those in a comma-separated ``extra`` list."""
-    names = list(DEFAULT_PLUGIN_MODULES)
-    for name in (extra or "").split(","):
+def plugin_modules(configured: str | None) -> list[str]:
+    """The plugin modules of a comma-separated ``AGENT_PLUGINS`` value; none is an error."""
+    names: list[str] = []
+    for name in (configured or "").split(","):
         if name.strip() and name.strip() not in names:
             names.append(name.strip())
+    if not names:
+        raise PluginError(
+            "no agent plugins configured: set AGENT_PLUGINS to your plugin modules, "
+            f"comma-separated (the repository's examples: AGENT_PLUGINS={EXAMPLE_PLUGINS})"
+        )
     return names
 
 

@@ -24,8 +24,8 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 
-from domain.schema_check import schema_of
-from domain.tools import RetrySpec, SideEffect, ToolSpec
+from durable_agents._domain.schema_check import schema_of
+from durable_agents._domain.tools import RetrySpec, SideEffect, ToolSpec
 
 
 class ToolInputError(Exception):

@@ -28,7 +28,7 @@ from bench.history import long_run
 from bench.recovery import SDK_DEFAULT_STICKY_S, measure_memory, measure_recovery
 from bench.report import machine, table, targets
 from bench.runs import measure_overhead, measure_throughput, uid
-from workers.logs import configure_logging
+from durable_agents._infra.logs import configure_logging
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SCENARIOS = ("overhead", "throughput", "history", "recovery", "memory")  # in run order

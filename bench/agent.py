@@ -14,13 +14,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from activities.catalog import Catalog
-from domain.budget import Budget, BudgetOverride
-from domain.spec import AgentSpec
+from durable_agents._activities.catalog import Catalog
+from durable_agents._activities.plugins import EXAMPLE_PLUGINS
+from durable_agents._domain.budget import Budget, BudgetOverride
+from durable_agents._domain.spec import AgentSpec
 from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 
 AGENT = "test-agent"  # the agent benchmark runs name, or vary (`bench_spec`)
-PLUGINS = "tests.support.test_agent"
+PLUGINS = f"{EXAMPLE_PLUGINS},tests.support.test_agent"
 _PARAM = re.compile(r"(\w+)=([\w.\-]+)")
 _ITERATION = re.compile(r"^ITERATION: (\d+)$", re.MULTILINE)
 

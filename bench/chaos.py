@@ -32,11 +32,11 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from bench.chaos_check import RunOutcome, check, failed_invariants
 from bench.chaos_roles import WorkerPool, approval_driver, worker_env
 from bench.chaos_script import ChaosScript, goal_for
-from client.api import AgentsClient
-from client.connection import connect
-from client.dev_server import DevServer
-from domain.budget import BudgetOverride
-from domain.run import RunReport
+from durable_agents._client.api import AgentsClient
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.run import RunReport
+from durable_agents._infra.connection import connect
 from tests.support.scripted_model import ScriptedModelServer
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "chaos.json"

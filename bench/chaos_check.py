@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.chaos_script import effect_names, rocket_name
-from domain.approvals import ApprovalState
-from domain.money import usd_to_micros
-from domain.run import RunReport, RunStatus
+from durable_agents._domain.approvals import ApprovalState
+from durable_agents._domain.money import usd_to_micros
+from durable_agents._domain.run import RunReport, RunStatus
 from tests.support import test_agent
 
 LOOP_THRESHOLD = 3

@@ -18,13 +18,14 @@ import random
 from pathlib import Path
 
 from bench.chaos_check import RunOutcome
-from client.api import AgentsClient, DecisionRefusedError
-from client.connection import TemporalSettings
-from domain.approvals import ApprovalKind, Decision
+from durable_agents._activities.plugins import EXAMPLE_PLUGINS
+from durable_agents._client.api import AgentsClient, DecisionRefusedError
+from durable_agents._domain.approvals import ApprovalKind, Decision
+from durable_agents._infra.connection import TemporalSettings
+from durable_agents._workers.config import WorkerSettings
 from tests.support.processes import WorkerProcess
-from workers.config import WorkerSettings
 
-PLUGINS = "tests.support.test_agent"
+PLUGINS = f"{EXAMPLE_PLUGINS},tests.support.test_agent"
 
 
 def worker_env(address: str, task_queue: str, data_dir: Path, model_url: str) -> dict[str, str]:

@@ -19,13 +19,13 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.openai_provider import OpenAIProvider
-from activities.tool_api import ToolContext
 from bench.agent import Goal
 from bench.floor_workflow import FloorLoop
-from domain.llm import LlmCall, Message
-from domain.prompts import planner_messages
-from domain.spec import AgentSpec
+from durable_agents._activities.openai_provider import OpenAIProvider
+from durable_agents._activities.tool_api import ToolContext
+from durable_agents._domain.llm import LlmCall, Message
+from durable_agents._domain.prompts import planner_messages
+from durable_agents._domain.spec import AgentSpec
 from tests.support.test_agent import TOOLS
 
 

@@ -16,15 +16,15 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.catalog import Catalog, load_price_table
-from activities.plugins import load_plugins, plugin_modules
 from bench.agent import PLUGINS
 from bench.model_proc import ModelProcess
-from client.connection import TemporalSettings, connect
-from client.dev_server import DevServer
+from durable_agents._activities.catalog import Catalog, load_price_table
+from durable_agents._activities.plugins import load_plugins, plugin_modules
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._infra.connection import TemporalSettings, connect
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
 from tests.support.agents import LocalAgents
-from workers.build import build_worker
-from workers.config import WorkerSettings
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -17,7 +17,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 
 from bench.agent import Goal, bench_spec
-from domain.run import RunStatus
+from durable_agents._domain.run import RunStatus
 from tests.support.agents import LocalAgents
 
 STEP_ACTIVITIES = frozenset({"invoke_tool", "llm_complete:execute"})

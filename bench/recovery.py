@@ -33,7 +33,7 @@ from bench.agent import AGENT, Goal, bench_budget
 from bench.floors import floor_work, floor_worker, start_floor
 from bench.harness import Harness, rss_kib
 from bench.runs import uid
-from domain.approvals import Decision, DecisionAnswer
+from durable_agents._domain.approvals import Decision, DecisionAnswer
 from tests.support import test_agent
 from tests.support.processes import WorkerProcess
 from tests.support.waiting import pending_request

@@ -18,7 +18,7 @@ from bench.floors import floor_work, floor_worker, run_floor_asyncio, run_floor_
 from bench.harness import Harness, self_cpu_s
 from bench.history import breakdown, executions
 from bench.model_proc import Request
-from domain.run import RunStatus
+from durable_agents._domain.run import RunStatus
 from tests.support.agents import LocalAgents
 
 RUN_TIMEOUT_S = 900.0

@@ -9,9 +9,9 @@ import asyncio
 import dataclasses
 import os
 
-from workers.config import WorkerSettings
-from workers.logs import configure_logging
-from workers.main import serve
+from durable_agents._infra.logs import configure_logging
+from durable_agents._workers.config import WorkerSettings
+from durable_agents._workers.main import serve
 
 
 def main() -> None:

@@ -31,10 +31,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from client.connection import TemporalSettings, connect
-from client.keyring import ApproverKeyring
-from client.web_ui import list_url, run_url, runs_query
-from domain.approvals import (
+from durable_agents._client.keyring import ApproverKeyring
+from durable_agents._client.web_ui import list_url, run_url, runs_query
+from durable_agents._domain.approvals import (
     ApprovalState,
     BudgetExtension,
     Decision,
@@ -43,10 +42,10 @@ from domain.approvals import (
     decision_message,
     extension_message,
 )
-from domain.budget import BudgetOverride
-from domain.markdown import escape_markdown
-from domain.money import usd_to_micros
-from domain.run import (
+from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.markdown import escape_markdown
+from durable_agents._domain.money import usd_to_micros
+from durable_agents._domain.run import (
     WORKFLOW_TYPE,
     Admission,
     RunReport,
@@ -55,8 +54,14 @@ from domain.run import (
     RunView,
     workflow_id_for,
 )
-from domain.user_ledger import LedgerAdjustment, LedgerDecision, UserSpend, ledger_workflow_id
-from workflows import search_attributes as sa
+from durable_agents._domain.user_ledger import (
+    LedgerAdjustment,
+    LedgerDecision,
+    UserSpend,
+    ledger_workflow_id,
+)
+from durable_agents._infra.connection import TemporalSettings, connect
+from durable_agents._workflows import search_attributes as sa
 
 # A status query waits this long for a worker before the caller hears "no answer".
 STATUS_QUERY_TIMEOUT = timedelta(seconds=10)

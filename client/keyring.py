@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from domain.signatures import new_private_key, public_key_of, sign
+from durable_agents._domain.signatures import new_private_key, public_key_of, sign
 
 DEFAULT_KEYS_DIR = Path.home() / ".config" / "durable-agents" / "keys"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,199}$")

@@ -20,11 +20,16 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
-from client.api import AgentsClient
-from domain.budget import Usage
-from domain.money import usd_to_micros
-from domain.run import WORKFLOW_TYPE, RunReport, RunView
-from workflows.search_attributes import AGENT_NAME, AGENT_USER, COST_USD, TOKENS_USED
+from durable_agents._client.api import AgentsClient
+from durable_agents._domain.budget import Usage
+from durable_agents._domain.money import usd_to_micros
+from durable_agents._domain.run import WORKFLOW_TYPE, RunReport, RunView
+from durable_agents._workflows.search_attributes import (
+    AGENT_NAME,
+    AGENT_USER,
+    COST_USD,
+    TOKENS_USED,
+)
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 

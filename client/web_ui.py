@@ -13,7 +13,7 @@ per-browser setting with no URL, so a status is linked as a filtered list.
 
 from urllib.parse import quote
 
-from domain.run import WORKFLOW_TYPE, RunStatus
+from durable_agents._domain.run import WORKFLOW_TYPE, RunStatus
 
 STORY_TAB = "user-metadata"
 

@@ -3,7 +3,7 @@
 Everything here is safe to use inside workflows.
 """
 
-from domain.approvals import (
+from durable_agents._domain.approvals import (
     ApprovalKind,
     ApprovalPolicy,
     ApprovalRequest,
@@ -14,12 +14,18 @@ from domain.approvals import (
     OnTimeout,
     args_digest,
 )
-from domain.budget import Budget, BudgetExceededError, BudgetLedger, BudgetOverride, Usage
-from domain.llm import LlmCall, LlmResult, Message, PayloadRef
-from domain.permissions import Effect, PermissionMatrix, PermissionRule
-from domain.plan import Plan, Task, TaskKind, validate_plan
-from domain.prices import DEFAULT_PRICES, ModelPrice, UnpricedModelError
-from domain.run import (
+from durable_agents._domain.budget import (
+    Budget,
+    BudgetExceededError,
+    BudgetLedger,
+    BudgetOverride,
+    Usage,
+)
+from durable_agents._domain.llm import LlmCall, LlmResult, Message, PayloadRef
+from durable_agents._domain.permissions import Effect, PermissionMatrix, PermissionRule
+from durable_agents._domain.plan import Plan, Task, TaskKind, validate_plan
+from durable_agents._domain.prices import DEFAULT_PRICES, ModelPrice, UnpricedModelError
+from durable_agents._domain.run import (
     DEFAULT_TASK_QUEUE,
     WORKFLOW_TYPE,
     Outcome,
@@ -31,8 +37,8 @@ from domain.run import (
     StepRecord,
     workflow_id_for,
 )
-from domain.spec import AgentSpec, LoopLimits, ModelRoute, ModelRouting, Purpose
-from domain.tools import RetrySpec, SideEffect, ToolSpec
+from durable_agents._domain.spec import AgentSpec, LoopLimits, ModelRoute, ModelRouting, Purpose
+from durable_agents._domain.tools import RetrySpec, SideEffect, ToolSpec
 
 __all__ = [
     "DEFAULT_PRICES",

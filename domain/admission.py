@@ -7,8 +7,8 @@ the run obeyed, and a later change to the worker's catalog never alters a run in
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.budget import BudgetOverride
-from domain.spec import AgentSpec
+from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.spec import AgentSpec
 
 
 class ResolveAgent(BaseModel):

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.money import micros_to_usd, usd_to_micros
+from durable_agents._domain.money import micros_to_usd, usd_to_micros
 
 
 class Usage(BaseModel):

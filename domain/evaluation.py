@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from domain.llm import LlmResult
+from durable_agents._domain.llm import LlmResult
 
 
 @dataclass

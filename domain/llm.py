@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-from domain.budget import Usage
-from domain.compact import CompactModel
-from domain.prices import ModelPrice
+from durable_agents._domain.budget import Usage
+from durable_agents._domain.compact import CompactModel
+from durable_agents._domain.prices import ModelPrice
 
 # Tokens the chat format adds per message (role markers, separators); generous on purpose.
 MESSAGE_OVERHEAD_TOKENS = 8

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.approvals import ApprovalRequest, OnTimeout
-from domain.money import format_usd
+from durable_agents._domain.approvals import ApprovalRequest, OnTimeout
+from durable_agents._domain.money import format_usd
 
 # Slack refuses section text over 3000 characters; stay below with room for the ellipsis.
 SLACK_SECTION_LIMIT = 2900

@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain import schema_check
-from domain.compact import CompactModel
-from domain.llm import LlmResult
-from domain.permissions import Effect, PermissionMatrix
-from domain.tools import ToolSpec
+from durable_agents._domain import schema_check
+from durable_agents._domain.compact import CompactModel
+from durable_agents._domain.llm import LlmResult
+from durable_agents._domain.permissions import Effect, PermissionMatrix
+from durable_agents._domain.tools import ToolSpec
 
 
 class TaskKind(StrEnum):

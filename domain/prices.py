@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.money import token_cost_micros
+from durable_agents._domain.money import token_cost_micros
 
 
 class ModelPrice(BaseModel):

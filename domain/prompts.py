@@ -9,11 +9,11 @@ from `Part`s so that what repeats from one prompt to the next can travel by refe
 import json
 from typing import Any
 
-from domain.evaluation import EVAL_FORMAT
-from domain.llm import Message, Part
-from domain.plan import Plan
-from domain.run import Outcome, StepRecord
-from domain.spec import AgentSpec
+from durable_agents._domain.evaluation import EVAL_FORMAT
+from durable_agents._domain.llm import Message, Part
+from durable_agents._domain.plan import Plan
+from durable_agents._domain.run import Outcome, StepRecord
+from durable_agents._domain.spec import AgentSpec
 
 PLAN_FORMAT = """Reply with one JSON object and nothing else:
 {"rationale": str, "done": bool, "tasks": [{"id": str, "kind": "tool"|"llm"|"subagent",

@@ -13,12 +13,12 @@ from pydantic import (
     field_validator,
 )
 
-from domain.approvals import ApprovalRequest, AuditEntry
-from domain.budget import Budget, BudgetOverride, Usage
-from domain.compact import CompactModel
-from domain.llm import PayloadRef
-from domain.plan import Plan, TaskKind
-from domain.spec import AgentSpec
+from durable_agents._domain.approvals import ApprovalRequest, AuditEntry
+from durable_agents._domain.budget import Budget, BudgetOverride, Usage
+from durable_agents._domain.compact import CompactModel
+from durable_agents._domain.llm import PayloadRef
+from durable_agents._domain.plan import Plan, TaskKind
+from durable_agents._domain.spec import AgentSpec
 
 WORKFLOW_TYPE = "AgentRun"
 DEFAULT_TASK_QUEUE = "agents"

@@ -13,11 +13,11 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.approvals import ApprovalPolicy
-from domain.budget import Budget, BudgetOverride
-from domain.permissions import PermissionMatrix
-from domain.prices import ModelPrice
-from domain.tools import RetrySpec, ToolSpec
+from durable_agents._domain.approvals import ApprovalPolicy
+from durable_agents._domain.budget import Budget, BudgetOverride
+from durable_agents._domain.permissions import PermissionMatrix
+from durable_agents._domain.prices import ModelPrice
+from durable_agents._domain.tools import RetrySpec, ToolSpec
 
 
 class Purpose(StrEnum):

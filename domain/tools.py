@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from domain.llm import PayloadRef
+from durable_agents._domain.llm import PayloadRef
 
 
 class SideEffect(StrEnum):

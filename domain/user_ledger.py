@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.money import micros_to_usd
+from durable_agents._domain.money import micros_to_usd
 
 
 def period_of(moment: datetime) -> str:

@@ -13,19 +13,21 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.catalog import Catalog, load_price_table
-from activities.plugins import load_plugins, plugin_modules
-from activities.user_limits import UserLimits
-from client.connection import TemporalSettings, connect
-from client.dev_server import DevServer
-from client.temporal_cli import find_temporal_cli
+from durable_agents._activities.catalog import Catalog, load_price_table
+from durable_agents._activities.plugins import EXAMPLE_PLUGINS, load_plugins, plugin_modules
+from durable_agents._activities.user_limits import UserLimits
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._devtools.temporal_cli import find_temporal_cli
+from durable_agents._infra.connection import TemporalSettings, connect
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
 from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
 from tests.support.scripted_model import ScriptedModelServer
-from workers.build import build_worker
-from workers.config import WorkerSettings
 
-TEST_PLUGINS = "tests.support.test_agent"
+TEST_PLUGINS = f"{EXAMPLE_PLUGINS},tests.support.test_agent"
+# Workers and agentctl that tests start in their own processes serve the same agents.
+os.environ.setdefault("AGENT_PLUGINS", TEST_PLUGINS)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,15 +6,15 @@ from collections import Counter
 
 import pytest
 
-from domain.permissions import Effect, PermissionMatrix, PermissionRule
-from domain.run import Outcome, RunStatus
-from domain.spec import ModelRoute, ModelRouting
+from durable_agents._domain.permissions import Effect, PermissionMatrix, PermissionRule
+from durable_agents._domain.run import Outcome, RunStatus
+from durable_agents._domain.spec import ModelRoute, ModelRouting
+from durable_agents._workers.config import WorkerSettings
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 from tests.support.waiting import report_within
-from workers.config import WorkerSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from domain.budget import (
+from durable_agents._domain.budget import (
     Budget,
     BudgetExceededError,
     BudgetLedger,
@@ -27,9 +27,9 @@ from domain.budget import (
     Dimension,
     Usage,
 )
-from domain.llm import MESSAGE_OVERHEAD_TOKENS, Message, PayloadRef, call_cost_bound
-from domain.money import token_cost_micros, usd_to_micros
-from domain.prices import ModelPrice
+from durable_agents._domain.llm import MESSAGE_OVERHEAD_TOKENS, Message, PayloadRef, call_cost_bound
+from durable_agents._domain.money import token_cost_micros, usd_to_micros
+from durable_agents._domain.prices import ModelPrice
 
 pytestmark = pytest.mark.unit
 

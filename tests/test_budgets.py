@@ -7,21 +7,21 @@ import uuid
 import pytest
 from temporalio.client import Client
 
-from activities.catalog import Catalog
-from activities.user_limits import UserLimits
-from client.api import InvalidRunRequestError
-from domain.approvals import ApprovalKind, ApprovalPolicy, BudgetExtension, Decision
-from domain.budget import Budget
-from domain.money import usd_cost_to_micros, usd_to_micros
-from domain.run import Outcome, RunStatus
-from domain.spec import AgentSpec, ModelRoute, ModelRouting
+from durable_agents._activities.catalog import Catalog
+from durable_agents._activities.user_limits import UserLimits
+from durable_agents._client.api import InvalidRunRequestError
+from durable_agents._domain.approvals import ApprovalKind, ApprovalPolicy, BudgetExtension, Decision
+from durable_agents._domain.budget import Budget
+from durable_agents._domain.money import usd_cost_to_micros, usd_to_micros
+from durable_agents._domain.run import Outcome, RunStatus
+from durable_agents._domain.spec import AgentSpec, ModelRoute, ModelRouting
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
+from durable_agents._workflows import search_attributes as sa
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.waiting import pending_request
-from workers.build import build_worker
-from workers.config import WorkerSettings
-from workflows import search_attributes as sa
 
 pytestmark = pytest.mark.e2e
 

@@ -14,11 +14,11 @@ from bench.chaos import ChaosConfig, run_chaos
 from bench.chaos_check import RunOutcome, check
 from bench.chaos_roles import ChaosWorker, approval_driver
 from bench.chaos_script import ChaosScript, effect_names, goal_for
-from domain.run import RunStatus
+from durable_agents._domain.run import RunStatus
+from durable_agents._workers.config import WorkerSettings
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
 from tests.support.scripted_model import ScriptedModelServer
-from workers.config import WorkerSettings
 
 pytestmark = [pytest.mark.crash, pytest.mark.e2e]
 

@@ -12,19 +12,25 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from activities.notify import NotifySettings
-from client.api import DecisionRefusedError
-from domain.approvals import ApprovalKind, ApprovalPolicy, ApprovalState, Decision, OnTimeout
-from domain.run import Outcome, RunReport, RunStatus
-from domain.spec import AgentSpec
+from durable_agents._activities.notify import NotifySettings
+from durable_agents._client.api import DecisionRefusedError
+from durable_agents._domain.approvals import (
+    ApprovalKind,
+    ApprovalPolicy,
+    ApprovalState,
+    Decision,
+    OnTimeout,
+)
+from durable_agents._domain.run import Outcome, RunReport, RunStatus
+from durable_agents._domain.spec import AgentSpec
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import WorkerProcess
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.waiting import pending_request
-from workers.build import build_worker
-from workers.config import WorkerSettings
 
 pytestmark = pytest.mark.e2e
 

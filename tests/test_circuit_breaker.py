@@ -5,13 +5,13 @@ from datetime import timedelta
 
 import pytest
 
-from activities.circuit_breaker import (
+from durable_agents._activities.circuit_breaker import (
     PROBE_WAIT_S,
     CircuitBreakers,
     CircuitOpenError,
     to_application_error,
 )
-from domain.errors import ErrorType
+from durable_agents._domain.errors import ErrorType
 
 pytestmark = pytest.mark.unit
 

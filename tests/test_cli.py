@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from domain.approvals import Decision
+from durable_agents._domain.approvals import Decision
+from durable_agents._workers.replay import load_history, replay_history
 from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import REPO
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.waiting import pending_request
-from workers.replay import load_history, replay_history
 
 pytestmark = pytest.mark.e2e
 
@@ -271,7 +271,7 @@ async def test_extend_budget_json(
 async def test_report_sums_cost_and_tokens_per_agent_user_and_model(
     cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
-    from domain.spec import ModelRoute, ModelRouting
+    from durable_agents._domain.spec import ModelRoute, ModelRouting
 
     model.set_responder("plan", lambda r: plan_reply(done=True))
     model.set_responder("summarize", lambda r: Reply.text("ok", usage=(1000, 100)))
@@ -331,7 +331,7 @@ class Terminal:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "client.cli",
+            "durable_agents._cli.main",
             *args,
             cwd=REPO,
             env=self.cli.env,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from client.dev_server import DevServer, free_port
+from durable_agents._devtools.dev_server import DevServer, free_port
 from tests.support.processes import REPO
 
 pytestmark = pytest.mark.e2e
@@ -74,7 +74,7 @@ async def test_dev_on_chosen_ports_starts_server_and_worker_and_ctrl_c_stops_bot
 ) -> None:
     port, ui_port = free_port(), free_port()
     proc = await _start(
-        "-m", "client.cli", "dev", "--port", str(port), "--ui-port", str(ui_port),
+        "-m", "durable_agents._cli.main", "dev", "--port", str(port), "--ui-port", str(ui_port),
         cwd=tmp_path, env=_env(),
     )  # fmt: skip
     assert proc.stderr is not None
@@ -92,7 +92,8 @@ async def test_dev_says_which_option_to_use_when_a_port_is_busy(
 ) -> None:
     # The Web UI's port is taken: one line naming --ui-port, exit 2, nothing started.
     proc = await _start(
-        "-m", "client.cli", "dev", "--port", str(free_port()), "--ui-port", str(squatter),
+        "-m", "durable_agents._cli.main", "dev",
+        "--port", str(free_port()), "--ui-port", str(squatter),
         cwd=tmp_path, env=_env(),
     )  # fmt: skip
     _, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -102,7 +103,7 @@ async def test_dev_says_which_option_to_use_when_a_port_is_busy(
     assert "--ui-port" in lines[-1] and "Traceback" not in err.decode()
     # Temporal's port is held by something that is not Temporal: not "reused".
     proc = await _start(
-        "-m", "client.cli", "dev", "--port", str(squatter), cwd=tmp_path, env=_env()
+        "-m", "durable_agents._cli.main", "dev", "--port", str(squatter), cwd=tmp_path, env=_env()
     )
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     text = err.decode()
@@ -118,7 +119,7 @@ async def test_dev_says_which_option_to_use_when_a_port_is_busy(
     )
     # The same through TEMPORAL_ADDRESS: said so, with what to do.
     proc = await _start(
-        "-m", "client.cli", "dev", cwd=tmp_path,
+        "-m", "durable_agents._cli.main", "dev", cwd=tmp_path,
         env=_env(TEMPORAL_ADDRESS=f"127.0.0.1:{squatter}"),
     )  # fmt: skip
     _, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -130,7 +131,11 @@ async def test_dev_reuses_the_temporal_server_at_temporal_address(
     tmp_path: Path, dev_server: DevServer
 ) -> None:
     proc = await _start(
-        "-m", "client.cli", "dev", cwd=tmp_path, env=_env(TEMPORAL_ADDRESS=dev_server.address)
+        "-m",
+        "durable_agents._cli.main",
+        "dev",
+        cwd=tmp_path,
+        env=_env(TEMPORAL_ADDRESS=dev_server.address),
     )
     assert proc.stderr is not None
     try:
@@ -148,7 +153,8 @@ async def test_demo_can_be_run_again_and_asks_each_time(tmp_path: Path) -> None:
         controller, terminal = pty.openpty()
         try:
             proc = await _start(
-                "-m", "client.demo", "--port", str(port), "--ui-port", str(ui_port),
+                "-m", "examples.demo",
+                "--port", str(port), "--ui-port", str(ui_port),
                 cwd=tmp_path, env=_env(), stdin=terminal,
             )  # fmt: skip
             assert proc.stdout is not None
@@ -174,7 +180,7 @@ async def test_waiting_for_another_cli_build_shows_time_and_progress(tmp_path: P
     it has waited and how far the build has got, then uses the build."""
     import fcntl
 
-    from client.temporal_cli import TEMPORAL_CLI_VERSION
+    from durable_agents._devtools.temporal_cli import TEMPORAL_CLI_VERSION
 
     cache = tmp_path / "cache" / "durable-agents"
     build_dir = cache / f"temporal-{TEMPORAL_CLI_VERSION}.build-x"
@@ -188,7 +194,7 @@ async def test_waiting_for_another_cli_build_shows_time_and_progress(tmp_path: P
     env = {**_env(XDG_CACHE_HOME=str(tmp_path / "cache")), "PATH": f"{bin_dir}:/bin:/usr/bin"}
     with (cache / f".temporal-{TEMPORAL_CLI_VERSION}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the other process's build
-        proc = await _start("-m", "client.temporal_cli", cwd=REPO, env=env)
+        proc = await _start("-m", "durable_agents._devtools.temporal_cli", cwd=REPO, env=env)
         assert proc.stderr is not None
         said = await _read_until(proc.stderr, "packages compiled", timeout=60)
         assert "waiting for another process that is building the Temporal CLI" in said

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from client.cli_reference import REFERENCE, command_paths, reference
+from durable_agents._cli.reference import REFERENCE, command_paths, reference
 
 pytestmark = pytest.mark.unit
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -12,7 +12,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def test_the_reference_is_what_the_commands_say() -> None:
     assert REFERENCE.read_text() == reference(), (
-        "docs/agentctl.md is out of date: run `python -m client.cli_reference --write`"
+        "docs/agentctl.md is out of date: run `python -m durable_agents._cli.reference --write`"
     )
 
 

@@ -11,8 +11,8 @@ import sys
 import pytest
 import typer
 
-import client.cli  # noqa: F401 - importing it registers every command on the app
-from client.cli_app import app
+import durable_agents._cli.main  # noqa: F401 - importing it registers every command on the app
+from durable_agents._cli.app import app
 from tests.support.processes import REPO
 
 NOWHERE = {**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:9", "COLUMNS": "200"}
@@ -21,7 +21,7 @@ NOWHERE = {**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:9", "COLUMNS": "200"}
 def agentctl(*args: str) -> subprocess.CompletedProcess[str]:
     """Run ``agentctl ARGS`` and capture what it printed."""
     return subprocess.run(
-        [sys.executable, "-m", "client.cli", *args],
+        [sys.executable, "-m", "durable_agents._cli.main", *args],
         cwd=REPO,
         env=NOWHERE,
         capture_output=True,

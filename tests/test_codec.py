@@ -18,16 +18,16 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 
-from activities.catalog import Catalog
-from client.codec import CodecKeyError, EncryptionCodec, new_key, parse_keys
-from client.codec_server import CodecServer
-from client.connection import data_converter
-from client.dev_server import DevServer
+from durable_agents._activities.catalog import Catalog
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._infra.codec import CodecKeyError, EncryptionCodec, new_key, parse_keys
+from durable_agents._infra.codec_server import CodecServer
+from durable_agents._infra.connection import data_converter
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
-from workers.build import build_worker
-from workers.config import WorkerSettings
 
 KEY_A, KEY_B = new_key(), new_key()
 
@@ -214,7 +214,7 @@ async def test_agentctl_codec_server_serves_decode(tmp_path: Path) -> None:
     import os
     import sys
 
-    from client.dev_server import free_port
+    from durable_agents._devtools.dev_server import free_port
     from tests.support.processes import REPO
 
     port = free_port()
@@ -222,7 +222,7 @@ async def test_agentctl_codec_server_serves_decode(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "client.cli",
+        "durable_agents._cli.main",
         "codec-server",
         "--port",
         str(port),

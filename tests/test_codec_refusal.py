@@ -13,21 +13,21 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from activities.catalog import Catalog
-from client.codec import EncryptionCodec, RefusingCodec, new_key, parse_keys
-from client.connection import data_converter, worker_client
-from client.dev_server import DevServer
-from domain.approvals import Decision
-from domain.refused import REFUSED_PAYLOAD_KEY, RefusedPayload, refused_reason
-from domain.run import RunStatus
+from durable_agents._activities.catalog import Catalog
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain.approvals import Decision
+from durable_agents._domain.refused import REFUSED_PAYLOAD_KEY, RefusedPayload, refused_reason
+from durable_agents._domain.run import RunStatus
+from durable_agents._infra.codec import EncryptionCodec, RefusingCodec, new_key, parse_keys
+from durable_agents._infra.connection import data_converter, worker_client
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
 from tests.support.agents import LocalAgents
 from tests.support.attacks import TemporalCli
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.temporal_signal import signal_with_temporal_cli
 from tests.support.waiting import pending_request
-from workers.build import build_worker
-from workers.config import WorkerSettings
 
 KEY_A, KEY_B = new_key(), new_key()
 

@@ -9,6 +9,7 @@ Compose variables (``${NAME:-default}``) are resolved as with an empty host envi
 so the checks see the defaults whatever the developer's shell exports.
 """
 
+import ast
 import importlib.metadata
 import json
 import os
@@ -25,10 +26,10 @@ import jsonschema
 import pytest
 import yaml
 
-from client.connection import DEFAULT_ADDRESS, TemporalSettings
-from domain.run import DEFAULT_TASK_QUEUE
-from domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
-from workers.config import WorkerSettings
+from durable_agents._domain.run import DEFAULT_TASK_QUEUE
+from durable_agents._domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
+from durable_agents._infra.connection import DEFAULT_ADDRESS, TemporalSettings
+from durable_agents._workers.config import WorkerSettings
 
 pytestmark = pytest.mark.unit
 
@@ -40,7 +41,10 @@ DEPLOY = ROOT / "deploy"
 README = ROOT / "README.md"
 PYPROJECT = ROOT / "pyproject.toml"
 COMPOSE_SCHEMA = Path(__file__).parent / "data" / "compose-spec.json"
-SOURCE_DIRS = ("domain", "workflows", "activities", "workers", "client", "examples")
+SOURCE_DIRS = (
+    "domain", "infra", "workflows", "activities", "workers", "client", "cli", "devtools",
+    "examples",
+)  # fmt: skip
 
 # Worker variables that no project code reads because a library does, each with the
 # distribution that reads it: the test checks that it is a declared dependency (the image
@@ -186,6 +190,16 @@ def declared_dependencies() -> set[str]:
 def project_sources() -> Iterator[Path]:
     for directory in SOURCE_DIRS:
         yield from sorted((ROOT / directory).rglob("*.py"))
+
+
+def wheel_layers() -> dict[str, str]:
+    """The build hook's map of repository folders to the package's subpackages."""
+    tree = ast.parse((ROOT / "scripts" / "hatch_layers.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "LAYERS":
+            layers: dict[str, str] = ast.literal_eval(node.value)
+            return layers
+    raise AssertionError("scripts/hatch_layers.py defines no LAYERS")
 
 
 def read_by_project(name: str) -> list[Path]:
@@ -358,12 +372,12 @@ def test_worker_runs_the_agent_worker_console_script() -> None:
     scripts: dict[str, str] = pyproject()["project"]["scripts"]
     worker_cmd = command("worker")
     assert worker_cmd and worker_cmd[0] in scripts, f"{worker_cmd} is not in [project.scripts]"
-    assert scripts[worker_cmd[0]] == "workers.main:main"
+    assert scripts[worker_cmd[0]] == "durable_agents._workers.main:main"
     final = dockerfile_stages()[-1]
     starts = [i for i in final if i.keyword in ("ENTRYPOINT", "CMD")]
     assert starts, "the Dockerfile's final stage has no ENTRYPOINT/CMD"
     program = exec_form(starts[0].args)[0]
-    assert program in scripts and scripts[program] == "workers.main:main"
+    assert program in scripts and scripts[program] == "durable_agents._workers.main:main"
 
 
 def test_dockerfile_image_user_signal_and_volume() -> None:
@@ -384,8 +398,8 @@ def test_dockerfile_image_user_signal_and_volume() -> None:
 
 def test_dockerfile_copies_every_package_of_the_wheel() -> None:
     project = pyproject()
-    packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
-    needed = {"pyproject.toml", project["project"]["readme"], *packages}
+    hook = project["tool"]["hatch"]["build"]["targets"]["wheel"]["hooks"]["custom"]["path"]
+    needed = {"pyproject.toml", project["project"]["readme"], hook, "src", *wheel_layers()}
     copied: set[str] = set()
     for instruction in dockerfile_stages()[0]:
         if instruction.keyword == "COPY" and "--from" not in instruction.args:
@@ -632,7 +646,7 @@ def test_dynamic_config_is_mounted_where_the_server_reads_it() -> None:
 
 
 def test_the_cluster_bounds_what_callers_add_to_a_history_like_the_dev_server() -> None:
-    from client.dev_server import DYNAMIC_CONFIG, SIGNAL_LIMITS
+    from durable_agents._devtools.dev_server import DYNAMIC_CONFIG, SIGNAL_LIMITS
 
     config = load_yaml(ROOT / "deploy" / "temporal" / "dynamicconfig" / "docker.yaml")
     for key, value in SIGNAL_LIMITS.items():

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from activities.catalog import write_agent_specs
-from client.api import RunHandle
-from domain.run import RunReport, RunStatus
+from durable_agents._activities.catalog import write_agent_specs
+from durable_agents._client.api import RunHandle
+from durable_agents._domain.run import RunReport, RunStatus
+from durable_agents._workers.config import WorkerSettings
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import WorkerProcess
 from tests.support.scripted_model import Reply, ScriptedModelServer
-from workers.config import WorkerSettings
 
 pytestmark = [pytest.mark.crash, pytest.mark.e2e]
 
@@ -104,7 +104,7 @@ async def test_worker_killed_during_a_model_call_is_noticed_by_its_heartbeat(
 ) -> None:
     from temporalio.api.enums.v1 import TimeoutType
 
-    from domain.spec import LlmPolicy
+    from durable_agents._domain.spec import LlmPolicy
 
     # The first plan call never gets an answer; its worker dies while it waits.
     model.enqueue(

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from activities.tool_api import ToolContext, ToolFailedError, ToolInputError
-from domain.evaluation import deterministic_check
-from domain.llm import LlmCall, Message, PayloadRef
-from domain.permissions import Effect
-from domain.plan import Plan, Task, TaskKind, ready_waves, validate_plan
-from domain.prompts import answer_messages, planner_messages
-from domain.run import Outcome, StepRecord
-from domain.spec import AgentSpec
+from durable_agents._activities.tool_api import ToolContext, ToolFailedError, ToolInputError
+from durable_agents._domain.evaluation import deterministic_check
+from durable_agents._domain.llm import LlmCall, Message, PayloadRef
+from durable_agents._domain.permissions import Effect
+from durable_agents._domain.plan import Plan, Task, TaskKind, ready_waves, validate_plan
+from durable_agents._domain.prompts import answer_messages, planner_messages
+from durable_agents._domain.run import Outcome, StepRecord
+from durable_agents._domain.spec import AgentSpec
 from examples.db_tuner import PLUGIN
 from examples.db_tuner.data import default_db_path, generate
 from examples.db_tuner.data import main as data_main
@@ -80,7 +80,7 @@ def test_generate_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
-    out = str(tmp_path / "cli.db")
+    out = str(tmp_path / "client.db")
     assert data_main(["--out", out, "--scale", "0.01"]) == 0
     assert data_main(["--out", out, "--scale", "0.01"]) == 1
     assert data_main(["--out", out, "--scale", "0.01", "--force"]) == 0

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from activities.tool_api import ToolInputError
+from durable_agents._activities.tool_api import ToolInputError
 from examples.db_tuner.data import default_db_path, generate
 from examples.db_tuner.db import MAX_COLUMNS, MAX_RESULT_BYTES, MAX_VALUE_BYTES
 from examples.db_tuner.tools import TOOLS

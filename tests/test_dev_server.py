@@ -20,10 +20,10 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client
 
-import client.dev_server as dev_server_module
-from client.dev_server import DevServer, DevServerError
-from client.temporal_cli import TemporalCliNotFoundError, find_temporal_cli
-from domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
+import durable_agents._devtools.dev_server as dev_server_module
+from durable_agents._devtools.dev_server import DevServer, DevServerError
+from durable_agents._devtools.temporal_cli import TemporalCliNotFoundError, find_temporal_cli
+from durable_agents._domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 # The first run may build the CLI from Go modules, which takes minutes.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -173,7 +173,7 @@ async def test_start_refuses_a_port_that_is_already_taken(
 
 _PARENT = """
 import subprocess, sys, time
-from client.dev_server import die_with_parent
+from durable_agents._devtools.dev_server import die_with_parent
 
 child = subprocess.Popen(["sleep", "600"], preexec_fn=die_with_parent, start_new_session=True)
 print(child.pid, flush=True)

@@ -9,18 +9,23 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain import schema_check
-from domain.approvals import ApprovalPolicy, Decision, args_digest
-from domain.budget import Budget, BudgetOverride
-from domain.evaluation import deterministic_check
-from domain.permissions import Effect, PermissionMatrix, PermissionRule
-from domain.plan import Plan, Task, TaskKind, find_cycle, ready_waves, validate_plan
-from domain.prices import DEFAULT_PRICES, ModelPrice, UnpricedModelError, resolve_prices
-from domain.prompts import running_summary
-from domain.run import Outcome, RunRequest, StepRecord
-from domain.spec import AgentSpec, ModelRouting
-from domain.tools import ToolSpec
-from domain.user_ledger import LedgerReservation, LedgerSettlement, UserSpend
+from durable_agents._domain import schema_check
+from durable_agents._domain.approvals import ApprovalPolicy, Decision, args_digest
+from durable_agents._domain.budget import Budget, BudgetOverride
+from durable_agents._domain.evaluation import deterministic_check
+from durable_agents._domain.permissions import Effect, PermissionMatrix, PermissionRule
+from durable_agents._domain.plan import Plan, Task, TaskKind, find_cycle, ready_waves, validate_plan
+from durable_agents._domain.prices import (
+    DEFAULT_PRICES,
+    ModelPrice,
+    UnpricedModelError,
+    resolve_prices,
+)
+from durable_agents._domain.prompts import running_summary
+from durable_agents._domain.run import Outcome, RunRequest, StepRecord
+from durable_agents._domain.spec import AgentSpec, ModelRouting
+from durable_agents._domain.tools import ToolSpec
+from durable_agents._domain.user_ledger import LedgerReservation, LedgerSettlement, UserSpend
 from tests.support import test_agent
 
 pytestmark = pytest.mark.unit
@@ -494,6 +499,6 @@ def test_a_ledger_checks_only_reservations_older_than_a_sweep_period() -> None:
     [(0.002, "$0.002"), (0.5, "$0.50"), (0.0123, "$0.0123"), (0, "$0.00"), (1e-6, "$0.000001")],
 )
 def test_money_shows_cents_and_every_decimal_the_amount_needs(usd: float, shown: str) -> None:
-    from domain.money import format_usd
+    from durable_agents._domain.money import format_usd
 
     assert format_usd(usd) == shown

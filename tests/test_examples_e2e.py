@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from domain.approvals import ApprovalKind, ApprovalRequest, Decision
-from domain.run import Outcome, RunStatus
+from durable_agents._domain.approvals import ApprovalKind, ApprovalRequest, Decision
+from durable_agents._domain.run import Outcome, RunStatus
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
 from examples.db_tuner.data import default_db_path, generate
 from examples.file_editor.sandbox import workspace_root
 from examples.file_editor.tools import TOOLS
@@ -17,8 +19,6 @@ from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.tool_calls import call_tool
 from tests.support.waiting import pending_request
-from workers.build import build_worker
-from workers.config import WorkerSettings
 
 pytestmark = pytest.mark.e2e
 

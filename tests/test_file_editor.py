@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from activities.tool_api import ToolContext, ToolFailedError, ToolInputError
-from domain.llm import LlmCall, Message
-from domain.permissions import Effect
-from domain.plan import Plan, Task, TaskKind, validate_plan
-from domain.prompts import answer_messages, planner_messages
-from domain.run import Outcome, StepRecord
-from domain.spec import AgentSpec
+from durable_agents._activities.tool_api import ToolContext, ToolFailedError, ToolInputError
+from durable_agents._domain.llm import LlmCall, Message
+from durable_agents._domain.permissions import Effect
+from durable_agents._domain.plan import Plan, Task, TaskKind, validate_plan
+from durable_agents._domain.prompts import answer_messages, planner_messages
+from durable_agents._domain.run import Outcome, StepRecord
+from durable_agents._domain.spec import AgentSpec
 from examples.file_editor import PLUGIN, files, ledger
 from examples.file_editor.offline import offline_policy
 from examples.file_editor.sandbox import resolve, workspace_root

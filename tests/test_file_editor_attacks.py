@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from activities.tool_api import ToolInputError
-from domain.plan import Plan, validate_plan
+from durable_agents._activities.tool_api import ToolInputError
+from durable_agents._domain.plan import Plan, validate_plan
 from examples.file_editor import PLUGIN, ledger
 from examples.file_editor.sandbox import workspace_root
 from examples.file_editor.tools import TOOLS

@@ -12,14 +12,18 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from activities.payload_store import DEFAULT_INLINE_LIMIT, PREVIEW_CHARS, LocalPayloadStore
 from bench.agent import Goal, bench_spec, install, respond_execute
 from bench.history import long_run
-from domain.errors import ErrorType
-from domain.run import Outcome, RunStatus
+from durable_agents._activities.payload_store import (
+    DEFAULT_INLINE_LIMIT,
+    PREVIEW_CHARS,
+    LocalPayloadStore,
+)
+from durable_agents._domain.errors import ErrorType
+from durable_agents._domain.run import Outcome, RunStatus
+from durable_agents._workers.config import WorkerSettings
 from tests.support.agents import LocalAgents
 from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
-from workers.config import WorkerSettings
 
 REPLY_BYTES = 20 * 1024
 STEPS = 200

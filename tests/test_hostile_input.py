@@ -15,19 +15,19 @@ from hypothesis import strategies as st
 from hypothesis.errors import NonInteractiveExampleWarning
 from temporalio.client import Client
 
-from client.api import InvalidRunRequestError, build_request
-from client.dev_server import DevServer
-from domain.approvals import BudgetExtension, Decision
-from domain.budget import BudgetOverride
-from domain.plan import Plan, validate_plan
-from domain.run import RunStatus
-from domain.spec import AgentSpec
+from durable_agents._client.api import InvalidRunRequestError, build_request
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain.approvals import BudgetExtension, Decision
+from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.plan import Plan, validate_plan
+from durable_agents._domain.run import RunStatus
+from durable_agents._domain.spec import AgentSpec
+from durable_agents._workflows.approvals import MAX_AUDITED_IGNORED
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.test_agent import build_spec
 from tests.support.waiting import pending_request
-from workflows.approvals import MAX_AUDITED_IGNORED
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),

@@ -2,15 +2,15 @@
 
 import pytest
 
-from domain.approvals import Decision
-from domain.permissions import Effect, PermissionMatrix, PermissionRule
-from domain.run import RunStatus
+from durable_agents._domain.approvals import Decision
+from durable_agents._domain.permissions import Effect, PermissionMatrix, PermissionRule
+from durable_agents._domain.run import RunStatus
+from durable_agents._workers.config import WorkerSettings
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.waiting import pending_request
-from workers.config import WorkerSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -5,16 +5,16 @@ import json
 
 import pytest
 
-from domain.approvals import Decision
-from domain.budget import Budget
-from domain.run import Outcome, RunStatus
-from domain.spec import LoopLimits
+from durable_agents._domain.approvals import Decision
+from durable_agents._domain.budget import Budget
+from durable_agents._domain.run import Outcome, RunStatus
+from durable_agents._domain.spec import LoopLimits
+from durable_agents._workers.config import WorkerSettings
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 from tests.support.waiting import pending_request
-from workers.config import WorkerSettings
 
 pytestmark = pytest.mark.e2e
 
@@ -79,11 +79,11 @@ async def test_continue_as_new_keeps_status_approvals_and_budget(
 def test_carried_state_keeps_windows_counts_and_an_audit_digest() -> None:
     from datetime import UTC, datetime
 
-    from domain.approvals import AuditEntry
-    from domain.budget import BudgetLedger
-    from domain.plan import TaskKind
-    from domain.run import RunRequest, StepRecord
-    from workflows.state import CARRIED_AUDIT, RunState
+    from durable_agents._domain.approvals import AuditEntry
+    from durable_agents._domain.budget import BudgetLedger
+    from durable_agents._domain.plan import TaskKind
+    from durable_agents._domain.run import RunRequest, StepRecord
+    from durable_agents._workflows.state import CARRIED_AUDIT, RunState
 
     spec = test_agent.build_spec()
     request = RunRequest(request_id="r1", goal="g", agent=spec.name)

@@ -21,9 +21,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.notify import Notifier, NotifyActivities, NotifySettings, retry_after
-from domain.approvals import ApprovalKind, ApprovalRequest, OnTimeout, args_digest
-from domain.notifications import (
+from durable_agents._activities.notify import (
+    Notifier,
+    NotifyActivities,
+    NotifySettings,
+    retry_after,
+)
+from durable_agents._domain.approvals import ApprovalKind, ApprovalRequest, OnTimeout, args_digest
+from durable_agents._domain.notifications import (
     SLACK_SECTION_LIMIT,
     Notification,
     NotificationKind,
@@ -31,7 +36,7 @@ from domain.notifications import (
     approve_command,
     slack_payload,
 )
-from domain.redaction import REDACTED, redact, secret_values
+from durable_agents._domain.redaction import REDACTED, redact, secret_values
 
 pytestmark = pytest.mark.unit
 

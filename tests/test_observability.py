@@ -27,24 +27,24 @@ from opentelemetry.trace import StatusCode
 from temporalio import activity, workflow
 from temporalio.client import Client
 
-from activities.catalog import Catalog
-from client.connection import connect
-from client.dev_server import DevServer
-from domain.budget import Budget
-from domain.run import RunReport, RunStatus
-from domain.spec import ModelRoute, ModelRouting
-from tests.support.agents import LocalAgents
-from tests.support.plans import tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
-from workers.build import build_worker
-from workers.config import WorkerSettings
-from workers.logs import HANDLER_NAME, configure_logging
-from workers.telemetry import (
+from durable_agents._activities.catalog import Catalog
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain.budget import Budget
+from durable_agents._domain.run import RunReport, RunStatus
+from durable_agents._domain.spec import ModelRoute, ModelRouting
+from durable_agents._infra.connection import connect
+from durable_agents._infra.logs import HANDLER_NAME, configure_logging
+from durable_agents._infra.telemetry import (
     TelemetryConfigError,
     TelemetrySettings,
     build_runtime,
     configure_tracing,
 )
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
+from tests.support.agents import LocalAgents
+from tests.support.plans import tool_task
+from tests.support.scripted_model import Reply, ScriptedModelServer
 
 SECRET = "sk-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"
 Lines = Callable[[], list[dict[str, Any]]]

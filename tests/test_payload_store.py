@@ -5,8 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from activities.payload_store import SEALED_MAGIC, LocalPayloadStore, PayloadUnreadableError
-from client.codec import Keyring, new_key, parse_keys
+from durable_agents._activities.payload_store import (
+    SEALED_MAGIC,
+    LocalPayloadStore,
+    PayloadUnreadableError,
+)
+from durable_agents._infra.codec import Keyring, new_key, parse_keys
 
 pytestmark = pytest.mark.unit
 

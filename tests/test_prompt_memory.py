@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from activities.agent_activities import AgentActivities
-from activities.offline_model import OfflineProvider
-from activities.payload_store import LocalPayloadStore
-from activities.tool_api import ToolRegistry
-from domain.llm import Message, PayloadRef
-from domain.plan import TaskKind
-from domain.prompts import parse_observations, planner_messages, task_messages
-from domain.run import Outcome, StepRecord
+from durable_agents._activities.agent_activities import AgentActivities
+from durable_agents._activities.offline_model import OfflineProvider
+from durable_agents._activities.payload_store import LocalPayloadStore
+from durable_agents._activities.tool_api import ToolRegistry
+from durable_agents._domain.llm import Message, PayloadRef
+from durable_agents._domain.plan import TaskKind
+from durable_agents._domain.prompts import parse_observations, planner_messages, task_messages
+from durable_agents._domain.run import Outcome, StepRecord
+from durable_agents._workflows.prompt_memory import PromptMemory
 from tests.support import test_agent
-from workflows.prompt_memory import PromptMemory
 
 pytestmark = pytest.mark.unit
 

@@ -5,12 +5,12 @@ import asyncio
 
 import pytest
 
-from domain.run import RunReport, RunStatus
+from durable_agents._domain.run import RunReport, RunStatus
+from durable_agents._workers.config import WorkerSettings
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
-from workers.config import WorkerSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -27,16 +27,16 @@ import pytest
 from temporalio import workflow
 from temporalio.worker import Replayer
 
-from activities.user_limits import UserLimits
-from domain.approvals import Decision
-from domain.budget import BudgetOverride
-from domain.run import RunReport, RunRequest, RunStatus
-from domain.user_ledger import ledger_workflow_id
+from durable_agents._activities.user_limits import UserLimits
+from durable_agents._domain.approvals import Decision
+from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.run import RunReport, RunRequest, RunStatus
+from durable_agents._domain.user_ledger import ledger_workflow_id
+from durable_agents._workers.replay import build_replayer, load_history, replay_history, replay_runs
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.waiting import pending_request
-from workers.replay import build_replayer, load_history, replay_history, replay_runs
 
 pytestmark = pytest.mark.replay
 HISTORIES = Path(__file__).parent / "histories"

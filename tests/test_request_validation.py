@@ -8,9 +8,9 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from client.api import InvalidRunRequestError
-from domain.budget import BudgetOverride
-from domain.spec import ModelRouting
+from durable_agents._client.api import InvalidRunRequestError
+from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.spec import ModelRouting
 from tests.support.agents import LocalAgents
 
 pytestmark = pytest.mark.validation

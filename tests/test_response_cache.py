@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from activities.response_cache import CACHE_FILE, CachedReply, ResponseCache
+from durable_agents._activities.response_cache import CACHE_FILE, CachedReply, ResponseCache
 
 pytestmark = pytest.mark.unit
 
@@ -126,7 +126,7 @@ async def test_an_unusable_file_is_a_miss_not_an_error(tmp_path: Path) -> None:
 WRITER = """
 import asyncio, sys
 from pathlib import Path
-from activities.response_cache import CachedReply, ResponseCache
+from durable_agents._activities.response_cache import CachedReply, ResponseCache
 
 async def main(path: str, shared: str, me: str) -> None:
     cache = ResponseCache(Path(path))

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from client.api import AgentsClient, DecisionRefusedError, RunEndedError
-from client.dev_server import DevServer
-from client.keyring import ApproverKeyring, add_public_key
-from domain.approvals import (
+from durable_agents._client.api import AgentsClient, DecisionRefusedError, RunEndedError
+from durable_agents._client.keyring import ApproverKeyring, add_public_key
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain.approvals import (
     ApprovalKind,
     ApprovalRequest,
     ApprovalState,
@@ -23,9 +23,12 @@ from domain.approvals import (
     Verdict,
     decision_message,
 )
-from domain.budget import BudgetLedger
-from domain.run import RunRequest, RunStatus
-from domain.spec import LoopLimits
+from durable_agents._domain.budget import BudgetLedger
+from durable_agents._domain.run import RunRequest, RunStatus
+from durable_agents._domain.spec import LoopLimits
+from durable_agents._workers.config import WorkerSettings
+from durable_agents._workflows import search_attributes as sa
+from durable_agents._workflows.state import CARRIED_DECIDED_APPROVALS, RunState
 from tests.support.agents import LocalAgents
 from tests.support.attacks import (
     AttackedWorker,
@@ -44,9 +47,6 @@ from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.test_agent import build_spec
 from tests.support.waiting import report_within
-from workers.config import WorkerSettings
-from workflows import search_attributes as sa
-from workflows.state import CARRIED_DECIDED_APPROVALS, RunState
 
 
 @pytest.fixture

@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 
-from client.dev_server import DevServer
-from domain.approvals import ApprovalState, Decision
-from domain.run import RunStatus
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain.approvals import ApprovalState, Decision
+from durable_agents._domain.run import RunStatus
+from durable_agents._workers.config import WorkerSettings
+from durable_agents._workflows.approvals import MAX_AUDITED_IGNORED
 from tests.support.agents import LocalAgents
 from tests.support.attacks import (
     TemporalCli,
@@ -36,8 +38,6 @@ from tests.support.plans import plan_reply, tool_task
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.test_agent import executions
 from tests.support.waiting import pending_request, report_within
-from workers.config import WorkerSettings
-from workflows.approvals import MAX_AUDITED_IGNORED
 
 pytestmark = pytest.mark.e2e
 

@@ -19,18 +19,20 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from activities.user_limits import UserLimits
-from client.api import InvalidRunRequestError
-from client.dev_server import DevServer
-from client.keyring import ApproverKeyring, add_public_key
-from domain.budget import BudgetOverride
-from domain.signatures import new_private_key, public_key_of, sign
-from domain.user_ledger import (
+from durable_agents._activities.user_limits import UserLimits
+from durable_agents._client.api import InvalidRunRequestError
+from durable_agents._client.keyring import ApproverKeyring, add_public_key
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.signatures import new_private_key, public_key_of, sign
+from durable_agents._domain.user_ledger import (
     LedgerAdjustment,
     LedgerReservation,
     UserSpend,
     ledger_workflow_id,
 )
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
 from tests.support.agents import LocalAgents
 from tests.support.attacks import (
     AttackedWorker,
@@ -48,8 +50,6 @@ from tests.support.attacks import (
 from tests.support.plans import plan_reply
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.waiting import report_within
-from workers.build import build_worker
-from workers.config import WorkerSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -24,11 +24,11 @@ from urllib.parse import quote
 import pytest
 from playwright.async_api import expect
 
-from client.dev_server import DevServer
-from domain.approvals import ApprovalPolicy
-from domain.budget import Budget
-from domain.run import RunStatus
-from domain.spec import AgentSpec
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain.approvals import ApprovalPolicy
+from durable_agents._domain.budget import Budget
+from durable_agents._domain.run import RunStatus
+from durable_agents._domain.spec import AgentSpec
 from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
 from tests.support.browser import TIMEOUT_MS, browser_page, find_chromium, wait_for_text

@@ -3,8 +3,8 @@
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from client.web_ui import list_url, run_url, status_url
-from domain.run import RunStatus
+from durable_agents._client.web_ui import list_url, run_url, status_url
+from durable_agents._domain.run import RunStatus
 
 README = Path(__file__).parents[1] / "README.md"
 UI = "http://127.0.0.1:8233"

@@ -7,30 +7,30 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-import workflows
-from activities.admission import AdmissionActivities
-from activities.agent_activities import AgentActivities
-from activities.catalog import Catalog, load_agent_specs, load_price_table
-from activities.keys import WorkerKeys
-from activities.ledger_sweep import ended_runs
-from activities.notify import Notifier, NotifyActivities
-from activities.offline_model import OfflineProvider
-from activities.openai_provider import ModelProvider, OpenAIProvider
-from activities.payload_store import LocalPayloadStore
-from activities.plugins import load_plugins, merged_tools, plugin_modules
-from activities.response_cache import CACHE_FILE, ResponseCache
-from activities.user_limits import UserLimits
-from client.connection import codec_keyring, worker_client
-from workers.config import WorkerSettings
-from workers.telemetry import ActivityLogContext, client_tracer
-from workflows.agent_run import AgentRun
-from workflows.user_ledger import UserLedger
+from durable_agents import _workflows as workflows
+from durable_agents._activities.admission import AdmissionActivities
+from durable_agents._activities.agent_activities import AgentActivities
+from durable_agents._activities.catalog import Catalog, load_agent_specs, load_price_table
+from durable_agents._activities.keys import WorkerKeys
+from durable_agents._activities.ledger_sweep import ended_runs
+from durable_agents._activities.notify import Notifier, NotifyActivities
+from durable_agents._activities.offline_model import OfflineProvider
+from durable_agents._activities.openai_provider import ModelProvider, OpenAIProvider
+from durable_agents._activities.payload_store import LocalPayloadStore
+from durable_agents._activities.plugins import load_plugins, merged_tools, plugin_modules
+from durable_agents._activities.response_cache import CACHE_FILE, ResponseCache
+from durable_agents._activities.user_limits import UserLimits
+from durable_agents._infra.connection import codec_keyring, worker_client
+from durable_agents._infra.telemetry import ActivityLogContext, client_tracer
+from durable_agents._workers.config import WorkerSettings
+from durable_agents._workflows.agent_run import AgentRun
+from durable_agents._workflows.user_ledger import UserLedger
 
 # Pure, deterministic modules shared with activities: passed through the sandbox so they
 # are imported once per process instead of once per workflow run.
 # cryptography (signature checks in `domain.signatures`) is a native extension that must
 # not be imported a second time inside the sandbox: that aborts the process.
-SHARED_MODULES = ("domain", "pydantic", "pydantic_core", "cryptography")
+SHARED_MODULES = ("durable_agents._domain", "pydantic", "pydantic_core", "cryptography")
 # The workflows' helpers (every module of the package but those defining workflows) are
 # pure and deterministic too: passing them through halves what a cached run costs
 # (`make bench`, memory: 526 -> 246 KiB per waiting run). The replayer (`agentctl

@@ -5,9 +5,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from activities.notify import NotifySettings
-from client.connection import TemporalSettings
-from workers.telemetry import TelemetrySettings
+from durable_agents._activities.notify import NotifySettings
+from durable_agents._infra.connection import TemporalSettings
+from durable_agents._infra.telemetry import TelemetrySettings
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ import sys
 
 import structlog
 
-from client.connection import connect
-from workers.build import build_provider, build_worker
-from workers.config import WorkerSettings
-from workers.logs import configure_logging
-from workers.telemetry import TelemetryConfigError, build_runtime, configure_tracing
+from durable_agents._infra.connection import connect
+from durable_agents._infra.logs import configure_logging
+from durable_agents._infra.telemetry import TelemetryConfigError, build_runtime, configure_tracing
+from durable_agents._workers.build import build_provider, build_worker
+from durable_agents._workers.config import WorkerSettings
 
 log = structlog.get_logger("agent-worker")
 

@@ -15,10 +15,10 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from client.connection import data_converter
-from workers.build import SHARED_MODULES
-from workflows.agent_run import AgentRun
-from workflows.user_ledger import UserLedger
+from durable_agents._infra.connection import data_converter
+from durable_agents._workers.build import SHARED_MODULES
+from durable_agents._workflows.agent_run import AgentRun
+from durable_agents._workflows.user_ledger import UserLedger
 
 DEFAULT_WORKFLOWS: tuple[type, ...] = (AgentRun, UserLedger)
 

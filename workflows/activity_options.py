@@ -10,9 +10,9 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
-from domain.errors import MODEL_NON_RETRYABLE, NON_RETRYABLE, TOOL_NON_RETRYABLE
-from domain.spec import LlmPolicy
-from domain.tools import RetrySpec, ToolSpec
+from durable_agents._domain.errors import MODEL_NON_RETRYABLE, NON_RETRYABLE, TOOL_NON_RETRYABLE
+from durable_agents._domain.spec import LlmPolicy
+from durable_agents._domain.tools import RetrySpec, ToolSpec
 
 
 def retry_policy(spec: RetrySpec, never: frozenset[str] = NON_RETRYABLE) -> RetryPolicy:

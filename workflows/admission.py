@@ -14,13 +14,13 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from domain.admission import ResolveAgent, ResolvedAgent
-from domain.budget import BudgetLedger
-from domain.money import usd_to_micros
-from domain.run import Admission, RunRequest
-from workflows.payloads import MalformedPayload, parse_payload
-from workflows.shares import reserve_share
-from workflows.state import RunState
+from durable_agents._domain.admission import ResolveAgent, ResolvedAgent
+from durable_agents._domain.budget import BudgetLedger
+from durable_agents._domain.money import usd_to_micros
+from durable_agents._domain.run import Admission, RunRequest
+from durable_agents._workflows.payloads import MalformedPayload, parse_payload
+from durable_agents._workflows.shares import reserve_share
+from durable_agents._workflows.state import RunState
 
 RESOLVE_TIMEOUT = timedelta(seconds=30)
 

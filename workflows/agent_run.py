@@ -15,7 +15,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from domain.approvals import (
+from durable_agents._domain.approvals import (
     ApprovalKind,
     ApprovalRequest,
     ApprovalState,
@@ -23,10 +23,10 @@ from domain.approvals import (
     DecisionRefusedError,
     Verdict,
 )
-from domain.budget import BudgetLedger
-from domain.plan import Plan, ready_waves
-from domain.prompts import answer_messages, running_summary
-from domain.run import (
+from durable_agents._domain.budget import BudgetLedger
+from durable_agents._domain.plan import Plan, ready_waves
+from durable_agents._domain.prompts import answer_messages, running_summary
+from durable_agents._domain.run import (
     Admission,
     Outcome,
     Phase,
@@ -36,21 +36,21 @@ from domain.run import (
     RunView,
     StepRecord,
 )
-from domain.spec import Purpose
-from domain.user_ledger import LedgerSettlement
-from workflows.admission import RunRefused, admit
-from workflows.approvals import ApprovalBook
-from workflows.metrics import count
-from workflows.model_calls import BudgetStop, ModelCaller
-from workflows.notices import Notices
-from workflows.payloads import one_payload
-from workflows.planning import Escalate, Planner
-from workflows.report import escalation_context, partial_answer, run_report
-from workflows.shares import settle_share
-from workflows.state import RunState
-from workflows.story import Story
-from workflows.tasks import TaskRunner
-from workflows.versions import compact_history, worker_owns_agent
+from durable_agents._domain.spec import Purpose
+from durable_agents._domain.user_ledger import LedgerSettlement
+from durable_agents._workflows.admission import RunRefused, admit
+from durable_agents._workflows.approvals import ApprovalBook
+from durable_agents._workflows.metrics import count
+from durable_agents._workflows.model_calls import BudgetStop, ModelCaller
+from durable_agents._workflows.notices import Notices
+from durable_agents._workflows.payloads import one_payload
+from durable_agents._workflows.planning import Escalate, Planner
+from durable_agents._workflows.report import escalation_context, partial_answer, run_report
+from durable_agents._workflows.shares import settle_share
+from durable_agents._workflows.state import RunState
+from durable_agents._workflows.story import Story
+from durable_agents._workflows.tasks import TaskRunner
+from durable_agents._workflows.versions import compact_history, worker_owns_agent
 
 
 @workflow.defn(name="AgentRun")
@@ -356,7 +356,7 @@ class AgentRun:
         st.phase = Phase.ANSWERING
         self._publish()
         messages = answer_messages(st.spec, st.request.goal, st.steps, st.summary, st.plan)
-        from domain.llm import LlmResult
+        from durable_agents._domain.llm import LlmResult
 
         result, _ = await self._models.call(
             "llm_complete",

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pydantic
 from temporalio import workflow
 
-from domain.approvals import (
+from durable_agents._domain.approvals import (
     ApprovalKind,
     ApprovalRequest,
     ApprovalState,
@@ -30,11 +30,11 @@ from domain.approvals import (
     decision_message,
     extension_message,
 )
-from domain.redaction import redact
-from domain.signatures import verify
-from workflows.metrics import count
-from workflows.payloads import MalformedPayload, one_payload, parse_payload
-from workflows.state import RunState
+from durable_agents._domain.redaction import redact
+from durable_agents._domain.signatures import verify
+from durable_agents._workflows.metrics import count
+from durable_agents._workflows.payloads import MalformedPayload, one_payload, parse_payload
+from durable_agents._workflows.state import RunState
 
 TIMEOUT_ACTOR = "policy:timeout"
 

@@ -7,9 +7,9 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from domain.signatures import verify
-from domain.user_ledger import MESSAGE_TTL_S, LedgerAdjustment, Signed, UserSpend
-from workflows.payloads import MalformedPayload, parse_payload
+from durable_agents._domain.signatures import verify
+from durable_agents._domain.user_ledger import MESSAGE_TTL_S, LedgerAdjustment, Signed, UserSpend
+from durable_agents._workflows.payloads import MalformedPayload, parse_payload
 
 M = TypeVar("M", bound=BaseModel)
 

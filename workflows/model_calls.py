@@ -15,14 +15,14 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
-from domain.budget import BudgetExceededError, Usage
-from domain.errors import ErrorType
-from domain.llm import LlmCall, LlmResult, Message, call_cost_bound
-from domain.prices import ModelPrice
-from domain.spec import Purpose
-from workflows.activity_options import llm_options
-from workflows.prompt_memory import PromptMemory
-from workflows.state import RunState
+from durable_agents._domain.budget import BudgetExceededError, Usage
+from durable_agents._domain.errors import ErrorType
+from durable_agents._domain.llm import LlmCall, LlmResult, Message, call_cost_bound
+from durable_agents._domain.prices import ModelPrice
+from durable_agents._domain.spec import Purpose
+from durable_agents._workflows.activity_options import llm_options
+from durable_agents._workflows.prompt_memory import PromptMemory
+from durable_agents._workflows.state import RunState
 
 R = TypeVar("R", bound=BaseModel)
 

@@ -13,9 +13,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from domain.approvals import ApprovalRequest
-from domain.money import micros_to_usd
-from domain.notifications import (
+from durable_agents._domain.approvals import ApprovalRequest
+from durable_agents._domain.money import micros_to_usd
+from durable_agents._domain.notifications import (
     Notification,
     NotificationKind,
     NotifyErrorType,
@@ -23,8 +23,8 @@ from domain.notifications import (
     approve_command,
     extend_budget_command,
 )
-from workflows.approvals import ApprovalBook
-from workflows.state import RunState
+from durable_agents._workflows.approvals import ApprovalBook
+from durable_agents._workflows.state import RunState
 
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),

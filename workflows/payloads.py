@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import pydantic
 
-from domain.refused import refused_reason
+from durable_agents._domain.refused import refused_reason
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 

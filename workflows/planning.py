@@ -7,14 +7,14 @@ before anything runs; its problems go back to the planner a bounded number of ti
 
 from collections.abc import Callable
 
-from domain.approvals import ApprovalKind, ApprovalState
-from domain.plan import PERMISSION_DENIED, Plan, PlanReply, validate_plan
-from domain.prompts import planner_messages
-from domain.run import Phase
-from domain.spec import Purpose
-from workflows.approvals import ApprovalBook
-from workflows.model_calls import ModelCaller
-from workflows.state import RunState
+from durable_agents._domain.approvals import ApprovalKind, ApprovalState
+from durable_agents._domain.plan import PERMISSION_DENIED, Plan, PlanReply, validate_plan
+from durable_agents._domain.prompts import planner_messages
+from durable_agents._domain.run import Phase
+from durable_agents._domain.spec import Purpose
+from durable_agents._workflows.approvals import ApprovalBook
+from durable_agents._workflows.model_calls import ModelCaller
+from durable_agents._workflows.state import RunState
 
 
 class Escalate(Exception):  # noqa: N818 - control flow inside the run loop

@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Iterator
 from itertools import groupby
 
-from domain.llm import Message, Part, is_kept, kept_runs, run_joins
+from durable_agents._domain.llm import Message, Part, is_kept, kept_runs, run_joins
 
 # Smaller parts cost less inline than as a reference (~90 bytes of JSON).
 MIN_SHARED_BYTES = 128

@@ -1,8 +1,8 @@
 """What a run reports: its final `RunReport`, the answer it gives when it could not
 finish, and what an escalation tells the person who has to look."""
 
-from domain.run import Outcome, RunReport, StepRecord
-from workflows.state import RunState
+from durable_agents._domain.run import Outcome, RunReport, StepRecord
+from durable_agents._workflows.state import RunState
 
 
 def run_report(st: RunState, workflow_id: str) -> RunReport:

@@ -9,8 +9,8 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from domain.admission import ShareRequest, ShareSettlement
-from domain.user_ledger import LedgerDecision
+from durable_agents._domain.admission import ShareRequest, ShareSettlement
+from durable_agents._domain.user_ledger import LedgerDecision
 
 SHARE_TIMEOUT = timedelta(seconds=60)
 SHARE_RETRY = RetryPolicy(

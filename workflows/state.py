@@ -14,12 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from domain.approvals import ApprovalRequest, AuditEntry
-from domain.budget import BudgetLedger, Usage
-from domain.plan import Plan
-from domain.prompts import SUMMARY_FAILURES, failure_labels
-from domain.run import Phase, RunRequest, RunStatus, StepRecord
-from domain.spec import AgentSpec
+from durable_agents._domain.approvals import ApprovalRequest, AuditEntry
+from durable_agents._domain.budget import BudgetLedger, Usage
+from durable_agents._domain.plan import Plan
+from durable_agents._domain.prompts import SUMMARY_FAILURES, failure_labels
+from durable_agents._domain.run import Phase, RunRequest, RunStatus, StepRecord
+from durable_agents._domain.spec import AgentSpec
 
 # Kept across continue-as-new; older entries become counts or a digest.
 CARRIED_STEPS = 8  # at least the observation window

@@ -9,12 +9,12 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
-from domain.markdown import escape_markdown
-from domain.money import format_usd, micros_to_usd
-from domain.run import RunStatus
-from workflows import search_attributes as sa
-from workflows.state import RunState
-from workflows.versions import compact_history
+from durable_agents._domain.markdown import escape_markdown
+from durable_agents._domain.money import format_usd, micros_to_usd
+from durable_agents._domain.run import RunStatus
+from durable_agents._workflows import search_attributes as sa
+from durable_agents._workflows.state import RunState
+from durable_agents._workflows.versions import compact_history
 
 
 def _limit(value: float | int | None, fmt: str = "{}") -> str:

@@ -13,17 +13,17 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError, RetryState
 
-from domain.approvals import ApprovalKind, ApprovalState, args_digest
-from domain.budget import BudgetExceededError, Usage
-from domain.errors import NON_RETRYABLE
-from domain.evaluation import EvalReply, Judgement, deterministic_check
-from domain.llm import LlmResult
-from domain.money import usd_cost_to_micros
-from domain.permissions import Effect
-from domain.plan import Task, TaskKind
-from domain.prompts import evaluation_messages, task_messages
-from domain.redaction import redact
-from domain.run import (
+from durable_agents._domain.approvals import ApprovalKind, ApprovalState, args_digest
+from durable_agents._domain.budget import BudgetExceededError, Usage
+from durable_agents._domain.errors import NON_RETRYABLE
+from durable_agents._domain.evaluation import EvalReply, Judgement, deterministic_check
+from durable_agents._domain.llm import LlmResult
+from durable_agents._domain.money import usd_cost_to_micros
+from durable_agents._domain.permissions import Effect
+from durable_agents._domain.plan import Task, TaskKind
+from durable_agents._domain.prompts import evaluation_messages, task_messages
+from durable_agents._domain.redaction import redact
+from durable_agents._domain.run import (
     Outcome,
     Phase,
     RunReport,
@@ -32,12 +32,17 @@ from domain.run import (
     StepRecord,
     workflow_id_for,
 )
-from domain.spec import Purpose
-from domain.tools import ToolCall, ToolResult, ToolSpec
-from workflows.activity_options import tool_options
-from workflows.approvals import ApprovalBook
-from workflows.model_calls import BudgetStop, ModelCaller, error_type, is_cancellation
-from workflows.state import RunState
+from durable_agents._domain.spec import Purpose
+from durable_agents._domain.tools import ToolCall, ToolResult, ToolSpec
+from durable_agents._workflows.activity_options import tool_options
+from durable_agents._workflows.approvals import ApprovalBook
+from durable_agents._workflows.model_calls import (
+    BudgetStop,
+    ModelCaller,
+    error_type,
+    is_cancellation,
+)
+from durable_agents._workflows.state import RunState
 
 _JUDGEMENT_OUTCOME = {
     Judgement.OK: Outcome.OK,

@@ -19,7 +19,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from domain.user_ledger import (
+from durable_agents._domain.user_ledger import (
     LedgerAdjustment,
     LedgerDecision,
     LedgerRelease,
@@ -29,8 +29,8 @@ from domain.user_ledger import (
     UserSpend,
     period_of,
 )
-from workflows.ledger_checks import LedgerRefusedError, check_signed, parse_message
-from workflows.versions import ledger_signed, ledger_sweep
+from durable_agents._workflows.ledger_checks import LedgerRefusedError, check_signed, parse_message
+from durable_agents._workflows.versions import ledger_signed, ledger_sweep
 
 OPERATIONS_PER_RUN = 500
 LEDGER_PREFIX = "user-ledger-"

@@ -1,9 +1,9 @@
 """The db-tuner's `AgentSpec`: prompt, tools, model, budget, permissions and approvals."""
 
-from domain.approvals import ApprovalPolicy, OnTimeout
-from domain.budget import Budget
-from domain.permissions import Effect, PermissionMatrix, PermissionRule
-from domain.spec import AgentSpec, LoopLimits, ModelRouting
+from durable_agents._domain.approvals import ApprovalPolicy, OnTimeout
+from durable_agents._domain.budget import Budget
+from durable_agents._domain.permissions import Effect, PermissionMatrix, PermissionRule
+from durable_agents._domain.spec import AgentSpec, LoopLimits, ModelRouting
 from examples.db_tuner.tools import TOOLS
 
 ROLE = "agent"

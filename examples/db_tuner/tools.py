@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from activities.tool_api import ToolContext, ToolInputError, ToolRegistry
-from domain.tools import SideEffect
+from durable_agents._activities.tool_api import ToolContext, ToolInputError, ToolRegistry
+from durable_agents._domain.tools import SideEffect
 from examples.db_tuner import db
 from examples.db_tuner.args import (
     CreateIndexArgs,

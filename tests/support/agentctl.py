@@ -6,12 +6,13 @@ import os
 import sys
 from typing import Any
 
-from client.dev_server import DevServer
+from durable_agents._devtools.dev_server import DevServer
 from tests.support.processes import REPO
 
 
 class Cli:
-    """Runs ``agentctl`` (``python -m client.cli``) with this test's server and queue."""
+    """Runs ``agentctl`` (``python -m durable_agents._cli.main``) with this test's server
+    and queue."""
 
     def __init__(self, server: DevServer, task_queue: str, plugins: str) -> None:
         self.env = {
@@ -34,7 +35,7 @@ class Cli:
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "client.cli",
+            "durable_agents._cli.main",
             *args,
             cwd=REPO,
             env=self.env,

@@ -6,10 +6,10 @@ approval policy, a tighter budget) loads the variant into its worker's catalog f
 
 from temporalio.client import Client
 
-from activities.catalog import Catalog
-from client.api import AgentsClient, RunHandle
-from domain.budget import BudgetOverride
-from domain.spec import AgentSpec
+from durable_agents._activities.catalog import Catalog
+from durable_agents._client.api import AgentsClient, RunHandle
+from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.spec import AgentSpec
 
 
 class LocalAgents(AgentsClient):

@@ -22,21 +22,21 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.catalog import write_agent_specs
-from client.api import AgentsClient
-from client.connection import data_converter
-from domain.approvals import ApprovalPolicy, ApprovalRequest
-from domain.budget import BudgetOverride
-from domain.spec import AgentSpec
+from durable_agents._activities.catalog import write_agent_specs
+from durable_agents._client.api import AgentsClient
+from durable_agents._domain.approvals import ApprovalPolicy, ApprovalRequest
+from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.spec import AgentSpec
+from durable_agents._infra.connection import data_converter
+from durable_agents._workers.build import SHARED_MODULES
+from durable_agents._workers.config import WorkerSettings
+from durable_agents._workflows.agent_run import AgentRun
+from durable_agents._workflows.user_ledger import UserLedger
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import WorkerProcess
 from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.waiting import pending_request
-from workers.build import SHARED_MODULES
-from workers.config import WorkerSettings
-from workflows.agent_run import AgentRun
-from workflows.user_ledger import UserLedger
 
 
 @dataclass(frozen=True)

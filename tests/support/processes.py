@@ -8,16 +8,18 @@ import sys
 import time
 from pathlib import Path
 
-from client.dev_server import die_with_parent
+from durable_agents._devtools.dev_server import die_with_parent
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 class WorkerProcess:
-    """A worker (``python -m workers.main`` unless told otherwise) in its own process, with
-    its log in a file."""
+    """A worker (``python -m durable_agents._workers.main`` unless told otherwise) in its own
+    process, with its log in a file."""
 
-    def __init__(self, env: dict[str, str], log_file: Path, module: str = "workers.main") -> None:
+    def __init__(
+        self, env: dict[str, str], log_file: Path, module: str = "durable_agents._workers.main"
+    ) -> None:
         self._env = env
         self.log_file = log_file
         self.module = module

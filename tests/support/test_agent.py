@@ -12,18 +12,18 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from activities.plugins import AgentPlugin
-from activities.tool_api import (
+from durable_agents._activities.plugins import AgentPlugin
+from durable_agents._activities.tool_api import (
     ToolContext,
     ToolFailedError,
     ToolInputError,
     ToolRegistry,
     ToolUnavailable,
 )
-from domain.budget import Budget
-from domain.permissions import Effect, PermissionMatrix, PermissionRule
-from domain.spec import AgentSpec, LlmPolicy, ModelRouting
-from domain.tools import RetrySpec, SideEffect
+from durable_agents._domain.budget import Budget
+from durable_agents._domain.permissions import Effect, PermissionMatrix, PermissionRule
+from durable_agents._domain.spec import AgentSpec, LlmPolicy, ModelRouting
+from durable_agents._domain.tools import RetrySpec, SideEffect
 
 TOOLS = ToolRegistry()
 FAST_RETRY = RetrySpec(initial_interval_s=0.2, backoff=2.0, max_interval_s=1.0, max_attempts=3)

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Any
 
-from activities.tool_api import ToolContext, ToolRegistry
+from durable_agents._activities.tool_api import ToolContext, ToolRegistry
 
 
 def tool_context(data_dir: Path, key: str = "wf/1") -> ToolContext:

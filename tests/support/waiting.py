@@ -4,9 +4,9 @@ import asyncio
 
 from temporalio.api.enums.v1 import EventType
 
-from client.api import AgentsClient
-from domain.approvals import ApprovalRequest
-from domain.run import RunReport
+from durable_agents._client.api import AgentsClient
+from durable_agents._domain.approvals import ApprovalRequest
+from durable_agents._domain.run import RunReport
 
 
 async def pending_request(

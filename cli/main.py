@@ -15,11 +15,12 @@ import sys
 import typer
 from rich.markup import escape
 
-from client import cli_runs  # registered first: --help lists these first
+from durable_agents._cli import runs as cli_runs  # registered first: --help lists these first
 
 # isort: split
-from client import cli_keys, cli_operate
-from client.cli_app import app, err
+from durable_agents._cli import keys as cli_keys
+from durable_agents._cli import operate as cli_operate
+from durable_agents._cli.app import app, err
 
 COMMAND_MODULES = (cli_runs, cli_operate, cli_keys)
 
@@ -28,9 +29,13 @@ def main() -> None:
     """Console entry point: traces go where OTEL_* says; the exit code is the command's."""
     import logging
 
-    from client.process_exit import exit_now
-    from workers.logs import configure_logging
-    from workers.telemetry import TelemetryConfigError, TelemetrySettings, configure_tracing
+    from durable_agents._cli.process_exit import exit_now
+    from durable_agents._infra.logs import configure_logging
+    from durable_agents._infra.telemetry import (
+        TelemetryConfigError,
+        TelemetrySettings,
+        configure_tracing,
+    )
 
     configure_logging(logging.WARNING)
     try:

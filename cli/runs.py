@@ -8,9 +8,8 @@ from collections.abc import Awaitable, Callable
 import typer
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.catalog import Catalog
-from client.api import AgentsClient, DecisionRefusedError, RunEndedError
-from client.cli_app import (
+from durable_agents._activities.catalog import Catalog
+from durable_agents._cli.app import (
     EXIT_CODES,
     app,
     at_least,
@@ -23,17 +22,18 @@ from client.cli_app import (
     run_async,
     workflow_id_of,
 )
-from client.follow import decided_elsewhere, detached, follow
-from client.prompt import Overtaken, ask_yes_no, detach_on_ctrl_c, until_detached
-from client.render import IDENTITY_NOT_VERIFIED, print_request, print_view, to_json
-from domain.approvals import (
+from durable_agents._cli.follow import decided_elsewhere, detached, follow
+from durable_agents._cli.prompt import Overtaken, ask_yes_no, detach_on_ctrl_c, until_detached
+from durable_agents._cli.render import IDENTITY_NOT_VERIFIED, print_request, print_view, to_json
+from durable_agents._client.api import AgentsClient, DecisionRefusedError, RunEndedError
+from durable_agents._domain.approvals import (
     ApprovalRequest,
     BudgetExtension,
     Decision,
     DecisionAnswer,
 )
-from domain.budget import BudgetOverride
-from domain.run import RunStatus, RunView
+from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.run import RunStatus, RunView
 
 PANEL = "Run and steer"
 

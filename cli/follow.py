@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from client.api import AgentsClient
-from domain.approvals import ApprovalRequest, ApprovalState
-from domain.run import RunReport, RunView
+from durable_agents._client.api import AgentsClient
+from durable_agents._domain.approvals import ApprovalRequest, ApprovalState
+from durable_agents._domain.run import RunReport, RunView
 
 OnView = Callable[[RunView], None]
 OnApproval = Callable[[RunView, ApprovalRequest], Awaitable[None]]

@@ -7,13 +7,13 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from domain.approvals import ApprovalRequest
-from domain.money import format_usd, micros_to_usd
-from domain.run import RunReport, RunView
+from durable_agents._domain.approvals import ApprovalRequest
+from durable_agents._domain.money import format_usd, micros_to_usd
+from durable_agents._domain.run import RunReport, RunView
 
 if TYPE_CHECKING:  # reports and the API import the Temporal client; rendering must not
-    from client.api import RunRow
-    from client.reports import SpendReport
+    from durable_agents._client.api import RunRow
+    from durable_agents._client.reports import SpendReport
 
 
 def to_json(value: BaseModel | list[Any] | dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """The ``agentctl`` reference (docs/agentctl.md), generated from the commands' own help.
 
-``python -m client.cli_reference --write`` regenerates it; a test fails when the file and
+``python -m durable_agents._cli.reference --write`` regenerates it; a test fails when the file and
 the code disagree, so the reference cannot drift.
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import typer.main
 from typer.testing import CliRunner
 
-from client.cli import COMMAND_MODULES  # noqa: F401 - registers every command on the app
-from client.cli_app import app
+from durable_agents._cli.app import app
+from durable_agents._cli.main import COMMAND_MODULES  # noqa: F401 - registers every command on the app
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "agentctl.md"
 _ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
@@ -39,7 +39,8 @@ def reference() -> str:
     parts = [
         "# agentctl reference",
         "",
-        "Generated from each command's `--help` by `python -m client.cli_reference --write`;",
+        "Generated from each command's `--help` by",
+        "`python -m durable_agents._cli.reference --write`;",
         "`tests/test_cli_reference.py` fails when this file and the code disagree.",
         "",
         "```text",

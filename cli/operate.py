@@ -7,8 +7,7 @@ from pathlib import Path
 
 import typer
 
-from client.api import AgentsClient
-from client.cli_app import (
+from durable_agents._cli.app import (
     app,
     at_least,
     err,
@@ -18,9 +17,10 @@ from client.cli_app import (
     run_async,
     workflow_id_of,
 )
-from client.render import print_runs, print_spend, to_json
-from client.web_ui import status_clause
-from domain.run import RunStatus
+from durable_agents._cli.render import print_runs, print_spend, to_json
+from durable_agents._client.api import AgentsClient
+from durable_agents._client.web_ui import status_clause
+from durable_agents._domain.run import RunStatus
 
 PANEL = "Operate"
 
@@ -33,7 +33,7 @@ async def report(
     as_json: bool = json_flag("the report"),
 ) -> None:
     """Cost and tokens per agent, per user and per model over a time window."""
-    from client.reports import spend_report
+    from durable_agents._client.reports import spend_report
 
     start = _since(since)
     client = await AgentsClient.connect()
@@ -158,7 +158,7 @@ async def history(
     as_json: bool = json_flag("what was written"),
 ) -> None:
     """Export RUN's history (for replay tests or the Web UI's import)."""
-    from workers.replay import export_history
+    from durable_agents._workers.replay import export_history
 
     client = await AgentsClient.connect()
     events = await export_history(client.temporal, workflow_id_of(run), out_file)
@@ -179,7 +179,7 @@ async def replay_check(
     as_json: bool = json_flag("each run's outcome"),
 ) -> None:
     """Replay runs against the current code: would deploying it break them?"""
-    from workers.replay import load_history, open_runs, replay_history, replay_runs
+    from durable_agents._workers.replay import load_history, open_runs, replay_history, replay_runs
 
     client = await AgentsClient.connect()
     ids = [workflow_id_of(r) for r in run or []]
@@ -203,7 +203,7 @@ async def replay_check(
 @app.command("codec-key", rich_help_panel=PANEL)
 def codec_key() -> None:
     """Print a new random AES-256 key for AGENT_CODEC_KEYS (as key_id:base64key)."""
-    from client.codec import new_key
+    from durable_agents._infra.codec import new_key
 
     out.print(f"k{datetime.now(UTC):%Y%m%d}:{new_key()}")
 
@@ -220,8 +220,8 @@ def codec_server(
     ),
 ) -> None:
     """Serve /encode and /decode so the Web UI shows decrypted payloads."""
-    from client.codec import CodecKeyError, EncryptionCodec
-    from client.codec_server import CodecServer
+    from durable_agents._infra.codec import CodecKeyError, EncryptionCodec
+    from durable_agents._infra.codec_server import CodecServer
 
     try:
         codec = EncryptionCodec.from_env()
@@ -259,9 +259,9 @@ def dev(
     ),
 ) -> None:
     """Start the dev server (Web UI on :8233) and a worker; Ctrl-C stops both."""
-    from client.dev_server import DevServerError
-    from client.devenv import BusyPortError, run_dev
-    from client.temporal_cli import TemporalCliNotFoundError
+    from durable_agents._devtools.dev_server import DevServerError
+    from durable_agents._devtools.devenv import BusyPortError, run_dev
+    from durable_agents._devtools.temporal_cli import TemporalCliNotFoundError
 
     try:
         asyncio.run(run_dev(with_worker=keep_worker, port=port, ui_port=ui_port))

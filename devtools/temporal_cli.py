@@ -6,7 +6,8 @@ machines that can only talk to package registries, so the main fallback is ``go 
 through the Go module proxy. The result is cached outside the repository (fresh CI clones
 reuse it) and is only moved into the cache after it has been seen to run.
 
-``python -m client.temporal_cli`` prints the binary's path on stdout; progress goes to stderr.
+``python -m durable_agents._devtools.temporal_cli`` prints the binary's path on stdout;
+progress goes to stderr.
 """
 
 from __future__ import annotations

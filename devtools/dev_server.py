@@ -4,7 +4,8 @@ We manage the process ourselves instead of using the SDK's ``WorkflowEnvironment
 chaos tests can ``kill -9`` the server and restart it on the same SQLite file and ports, and
 so ``make demo`` can keep one running in the foreground::
 
-    python -m client.dev_server --db-file .data/temporal.db --port 7233 --ui-port 8233
+    python -m durable_agents._devtools.dev_server --db-file .data/temporal.db \
+        --port 7233 --ui-port 8233
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 
-from client.temporal_cli import TemporalCliNotFoundError, find_temporal_cli
-from client.web_ui import run_url
-from domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
+from durable_agents._client.web_ui import run_url
+from durable_agents._devtools.temporal_cli import TemporalCliNotFoundError, find_temporal_cli
+from durable_agents._domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 _HOST = "127.0.0.1"
 # One partition per task queue (the server's default is 4, for throughput a single dev

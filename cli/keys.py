@@ -4,12 +4,12 @@ from pathlib import Path
 
 import typer
 
-from client.api import AgentsClient
-from client.cli_app import app, err, non_zero, out, run_async
-from client.keyring import ApproverKeyring, KeyringError, add_public_key
-from client.render import to_json
-from domain.money import micros_to_usd
-from domain.user_ledger import UserSpend
+from durable_agents._cli.app import app, err, non_zero, out, run_async
+from durable_agents._cli.render import to_json
+from durable_agents._client.api import AgentsClient
+from durable_agents._client.keyring import ApproverKeyring, KeyringError, add_public_key
+from durable_agents._domain.money import micros_to_usd
+from durable_agents._domain.user_ledger import UserSpend
 
 PANEL = "Identity and money"
 

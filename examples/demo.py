@@ -20,17 +20,18 @@ from pathlib import Path
 
 from rich.console import Console
 
-from client.api import AgentsClient
-from client.dev_server import DevServerError
-from client.devenv import BusyPortError, dev_environment
-from client.follow import decided_elsewhere, detached, follow
-from client.prompt import Overtaken, ask_yes_no, detach_on_ctrl_c, until_detached
-from client.render import print_report, print_request, print_view
-from client.temporal_cli import TemporalCliNotFoundError
-from domain.approvals import ApprovalRequest, Decision
-from domain.run import RunStatus, RunView
+from durable_agents._activities.plugins import EXAMPLE_PLUGINS
+from durable_agents._cli.follow import decided_elsewhere, detached, follow
+from durable_agents._cli.prompt import Overtaken, ask_yes_no, detach_on_ctrl_c, until_detached
+from durable_agents._cli.render import print_report, print_request, print_view
+from durable_agents._client.api import AgentsClient
+from durable_agents._devtools.dev_server import DevServerError
+from durable_agents._devtools.devenv import BusyPortError, dev_environment
+from durable_agents._devtools.temporal_cli import TemporalCliNotFoundError
+from durable_agents._domain.approvals import ApprovalRequest, Decision
+from durable_agents._domain.run import RunStatus, RunView
+from durable_agents._infra.logs import configure_logging
 from examples.db_tuner.data import default_db_path, generate
-from workers.logs import configure_logging
 
 GOAL = "Make the queries in the slow query log fast, and clean up indexes nothing uses."
 console = Console(soft_wrap=True)
@@ -124,7 +125,7 @@ async def _wait_forever() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m client.demo``."""
+    """Entry point of ``python -m examples.demo``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
     parser.add_argument(
@@ -139,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Worker logs would interleave with the demo's story; warnings and errors still show.
     configure_logging(logging.WARNING)
+    # The demo's worker serves the repository's example agents (and any you add).
+    os.environ.setdefault("AGENT_PLUGINS", EXAMPLE_PLUGINS)
     try:
         return asyncio.run(_demo(args.data_dir, args.keep_server, args.port, args.ui_port))
     except BusyPortError as e:
@@ -152,6 +155,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from client.process_exit import exit_now
+    from durable_agents._cli.process_exit import exit_now
 
     exit_now(main())

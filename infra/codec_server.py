@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidTag
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from client.codec import CodecKeyError, EncryptionCodec
+from durable_agents._infra.codec import CodecKeyError, EncryptionCodec
 
 DEFAULT_ORIGINS = ("http://127.0.0.1:8233", "http://localhost:8233")
 

@@ -24,7 +24,7 @@ from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from domain.refused import refusal_json
+from durable_agents._domain.refused import refusal_json
 
 ENCODING = b"binary/encrypted"
 KEY_ID_META = "encryption-key-id"

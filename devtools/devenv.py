@@ -20,11 +20,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from client.connection import connect
-from client.dev_server import DevServer, free_port
-from workers.build import build_worker
-from workers.config import WorkerSettings
-from workers.logs import configure_logging
+from durable_agents._devtools.dev_server import DevServer, free_port
+from durable_agents._infra.connection import connect
+from durable_agents._infra.logs import configure_logging
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
 
 DEV_PORT = 7233
 console = Console(stderr=True, soft_wrap=True)

@@ -49,7 +49,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from activities.instrumentation import HISTOGRAM_BUCKETS, TRACER_NAME
+from durable_agents._activities.instrumentation import HISTOGRAM_BUCKETS, TRACER_NAME
 
 DEFAULT_SERVICE_NAME = "durable-agents"
 DEFAULT_METRICS_HOST = "127.0.0.1"

@@ -23,8 +23,8 @@ from temporalio.converter import (
 )
 from temporalio.runtime import Runtime
 
-from client.codec import EncryptionCodec, Keyring
-from domain.run import DEFAULT_TASK_QUEUE
+from durable_agents._domain.run import DEFAULT_TASK_QUEUE
+from durable_agents._infra.codec import EncryptionCodec, Keyring
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
 

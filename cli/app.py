@@ -16,9 +16,9 @@ import typer
 from rich.console import Console
 from temporalio.service import RPCError, RPCStatusCode
 
-from client.api import DecisionRefusedError, InvalidRunRequestError, RunEndedError
-from client.render import print_report, to_json
-from domain.run import RunReport, RunStatus
+from durable_agents._cli.render import print_report, to_json
+from durable_agents._client.api import DecisionRefusedError, InvalidRunRequestError, RunEndedError
+from durable_agents._domain.run import RunReport, RunStatus
 
 EXIT_CODES = {
     RunStatus.COMPLETED: 0,

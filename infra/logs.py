@@ -13,7 +13,7 @@ import structlog
 from opentelemetry import trace
 from temporalio import activity, workflow
 
-from domain.redaction import redact
+from durable_agents._domain.redaction import redact
 
 HANDLER_NAME = "durable_agents"
 
