@@ -26,8 +26,13 @@ from tests.support.agents import LocalAgents
 from tests.support.scripted_model import ScriptedModelServer
 
 TEST_PLUGINS = f"{EXAMPLE_PLUGINS},tests.support.test_agent"
-# Workers and agentctl that tests start in their own processes serve the same agents.
+# Workers and agentctl that tests start in their own processes serve the same agents and
+# run this checkout's code (not whichever checkout an editable install points at).
 os.environ.setdefault("AGENT_PLUGINS", TEST_PLUGINS)
+CHECKOUT = Path(__file__).resolve().parent.parent
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(CHECKOUT), str(CHECKOUT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -30,7 +30,7 @@ async def _start(
         sys.executable,
         *args,
         cwd=cwd,
-        env={**env, "PYTHONPATH": str(REPO)},
+        env=env,
         stdin=asyncio.subprocess.DEVNULL if stdin is None else stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -14,7 +14,7 @@ from durable_agents._activities.response_cache import CACHE_FILE, CachedReply, R
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+ENV = dict(os.environ)  # conftest put this checkout on PYTHONPATH
 
 MESSAGES = [
     {"role": "system", "content": "You are a database tuner."},
