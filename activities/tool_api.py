@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, TypedDict, Unpack, get_type_hints
 
 from pydantic import BaseModel
 
@@ -42,6 +42,25 @@ class ToolUnavailable(Exception):  # noqa: N818 - the name is part of the DESIGN
 
 class ToolFailedError(Exception):
     """The tool ran and the outcome is a failure retrying cannot fix."""
+
+
+class ToolOptions(TypedDict, total=False):
+    """The options of `ToolRegistry.tool`: every `ToolSpec` field the decorator does not
+    derive from the function (a test keeps the two equal). Defaults and meanings are
+    `ToolSpec`'s."""
+
+    name: str
+    side_effect: SideEffect
+    requires_approval: bool | None
+    critical: bool
+    resource_arg: str | None
+    timeout_s: float
+    heartbeat_timeout_s: float | None
+    retry: RetrySpec
+    cost_usd: float
+    circuit_threshold: int
+    circuit_reset_s: float
+    task_queue: str | None
 
 
 @dataclass(frozen=True)
@@ -86,39 +105,28 @@ class ToolRegistry:
         for t in other._tools.values():
             self.add(t)
 
-    def tool(
-        self,
-        *,
-        side_effect: SideEffect = SideEffect.READ,
-        requires_approval: bool | None = None,
-        critical: bool = False,
-        resource_arg: str | None = None,
-        timeout_s: float = 30.0,
-        heartbeat_timeout_s: float | None = None,
-        retry: RetrySpec | None = None,
-        cost_usd: float = 0.0,
-        circuit_threshold: int = 5,
-        circuit_reset_s: float = 30.0,
-        name: str | None = None,
-    ) -> Callable[[ToolFn], ToolFn]:
-        """Decorator registering an ``async def tool(args: Model, ctx) -> result``."""
+    def tool(self, **options: Unpack["ToolOptions"]) -> Callable[[ToolFn], ToolFn]:
+        """Decorator registering an ``async def tool(args: Model, ctx) -> result``.
+
+        ``options`` are `ToolSpec`'s fields (see `ToolOptions`); the name defaults to the
+        function's, the description is its docstring and the argument schema comes from
+        its pydantic model. An unknown option is an error naming the known ones.
+        """
 
         def register(fn: ToolFn) -> ToolFn:
             args_model = _args_model(fn)
+            fields = {"name": fn.__name__, **options}
+            unknown = sorted(set(fields) - set(ToolOptions.__annotations__))
+            if unknown:
+                known = ", ".join(sorted(ToolOptions.__annotations__))
+                raise TypeError(
+                    f"tool {fn.__name__!r}: unknown option {', '.join(unknown)}; "
+                    f"the options are ToolSpec's fields: {known}"
+                )
             spec = ToolSpec(
-                name=name or fn.__name__,
                 description=inspect.cleandoc(fn.__doc__ or ""),
                 args_schema=schema_of(args_model),
-                side_effect=side_effect,
-                requires_approval=requires_approval,
-                critical=critical,
-                resource_arg=resource_arg,
-                timeout_s=timeout_s,
-                heartbeat_timeout_s=heartbeat_timeout_s,
-                retry=retry or RetrySpec(),
-                cost_usd=cost_usd,
-                circuit_threshold=circuit_threshold,
-                circuit_reset_s=circuit_reset_s,
+                **fields,
             )
             self.add(RegisteredTool(spec=spec, args_model=args_model, fn=fn))
             return fn

@@ -18,7 +18,7 @@ from durable_agents._activities.catalog import Catalog
 from durable_agents._activities.plugins import EXAMPLE_PLUGINS
 from durable_agents._domain.budget import Budget, BudgetOverride
 from durable_agents._domain.spec import AgentSpec
-from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
+from durable_agents.testing.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 
 AGENT = "test-agent"  # the agent benchmark runs name, or vary (`bench_spec`)
 PLUGINS = f"{EXAMPLE_PLUGINS},tests.support.test_agent"

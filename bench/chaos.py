@@ -37,7 +37,7 @@ from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain.budget import BudgetOverride
 from durable_agents._domain.run import RunReport
 from durable_agents._infra.connection import connect
-from tests.support.scripted_model import ScriptedModelServer
+from durable_agents.testing.scripted_model import ScriptedModelServer
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "chaos.json"
 TIGHT_LLM_CALLS = 3  # plan + the two parallel llm tasks: the summary does not fit

@@ -17,8 +17,8 @@ import re
 import threading
 from typing import Any
 
+from durable_agents.testing.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 
 _TAG = re.compile(r"chaos run (r\d+)")
 SLOW_EFFECT_S = 1.5

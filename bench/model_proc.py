@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.agent import install, iteration_of, tag_of
-from tests.support.scripted_model import ScriptedModelServer
+from durable_agents.testing.scripted_model import ScriptedModelServer
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -34,9 +34,9 @@ from bench.floors import floor_work, floor_worker, start_floor
 from bench.harness import Harness, rss_kib
 from bench.runs import uid
 from durable_agents._domain.approvals import Decision, DecisionAnswer
+from durable_agents.testing import pending_request
 from tests.support import test_agent
 from tests.support.processes import WorkerProcess
-from tests.support.waiting import pending_request
 
 SDK_DEFAULT_STICKY_S = 10.0  # the SDK's own default, for comparison
 APPROVAL_IN_FLIGHT_S = 0.5  # how long the approval is on its way before the new worker starts

@@ -21,9 +21,9 @@ from durable_agents._devtools.temporal_cli import find_temporal_cli
 from durable_agents._infra.connection import TemporalSettings, connect
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.scripted_model import ScriptedModelServer
 from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
-from tests.support.scripted_model import ScriptedModelServer
 
 TEST_PLUGINS = f"{EXAMPLE_PLUGINS},tests.support.test_agent"
 # Workers and agentctl that tests start in their own processes serve the same agents and

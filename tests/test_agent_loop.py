@@ -10,11 +10,11 @@ from durable_agents._domain.permissions import Effect, PermissionMatrix, Permiss
 from durable_agents._domain.run import Outcome, RunStatus
 from durable_agents._domain.spec import ModelRoute, ModelRouting
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing import report_within
+from durable_agents.testing.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
-from tests.support.waiting import report_within
 
 pytestmark = pytest.mark.e2e
 

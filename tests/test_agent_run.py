@@ -4,10 +4,10 @@ import pytest
 
 from durable_agents._domain.run import Outcome, RunStatus
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
 
 pytestmark = pytest.mark.e2e
 

@@ -18,10 +18,10 @@ from durable_agents._domain.spec import AgentSpec, ModelRoute, ModelRouting
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
 from durable_agents._workflows import search_attributes as sa
+from durable_agents.testing import pending_request
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
-from tests.support.waiting import pending_request
 
 pytestmark = pytest.mark.e2e
 

@@ -16,9 +16,9 @@ from bench.chaos_roles import ChaosWorker, approval_driver
 from bench.chaos_script import ChaosScript, effect_names, goal_for
 from durable_agents._domain.run import RunStatus
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.scripted_model import ScriptedModelServer
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
-from tests.support.scripted_model import ScriptedModelServer
 
 pytestmark = [pytest.mark.crash, pytest.mark.e2e]
 

@@ -13,12 +13,12 @@ import pytest
 
 from durable_agents._domain.approvals import Decision
 from durable_agents._workers.replay import load_history, replay_history
+from durable_agents.testing import pending_request
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import REPO
-from tests.support.scripted_model import Reply, ScriptedModelServer
-from tests.support.waiting import pending_request
 
 pytestmark = pytest.mark.e2e
 

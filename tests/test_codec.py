@@ -25,9 +25,9 @@ from durable_agents._infra.codec_server import CodecServer
 from durable_agents._infra.connection import data_converter
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
 
 KEY_A, KEY_B = new_key(), new_key()
 

@@ -22,12 +22,12 @@ from durable_agents._infra.codec import EncryptionCodec, RefusingCodec, new_key,
 from durable_agents._infra.connection import data_converter, worker_client
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing import pending_request
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.attacks import TemporalCli
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.temporal_signal import signal_with_temporal_cli
-from tests.support.waiting import pending_request
 
 KEY_A, KEY_B = new_key(), new_key()
 

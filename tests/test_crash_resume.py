@@ -13,11 +13,11 @@ from durable_agents._activities.catalog import write_agent_specs
 from durable_agents._client.api import RunHandle
 from durable_agents._domain.run import RunReport, RunStatus
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import WorkerProcess
-from tests.support.scripted_model import Reply, ScriptedModelServer
 
 pytestmark = [pytest.mark.crash, pytest.mark.e2e]
 

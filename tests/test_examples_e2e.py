@@ -11,14 +11,14 @@ from durable_agents._domain.approvals import ApprovalKind, ApprovalRequest, Deci
 from durable_agents._domain.run import Outcome, RunStatus
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing import pending_request
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from examples.db_tuner.data import default_db_path, generate
 from examples.file_editor.sandbox import workspace_root
 from examples.file_editor.tools import TOOLS
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.tool_calls import call_tool
-from tests.support.waiting import pending_request
 
 pytestmark = pytest.mark.e2e
 

@@ -22,8 +22,8 @@ from durable_agents._activities.payload_store import (
 from durable_agents._domain.errors import ErrorType
 from durable_agents._domain.run import Outcome, RunStatus
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
-from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 
 REPLY_BYTES = 20 * 1024
 STEPS = 200

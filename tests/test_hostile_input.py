@@ -23,11 +23,11 @@ from durable_agents._domain.plan import Plan, validate_plan
 from durable_agents._domain.run import RunStatus
 from durable_agents._domain.spec import AgentSpec
 from durable_agents._workflows.approvals import MAX_AUDITED_IGNORED
+from durable_agents.testing import pending_request
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.test_agent import build_spec
-from tests.support.waiting import pending_request
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),

@@ -42,9 +42,9 @@ from durable_agents._infra.telemetry import (
 )
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.plans import tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
 
 SECRET = "sk-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"
 Lines = Callable[[], list[dict[str, Any]]]

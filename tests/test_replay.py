@@ -33,10 +33,10 @@ from durable_agents._domain.budget import BudgetOverride
 from durable_agents._domain.run import RunReport, RunRequest, RunStatus
 from durable_agents._domain.user_ledger import ledger_workflow_id
 from durable_agents._workers.replay import build_replayer, load_history, replay_history, replay_runs
+from durable_agents.testing import pending_request
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
-from tests.support.waiting import pending_request
 
 pytestmark = pytest.mark.replay
 HISTORIES = Path(__file__).parent / "histories"

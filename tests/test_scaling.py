@@ -6,10 +6,10 @@ from temporalio.client import Client
 from durable_agents._domain.run import RunStatus
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
-from tests.support.scripted_model import RecordedRequest, Reply, ScriptedModelServer
+from durable_agents.testing.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 
 pytestmark = pytest.mark.unit
 
@@ -270,7 +270,7 @@ def test_standalone_process_serves_a_script(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "tests.support.scripted_model",
+        "durable_agents.testing.scripted_model",
         "--port",
         "0",
         "--script",

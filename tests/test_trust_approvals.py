@@ -29,6 +29,8 @@ from durable_agents._domain.spec import LoopLimits
 from durable_agents._workers.config import WorkerSettings
 from durable_agents._workflows import search_attributes as sa
 from durable_agents._workflows.state import CARRIED_DECIDED_APPROVALS, RunState
+from durable_agents.testing import report_within
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.attacks import (
     AttackedWorker,
@@ -44,9 +46,7 @@ from tests.support.attacks import (
     worker_process,
 )
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.test_agent import build_spec
-from tests.support.waiting import report_within
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from durable_agents._domain.approvals import ApprovalState, Decision
 from durable_agents._domain.run import RunStatus
 from durable_agents._workers.config import WorkerSettings
 from durable_agents._workflows.approvals import MAX_AUDITED_IGNORED
+from durable_agents.testing import pending_request, report_within
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.attacks import (
     TemporalCli,
@@ -35,9 +37,7 @@ from tests.support.attacks import (
     waiting_run,
 )
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
 from tests.support.test_agent import executions
-from tests.support.waiting import pending_request, report_within
 
 pytestmark = pytest.mark.e2e
 

@@ -33,6 +33,8 @@ from durable_agents._domain.user_ledger import (
 )
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing import report_within
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.attacks import (
     AttackedWorker,
@@ -48,8 +50,6 @@ from tests.support.attacks import (
     worker_process,
 )
 from tests.support.plans import plan_reply
-from tests.support.scripted_model import Reply, ScriptedModelServer
-from tests.support.waiting import report_within
 
 pytestmark = pytest.mark.e2e
 

@@ -29,12 +29,12 @@ from durable_agents._domain.approvals import ApprovalPolicy
 from durable_agents._domain.budget import Budget
 from durable_agents._domain.run import RunStatus
 from durable_agents._domain.spec import AgentSpec
+from durable_agents.testing import pending_request, report_within
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
 from tests.support.browser import TIMEOUT_MS, browser_page, find_chromium, wait_for_text
 from tests.support.plans import plan_reply, tool_task
-from tests.support.scripted_model import Reply, ScriptedModelServer
-from tests.support.waiting import pending_request, report_within
 
 pytestmark = pytest.mark.e2e
 

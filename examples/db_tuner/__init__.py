@@ -7,7 +7,7 @@ approves each drop). Build its database with ``python -m examples.db_tuner.data`
 ``PLUGIN`` is what workers and the client load (see `activities.plugins`).
 """
 
-from durable_agents._activities.plugins import AgentPlugin
+from durable_agents import AgentPlugin
 from examples.db_tuner.offline import offline_policy
 from examples.db_tuner.spec import build_spec
 from examples.db_tuner.tools import TOOLS

@@ -18,12 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from durable_agents._activities.tool_api import (
-    ToolContext,
-    ToolFailedError,
-    ToolInputError,
-    ToolUnavailable,
-)
+from durable_agents import ToolContext, ToolFailedError, ToolInputError, ToolUnavailable
 from examples.db_tuner.paths import default_db_path
 
 T = TypeVar("T")

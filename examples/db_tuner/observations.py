@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from durable_agents._domain.prompts import parse_observations
+from durable_agents import parse_observations
 
 _ITERATION = re.compile(r"^ITERATION: (\d+)$", re.M)
 _TASK_ID = re.compile(r"^i\d+-(.+)$")

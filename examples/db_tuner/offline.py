@@ -19,8 +19,7 @@ the run, and readable back as "what" when a failed task has no output to go by.
 import json
 from typing import Any
 
-from durable_agents._domain.llm import LlmCall
-from durable_agents._domain.spec import Purpose
+from durable_agents import LlmCall, Purpose
 from examples.db_tuner.observations import Findings, SlowQuery, read_findings
 from examples.db_tuner.report import write_report
 from examples.db_tuner.sql_parse import index_columns, sources

@@ -1,9 +1,16 @@
 """The db-tuner's `AgentSpec`: prompt, tools, model, budget, permissions and approvals."""
 
-from durable_agents._domain.approvals import ApprovalPolicy, OnTimeout
-from durable_agents._domain.budget import Budget
-from durable_agents._domain.permissions import Effect, PermissionMatrix, PermissionRule
-from durable_agents._domain.spec import AgentSpec, LoopLimits, ModelRouting
+from durable_agents import (
+    AgentSpec,
+    ApprovalPolicy,
+    Budget,
+    Effect,
+    LoopLimits,
+    ModelRouting,
+    OnTimeout,
+    PermissionMatrix,
+    PermissionRule,
+)
 from examples.db_tuner.tools import TOOLS
 
 ROLE = "agent"

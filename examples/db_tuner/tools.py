@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from durable_agents._activities.tool_api import ToolContext, ToolInputError, ToolRegistry
-from durable_agents._domain.tools import SideEffect
+from durable_agents import SideEffect, ToolContext, ToolInputError, ToolRegistry
 from examples.db_tuner import db
 from examples.db_tuner.args import (
     CreateIndexArgs,

@@ -10,7 +10,7 @@ The workspace is ``$AGENT_DATA_DIR/file-editor/workspace`` or ``$FILE_EDITOR_WOR
 ``PLUGIN`` is what workers and the client load (see `activities.plugins`).
 """
 
-from durable_agents._activities.plugins import AgentPlugin
+from durable_agents import AgentPlugin
 from examples.file_editor.offline import offline_policy
 from examples.file_editor.spec import build_spec
 from examples.file_editor.tools import TOOLS

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from durable_agents._activities.tool_api import ToolInputError
+from durable_agents import ToolInputError
 from examples.file_editor.sandbox import open_dir, open_subdir, os_errors, split
 
 # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.

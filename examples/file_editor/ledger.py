@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from durable_agents._activities.tool_api import ToolFailedError
+from durable_agents import ToolFailedError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (

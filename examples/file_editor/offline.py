@@ -20,8 +20,7 @@ The final answer lists every file changed with its write id and the call that un
 import json
 from typing import Any
 
-from durable_agents._domain.llm import LlmCall
-from durable_agents._domain.spec import Purpose
+from durable_agents import LlmCall, Purpose
 from examples.file_editor.observations import Findings, Goal, read_findings, read_goal, task_key
 
 

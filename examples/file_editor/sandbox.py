@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
 
-from durable_agents._activities.tool_api import ToolFailedError, ToolInputError
+from durable_agents import ToolFailedError, ToolInputError
 
 WORKSPACE_ENV = "FILE_EDITOR_WORKSPACE"
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

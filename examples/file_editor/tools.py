@@ -14,13 +14,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from durable_agents._activities.tool_api import (
-    ToolContext,
-    ToolFailedError,
-    ToolInputError,
-    ToolRegistry,
-)
-from durable_agents._domain.tools import SideEffect
+from durable_agents import SideEffect, ToolContext, ToolFailedError, ToolInputError, ToolRegistry
 from examples.file_editor import files
 from examples.file_editor.args import DeleteArgs, ListArgs, ReadArgs, UndoArgs, WriteArgs
 from examples.file_editor.ledger import Change, Ledger, backup_root, digest, write_id_for

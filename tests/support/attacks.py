@@ -32,11 +32,11 @@ from durable_agents._workers.build import SHARED_MODULES
 from durable_agents._workers.config import WorkerSettings
 from durable_agents._workflows.agent_run import AgentRun
 from durable_agents._workflows.user_ledger import UserLedger
+from durable_agents.testing import pending_request
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 from tests.support.processes import WorkerProcess
-from tests.support.scripted_model import Reply, ScriptedModelServer
-from tests.support.waiting import pending_request
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from tests.support.scripted_model import Reply
+from durable_agents.testing.scripted_model import Reply
 
 
 def tool_task(
