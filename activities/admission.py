@@ -19,6 +19,7 @@ from durable_agents._activities.catalog import Catalog, RequestRefusedError
 from durable_agents._activities.keys import WorkerKeys
 from durable_agents._activities.user_limits import UserLimits
 from durable_agents._domain.admission import (
+    AgentSummary,
     ResolveAgent,
     ResolvedAgent,
     ShareRequest,
@@ -58,7 +59,30 @@ class AdmissionActivities:
 
     def activities(self) -> list[Callable[..., Any]]:
         """The activity callables to register on a worker."""
-        return [self.resolve_agent, self.reserve_user_share, self.settle_user_share, self.trust]
+        return [
+            self.resolve_agent,
+            self.describe_agents,
+            self.reserve_user_share,
+            self.settle_user_share,
+            self.trust,
+        ]
+
+    @activity.defn(name="describe_agents")
+    async def describe_agents(self) -> list[AgentSummary]:
+        """The agents this worker serves (its catalog), without any tool code."""
+        summaries = []
+        for name in self._catalog.names():
+            spec = self._catalog.resolve_request(name, None, None)
+            summaries.append(
+                AgentSummary(
+                    name=spec.name,
+                    description=spec.description,
+                    tools=[t.name for t in spec.tools],
+                    models=sorted(spec.models.all_models()),
+                    spec_hash=spec_hash(spec),
+                )
+            )
+        return summaries
 
     @activity.defn(name="resolve_agent")
     async def resolve_agent(self, ask: ResolveAgent) -> ResolvedAgent:

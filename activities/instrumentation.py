@@ -43,8 +43,8 @@ from durable_agents._activities.openai_provider import ProviderReply
 from durable_agents._domain.llm import LlmCall
 from durable_agents._domain.redaction import mask_keys
 from durable_agents._domain.tools import ToolCall
+from durable_agents._infra.telemetry import TRACER_NAME
 
-TRACER_NAME = "durable_agents"
 LOGGER_NAME = "durable_agents.activities"
 
 LLM_CALLS = "durable_agents_llm_calls_total"

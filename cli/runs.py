@@ -4,11 +4,11 @@ approve, reject, extend-budget, cancel (and agents, to see what can be started).
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import typer
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_agents._activities.catalog import Catalog
 from durable_agents._cli.app import (
     EXIT_CODES,
     app,
@@ -40,28 +40,22 @@ PANEL = "Run and steer"
 
 @app.command(rich_help_panel=PANEL)
 @run_async
-async def agents(as_json: bool = json_flag("the agents")) -> None:
-    """List the agents of the plugins configured here (AGENT_PLUGINS)."""
-    catalog = Catalog.from_env()
-    specs = [catalog.spec(n) for n in catalog.names()]
+async def agents(
+    as_json: bool = json_flag("the agents"),
+    wait: float = typer.Option(
+        15.0, "--wait", callback=more_than_zero, help="Seconds to wait for a worker to answer."
+    ),
+) -> None:
+    """List the agents the workers on the task queue serve (a worker answers)."""
+    client = await AgentsClient.connect()
+    summaries = await client.agents(timedelta(seconds=wait))
     if as_json:
-        out.print_json(
-            to_json(
-                [
-                    {
-                        "name": s.name,
-                        "description": s.description,
-                        "tools": [t.name for t in s.tools],
-                    }
-                    for s in specs
-                ]
-            )
-        )
+        out.print_json(to_json([s.model_dump(mode="json") for s in summaries]))
         return
-    for s in specs:
-        out.print(
-            f"[bold]{s.name}[/]: {s.description} (tools: {', '.join(t.name for t in s.tools)})"
-        )
+    for s in summaries:
+        out.print(f"[bold]{s.name}[/]: {s.description} (tools: {', '.join(s.tools)})")
+    if not summaries:
+        out.print(f"the workers on task queue '{client.task_queue}' serve no agents")
 
 
 @app.command(rich_help_panel=PANEL)

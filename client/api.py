@@ -28,11 +28,13 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from durable_agents._client.keyring import ApproverKeyring
 from durable_agents._client.web_ui import list_url, run_url, runs_query
+from durable_agents._domain.admission import AgentSummary
 from durable_agents._domain.approvals import (
     ApprovalState,
     BudgetExtension,
@@ -62,6 +64,7 @@ from durable_agents._domain.user_ledger import (
 )
 from durable_agents._infra.connection import TemporalSettings, connect
 from durable_agents._workflows import search_attributes as sa
+from durable_agents._workflows.agent_catalog import AgentCatalog
 
 # A status query waits this long for a worker before the caller hears "no answer".
 STATUS_QUERY_TIMEOUT = timedelta(seconds=10)
@@ -73,6 +76,10 @@ DECISION_TIMEOUT = timedelta(seconds=30)
 
 class InvalidRunRequestError(ValueError):
     """A request refused before any workflow started; the message lists every problem."""
+
+
+class NoWorkerError(ConnectionError):
+    """No worker answered on the task queue; the message says how to start one."""
 
 
 @dataclass(frozen=True)
@@ -455,6 +462,29 @@ class AgentsClient:
         """Temporal's own status of the run's execution."""
         desc = await self.temporal.get_workflow_handle(workflow_id).describe()
         return desc.status
+
+    async def agents(self, wait: timedelta = timedelta(seconds=15)) -> list[AgentSummary]:
+        """The agents the workers on this queue serve, as one of them answers.
+
+        A short `AgentCatalog` workflow asks a live worker: nothing here imports plugin
+        or tool code, and an agent no worker serves is never listed.
+        """
+        try:
+            summaries: list[AgentSummary] = await self.temporal.execute_workflow(
+                AgentCatalog.run,
+                id=f"agent-catalog-{uuid.uuid4().hex[:12]}",
+                task_queue=self.task_queue,
+                execution_timeout=wait,
+            )
+        except WorkflowFailureError as err:
+            if isinstance(err.cause, TemporalTimeoutError):
+                raise NoWorkerError(
+                    f"no worker answered on task queue '{self.task_queue}' within "
+                    f"{wait.total_seconds():.0f}s: start one (`agent-worker` with "
+                    "AGENT_PLUGINS set, or `make worker`), or check AGENTS_TASK_QUEUE"
+                ) from None
+            raise
+        return summaries
 
     async def list_runs(self, query: str = "", limit: int = 50) -> Sequence[str]:
         """Workflow ids of runs matching a visibility query, newest first."""

@@ -22,6 +22,16 @@ class ResolveAgent(BaseModel):
     model: str | None = None
 
 
+class AgentSummary(BaseModel):
+    """One agent a worker serves, as ``agentctl agents`` lists it."""
+
+    name: str
+    description: str
+    tools: list[str]
+    models: list[str]
+    spec_hash: str
+
+
 class ResolvedAgent(BaseModel):
     """The agent a run obeys, as the worker resolved it."""
 

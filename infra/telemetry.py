@@ -28,7 +28,7 @@ variables, so every line an activity writes names its run, activity and attempt;
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -49,9 +49,8 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from durable_agents._activities.instrumentation import HISTOGRAM_BUCKETS, TRACER_NAME
-
 DEFAULT_SERVICE_NAME = "durable-agents"
+TRACER_NAME = "durable_agents"  # the tracer of the client, the worker and its activities
 DEFAULT_METRICS_HOST = "127.0.0.1"
 
 
@@ -161,14 +160,17 @@ def client_tracer(client: Client) -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 
 
-def build_runtime(settings: TelemetrySettings) -> Runtime | None:
+def build_runtime(
+    settings: TelemetrySettings, histogram_buckets: Mapping[str, list[float]] | None = None
+) -> Runtime | None:
     """A Temporal runtime serving Prometheus metrics, or None (the default runtime) when
-    no port is set. Pass it to `client.connection.connect`."""
+    no port is set. Pass it to `connect`. ``histogram_buckets``: bucket bounds per
+    histogram (the worker passes its activities' latency buckets)."""
     address = settings.metrics_address
     if address is None:
         return None
     prometheus = PrometheusConfig(
-        bind_address=address, histogram_bucket_overrides=HISTOGRAM_BUCKETS
+        bind_address=address, histogram_bucket_overrides=dict(histogram_buckets or {})
     )
     try:
         return Runtime(telemetry=TelemetryConfig(metrics=prometheus))

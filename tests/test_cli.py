@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,9 +33,28 @@ def _launch_plan(model: ScriptedModelServer) -> None:
     model.enqueue(Reply.text("launched"), purpose="summarize")
 
 
-async def test_agents_lists_the_catalog(cli: Cli) -> None:
-    names = {a["name"] for a in await cli.json("agents")}
-    assert {"db-tuner", "test-agent"} <= names
+async def test_agents_lists_what_the_worker_serves(cli: Cli, worker: None) -> None:
+    agents = {a["name"]: a for a in await cli.json("agents")}
+    assert {"db-tuner", "file-editor", "test-agent"} <= set(agents)
+    assert "create_index" in agents["db-tuner"]["tools"]
+    assert len(agents["db-tuner"]["spec_hash"]) == 64
+
+
+async def test_agents_without_a_worker_says_how_to_start_one(cli: Cli) -> None:
+    code, _, err = await cli("agents", "--wait", "2")
+    assert code == 1
+    assert "no worker answered on task queue" in err
+    assert "AGENT_PLUGINS" in err and "Traceback" not in err
+
+
+def test_agentctl_imports_no_plugin_tool_or_worker_code() -> None:
+    code = (
+        "import sys, durable_agents._cli.main\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('examples', 'openai', "
+        "'durable_agents._activities', 'durable_agents._workers', 'durable_agents._devtools'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 async def test_run_wait_json_reports_a_completed_run(

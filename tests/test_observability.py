@@ -28,6 +28,7 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 
 from durable_agents._activities.catalog import Catalog
+from durable_agents._activities.instrumentation import HISTOGRAM_BUCKETS
 from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain.budget import Budget
 from durable_agents._domain.run import RunReport, RunStatus
@@ -87,7 +88,7 @@ async def traced_client(
     dev_server: DevServer, tracer_provider: TracerProvider, metrics_url: str
 ) -> Client:
     port = int(metrics_url.rsplit(":", 1)[1].split("/")[0])
-    runtime = build_runtime(TelemetrySettings(metrics_port=port))
+    runtime = build_runtime(TelemetrySettings(metrics_port=port), HISTOGRAM_BUCKETS)
     tracer = tracer_provider.get_tracer("tests")
     return await connect(dev_server.address, tracer=tracer, runtime=runtime)
 

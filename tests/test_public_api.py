@@ -6,11 +6,11 @@ import typing
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 import durable_agents
 import durable_agents.testing
 from durable_agents import ToolContext, ToolOptions, ToolRegistry, ToolSpec
-from durable_agents._activities import tool_api
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ def test_the_tool_decorator_takes_exactly_the_fields_of_tool_spec() -> None:
 
 
 def test_every_tool_spec_option_reaches_the_spec() -> None:
-    class Args(tool_api.BaseModel):
+    class Args(BaseModel):
         x: int
 
     registry = ToolRegistry()
@@ -65,11 +65,11 @@ def test_every_tool_spec_option_reaches_the_spec() -> None:
 
 
 def test_an_unknown_tool_option_is_an_error_naming_the_known_ones() -> None:
-    class Args(tool_api.BaseModel):
+    class Args(BaseModel):
         x: int
 
     registry = ToolRegistry()
-    with pytest.raises(TypeError, match="unknown option queue;.*task_queue"):
+    with pytest.raises(TypeError, match=r"unknown option queue;.*task_queue"):
 
         @registry.tool(queue="slow")  # type: ignore[call-arg]
         async def fn(args: Args, ctx: ToolContext) -> int:

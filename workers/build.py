@@ -23,6 +23,7 @@ from durable_agents._activities.user_limits import UserLimits
 from durable_agents._infra.connection import codec_keyring, worker_client
 from durable_agents._infra.telemetry import ActivityLogContext, client_tracer
 from durable_agents._workers.config import WorkerSettings
+from durable_agents._workflows.agent_catalog import AgentCatalog
 from durable_agents._workflows.agent_run import AgentRun
 from durable_agents._workflows.user_ledger import UserLedger
 
@@ -39,7 +40,8 @@ SHARED_MODULES = ("durable_agents._domain", "pydantic", "pydantic_core", "crypto
 WORKFLOW_HELPERS = tuple(
     f"{workflows.__name__}.{m.name}"
     for m in pkgutil.iter_modules(workflows.__path__)
-    if f"{workflows.__name__}.{m.name}" not in {AgentRun.__module__, UserLedger.__module__}
+    if f"{workflows.__name__}.{m.name}"
+    not in {AgentRun.__module__, UserLedger.__module__, AgentCatalog.__module__}
 )
 PASSTHROUGH_MODULES = (*SHARED_MODULES, *WORKFLOW_HELPERS)
 
@@ -122,7 +124,7 @@ def build_worker(
         worker_client(client, accept_plaintext=settings.accept_plaintext),
         task_queue=task_queue or settings.temporal.task_queue,
         # An activities-only worker serves a tool's own (rate-limited) task queue.
-        workflows=[] if settings.activities_only else [AgentRun, UserLedger],
+        workflows=[] if settings.activities_only else [AgentRun, UserLedger, AgentCatalog],
         activities=[
             *acts.activities(),
             *NotifyActivities(Notifier(settings.notify)).activities(),

@@ -6,6 +6,7 @@ import sys
 
 import structlog
 
+from durable_agents._activities.instrumentation import HISTOGRAM_BUCKETS
 from durable_agents._infra.connection import connect
 from durable_agents._infra.logs import configure_logging
 from durable_agents._infra.telemetry import TelemetryConfigError, build_runtime, configure_tracing
@@ -18,7 +19,7 @@ log = structlog.get_logger("agent-worker")
 async def serve(settings: WorkerSettings) -> None:
     """Connect, build the worker and run it until a termination signal arrives."""
     tracing = configure_tracing(settings.telemetry)  # first, so every span is exported
-    runtime = build_runtime(settings.telemetry)
+    runtime = build_runtime(settings.telemetry, HISTOGRAM_BUCKETS)
     client = await connect(settings.temporal.address, settings.temporal.namespace, runtime=runtime)
     provider = build_provider(settings)
     worker = build_worker(client, settings, provider=provider)

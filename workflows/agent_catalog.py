@@ -1,0 +1,27 @@
+"""``AgentCatalog``: asks a worker on the queue which agents it serves.
+
+``agentctl agents`` and `AgentsClient.agents` start one and read its result: the answer
+comes from a live worker's catalog (what runs on that queue may name), so the caller never
+imports plugin or tool code and never lists an agent no worker serves.
+"""
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+from durable_agents._domain.admission import AgentSummary
+
+
+@workflow.defn(name="AgentCatalog")
+class AgentCatalog:
+    """One question, one local activity on the worker that picks it up."""
+
+    @workflow.run
+    async def run(self) -> list[AgentSummary]:
+        """The agents of the worker's catalog."""
+        agents: list[AgentSummary] = await workflow.execute_local_activity(
+            "describe_agents",
+            result_type=list[AgentSummary],
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+        return agents
