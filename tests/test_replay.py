@@ -31,6 +31,7 @@ from durable_agents._activities.user_limits import UserLimits
 from durable_agents._domain.approvals import Decision
 from durable_agents._domain.budget import BudgetOverride
 from durable_agents._domain.run import RunReport, RunRequest, RunStatus
+from durable_agents._domain.spec import LoopLimits
 from durable_agents._domain.user_ledger import ledger_workflow_id
 from durable_agents._workers.replay import build_replayer, load_history, replay_history, replay_runs
 from durable_agents.testing import pending_request
@@ -109,6 +110,51 @@ async def test_admitted_run_and_signed_ledger_replay(
     for name, history in histories.items():
         await _replayer().replay_workflow(history)
         if os.environ.get("UPDATE_HISTORIES") == "1":  # older recordings stay: runs in flight
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def test_continued_run_with_a_subagent_replays(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    """A run that starts a sub-agent, then continues as new: the inputs a run passes to
+    its next execution and to its sub-agent (``continued_*`` and ``subagent_child``)."""
+    sub = {"id": "s1", "kind": "subagent", "prompt": "record the child effect", "depends_on": []}
+    plans = iter(
+        [
+            plan_reply(sub, done=False),  # the parent's first plan
+            plan_reply(tool_task("k", "record_effect", name="child")),  # the child's
+            plan_reply(tool_task("t2", "record_effect", name="after")),  # the next execution
+        ]
+    )
+    model.set_responder("plan", lambda r: next(plans))
+    model.set_responder("summarize", lambda r: Reply.text("done"))
+    spec = agents.resolve("test-agent").model_copy(
+        update={"name": "continued-agent", "limits": LoopLimits(continue_as_new_every=1)}
+    )
+    handle = await agents.start_run(spec, "delegate, then continue", request_id="continued")
+    report = await agents.result(handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED, report.errors
+    assert [s.task_id for s in report.steps] == ["s1", "t2"]
+    runs = [
+        wf async for wf in agents.temporal.list_workflows(f"WorkflowId = '{handle.workflow_id}'")
+    ]
+    first = min(runs, key=lambda wf: wf.start_time)
+    (child,) = [
+        wf
+        async for wf in agents.temporal.list_workflows(f"ParentWorkflowId = '{handle.workflow_id}'")
+    ]
+    histories = {
+        "continued_first": await agents.temporal.get_workflow_handle(
+            first.id, run_id=first.run_id
+        ).fetch_history(),
+        "continued_next": await agents.temporal.get_workflow_handle(
+            handle.workflow_id
+        ).fetch_history(),
+        "subagent_child": await agents.temporal.get_workflow_handle(child.id).fetch_history(),
+    }
+    for name, history in histories.items():
+        await _replayer().replay_workflow(history)
+        if os.environ.get("UPDATE_HISTORIES") == "1":
             (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
