@@ -50,6 +50,7 @@ from durable_agents._domain.money import usd_to_micros
 from durable_agents._domain.run import (
     WORKFLOW_TYPE,
     Admission,
+    RecordedRequest,
     RunReport,
     RunRequest,
     RunStatus,
@@ -102,7 +103,6 @@ def build_request(
     user: str = "anonymous",
     budget: BudgetOverride | None = None,
     model: str | None = None,
-    ui_base_url: str | None = None,
 ) -> RunRequest:
     """Validate what the caller asks for, raising `InvalidRunRequestError` with the fixes.
 
@@ -119,7 +119,6 @@ def build_request(
                 "user": user,
                 "budget": budget.model_dump() if budget else None,
                 "model": model,
-                "ui_base_url": ui_base_url,
             }
         )
     except pydantic.ValidationError as err:
@@ -185,7 +184,6 @@ class AgentsClient:
             user=user,
             budget=budget,
             model=model,
-            ui_base_url=self.ui_base_url,
         )
         workflow_id = workflow_id_for(request.request_id)
         try:
@@ -276,12 +274,12 @@ class AgentsClient:
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
-                    SearchAttributePair(sa.AGENT_NAME, request.agent_name),
+                    SearchAttributePair(sa.AGENT_NAME, request.agent or ""),
                     SearchAttributePair(sa.AGENT_USER, request.user),
                     SearchAttributePair(sa.AGENT_STATUS, "running"),
                 ]
             ),
-            static_summary=f"{request.agent_name}: {request.goal[:200]}",
+            static_summary=f"{request.agent}: {request.goal[:200]}",
             static_details=_static_details(request),
         )
 
@@ -381,12 +379,15 @@ class AgentsClient:
             raise await self.ended(workflow_id)
         await self.temporal.get_workflow_handle(workflow_id).cancel()
 
-    async def original_request(self, workflow_id: str) -> RunRequest:
-        """The request a run was started with, read back from its history."""
+    async def original_request(self, workflow_id: str) -> RecordedRequest:
+        """The request a run was started with, read back from its history (its first
+        input; older runs recorded more in it, hence `RecordedRequest`)."""
         history = await self.temporal.get_workflow_handle(workflow_id).fetch_history()
         started = history.events[0].workflow_execution_started_event_attributes
-        (request,) = await self.temporal.data_converter.decode(started.input.payloads, [RunRequest])
-        assert isinstance(request, RunRequest)
+        (request,) = await self.temporal.data_converter.decode(
+            started.input.payloads[:1], [RecordedRequest]
+        )
+        assert isinstance(request, RecordedRequest)
         return request
 
     async def retry(self, workflow_id: str) -> RunHandle:
@@ -545,7 +546,7 @@ def _static_details(request: RunRequest) -> str:
         else "the agent's default"
     )
     return (
-        f"**Agent** {request.agent_name} · **user** {request.user}\n\n**Goal** {request.goal}"
+        f"**Agent** {request.agent} · **user** {request.user}\n\n**Goal** {request.goal}"
         f"\n\n**Budget asked** {escape_markdown(asked)}"
         + (f" · **model** {request.model}" if request.model else "")
         + "\n\nWhat the run obeys is resolved by its worker: see the run's details."

@@ -75,9 +75,8 @@ class Outcome(StrEnum):
 class RunRequest(CompactModel):
     """What a caller asks for: the agent by name, the goal, the user, allowed overrides.
 
-    Recorded without the fields at their default. The worker resolves the agent; a
-    request that carries a ``spec`` of its own is refused (the field is read only from
-    runs recorded before the worker resolved agents, and from a run's own continuation).
+    The first input of a run (recorded without the fields at their default); what the
+    run itself passes on is the second, a `RunCarry`. The worker resolves the agent.
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -85,30 +84,11 @@ class RunRequest(CompactModel):
     request_id: str
     goal: str = Field(max_length=20_000)
     agent: str | None = Field(default=None, max_length=64)
-    spec: AgentSpec | None = Field(
-        default=None, description="Legacy: runs recorded before the worker resolved agents."
-    )
     user: str = Field(default="anonymous", min_length=1, max_length=200)
     budget: BudgetOverride | None = None
     model: str | None = Field(
         default=None, max_length=200, description="Route every purpose to this model."
     )
-    parent_workflow_id: str | None = None
-    depth: int = Field(default=0, ge=0, le=10)
-    ui_base_url: str | None = Field(default=None, description="Web UI, for links in notices.")
-    user_ledger_id: str | None = Field(
-        default=None, description="The user's ledger workflow, settled when the run ends."
-    )
-    resume_state: dict[str, Any] | None = Field(
-        default=None,
-        description="Set by the run itself when it continues as new: its compact state.",
-    )
-
-    @field_serializer("spec")
-    def _spec_without_defaults(self, spec: AgentSpec | None) -> dict[str, Any] | None:
-        # Every execution of a run starts with its request: the spec's fields left at
-        # their defaults decode to the same values, so they are not recorded.
-        return None if spec is None else spec.model_dump(mode="json", exclude_defaults=True)
 
     @field_validator("request_id")
     @classmethod
@@ -127,14 +107,64 @@ class RunRequest(CompactModel):
             raise ValueError("goal is empty: say what the agent should achieve")
         return v.strip()
 
-    @property
-    def agent_name(self) -> str:
-        """The agent asked for (legacy requests name it through their spec)."""
-        return self.agent or (self.spec.name if self.spec else "")
-
     def budget_of(self, spec: AgentSpec) -> Budget:
         """``spec``'s budget with this request's overrides applied."""
         return self.budget.apply(spec.budget) if self.budget else spec.budget
+
+
+class RunCarry(CompactModel):
+    """What a run passes on, never a caller: its compact state to its next execution
+    (continue-as-new), its identity and depth to its sub-agents. A run's second input;
+    a run started with one it did not come from is refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    resume_state: dict[str, Any] | None = Field(
+        default=None, description="The run's compact state, when it continues as new."
+    )
+    parent_workflow_id: str | None = None
+    depth: int = Field(default=0, ge=0, le=10)
+
+
+class RecordedRequest(RunRequest):
+    """A run's first input as runs recorded it before `RunCarry` was separate: the request
+    and the carry in one object, and, from before the worker resolved agents, the spec,
+    the user's ledger and the Web UI. Parsed so those runs replay and continue; a caller
+    setting any of these fields is refused (`workflows.admission`)."""
+
+    spec: AgentSpec | None = None
+    parent_workflow_id: str | None = None
+    depth: int = Field(default=0, ge=0, le=10)
+    ui_base_url: str | None = None
+    user_ledger_id: str | None = None
+    resume_state: dict[str, Any] | None = None
+
+    @field_serializer("spec")
+    def _spec_without_defaults(self, spec: AgentSpec | None) -> dict[str, Any] | None:
+        # Every execution of a run started with its request: the spec's fields left at
+        # their defaults decode to the same values, so they were not recorded.
+        return None if spec is None else spec.model_dump(mode="json", exclude_defaults=True)
+
+    @property
+    def agent_name(self) -> str:
+        """The agent asked for (the oldest requests name it through their spec)."""
+        return self.agent or (self.spec.name if self.spec else "")
+
+    def split(self) -> tuple[RunRequest, RunCarry]:
+        """The caller's request and what the run carried, as separate inputs."""
+        carry = RunCarry(
+            resume_state=self.resume_state,
+            parent_workflow_id=self.parent_workflow_id,
+            depth=self.depth,
+        )
+        return RunRequest.model_validate(
+            self.model_dump(include=set(RunRequest.model_fields))
+        ), carry
+
+    @classmethod
+    def joined(cls, request: RunRequest, carry: RunCarry) -> "RecordedRequest":
+        """The one-object input runs passed on before the split (runs without its patch)."""
+        return cls.model_validate({**request.model_dump(), **carry.model_dump()})
 
 
 class Admission(BaseModel):

@@ -22,7 +22,7 @@ from durable_agents._domain.prices import (
     resolve_prices,
 )
 from durable_agents._domain.prompts import running_summary
-from durable_agents._domain.run import Outcome, RunRequest, StepRecord
+from durable_agents._domain.run import Outcome, RecordedRequest, RunCarry, RunRequest, StepRecord
 from durable_agents._domain.spec import AgentSpec, ModelRouting
 from durable_agents._domain.tools import ToolSpec
 from durable_agents._domain.user_ledger import LedgerReservation, LedgerSettlement, UserSpend
@@ -165,11 +165,23 @@ def test_schemas_travel_without_derived_titles_and_check_the_same() -> None:
 
 def test_a_request_records_its_spec_without_defaults_and_decodes_to_the_same() -> None:
     spec = test_agent.build_spec()
-    request = RunRequest(request_id="r1", goal="g", spec=spec)
+    request = RecordedRequest(request_id="r1", goal="g", spec=spec)
     recorded = json.loads(request.model_dump_json())
     assert "critical" not in recorded["spec"]["tools"][0]  # at its default
     assert "user" not in recorded and "resume_state" not in recorded
-    assert RunRequest.model_validate(recorded) == request
+    assert RecordedRequest.model_validate(recorded) == request
+
+
+def test_a_recorded_request_splits_into_the_request_and_the_carry() -> None:
+    recorded = RecordedRequest(
+        request_id="r1", goal="g", agent="a", parent_workflow_id="run-p", depth=2
+    )
+    request, carry = recorded.split()
+    assert request == RunRequest(request_id="r1", goal="g", agent="a")
+    assert carry == RunCarry(parent_workflow_id="run-p", depth=2)
+    assert RecordedRequest.joined(request, carry) == recorded
+    with pytest.raises(ValidationError, match="parent_workflow_id"):  # a caller's request
+        RunRequest(request_id="r1", goal="g", agent="a", parent_workflow_id="run-p")  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
@@ -441,23 +453,23 @@ SPEC = AgentSpec(
 @pytest.mark.parametrize("goal", ["", "   ", "\n\t"])
 def test_empty_goal_is_refused(goal: str) -> None:
     with pytest.raises(ValidationError, match="goal is empty"):
-        RunRequest(request_id="r1", goal=goal, spec=SPEC)
+        RunRequest(request_id="r1", goal=goal, agent="a")
 
 
 @pytest.mark.parametrize("rid", ["a", "A1_b.c:d-e", "9" * 128])
 def test_good_request_ids(rid: str) -> None:
-    assert RunRequest(request_id=rid, goal=" tune ", spec=SPEC).goal == "tune"
+    assert RunRequest(request_id=rid, goal=" tune ", agent="a").goal == "tune"
 
 
 @pytest.mark.parametrize("rid", ["", "-a", "_a", "a b", "a/b", "é", "9" * 129, "a\nb"])
 def test_bad_request_ids(rid: str) -> None:
     with pytest.raises(ValidationError, match="request_id"):
-        RunRequest(request_id=rid, goal="g", spec=SPEC)
+        RunRequest(request_id=rid, goal="g", agent="a")
 
 
 def test_request_id_with_trailing_newline_is_refused() -> None:
     with pytest.raises(ValidationError, match="request_id"):
-        RunRequest(request_id="abc\n", goal="g", spec=SPEC)
+        RunRequest(request_id="abc\n", goal="g", agent="a")
 
 
 @pytest.mark.parametrize(

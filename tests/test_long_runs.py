@@ -102,8 +102,8 @@ def test_carried_state_keeps_windows_counts_and_an_audit_digest() -> None:
 
     carried = state.carried(spec.limits.observation_window)
     assert "request" not in carried  # it travels as the new execution's input
-    resumed = RunState.resumed(carried, request.model_copy(update={"resume_state": carried}))
-    assert resumed.request.resume_state is None and resumed.request.goal == "g"
+    resumed = RunState.resumed(carried, request)
+    assert resumed.request == request
     assert len(resumed.steps) < 30 and resumed.steps[-1].task_id == "t299"
     assert resumed.earlier_steps + len(resumed.steps) == 300
     assert sum(resumed.earlier_outcomes.values()) == resumed.earlier_steps

@@ -16,6 +16,10 @@ is a run whose ``resolve_agent`` took 9 s (longer than the workflow task's heart
 its local activity ended in a later workflow task than the one that started it: a patch
 first asked after that activity would be seen there on the original run but not on
 replay. Every patch a run takes is decided before its first local activity.
+``continued_first``, ``continued_next`` and ``subagent_child`` are a run that started a
+sub-agent and continued as new, passing each a `RunCarry` as a second input (the
+split-input patch; ``UPDATE_HISTORIES=1`` re-records them); the ``*_pre_split`` ones
+are the same run recorded before, when the carry travelled inside the request.
 """
 
 import asyncio

@@ -110,10 +110,26 @@ START_ATTACKS: dict[str, tuple[Any, str]] = {
         lambda a: [_request(agent="test-agent", sudo=True)],
         "run refused: malformed request: sudo",
     ),
-    "no-input": (lambda a: [], "a run takes one request payload, got 0"),
-    "two-inputs": (
+    "no-input": (lambda a: [], "a run takes one request payload (and a carry only from"),
+    "three-inputs": (
+        lambda a: [_request(agent="test-agent"), {}, {}],
+        "got 3 payloads",
+    ),
+    "malformed-carry": (
         lambda a: [_request(agent="test-agent"), {"x": 1}],
-        "a run takes one request payload, got 2",
+        "run refused: malformed carry: x",
+    ),
+    "carry-with-resume-state": (
+        lambda a: [_request(agent="test-agent"), {"resume_state": {"iteration": 99}}],
+        "resume_state is set only by a run continuing as new",
+    ),
+    "carry-with-a-parent": (
+        lambda a: [_request(agent="test-agent"), {"parent_workflow_id": "run-x", "depth": 1}],
+        "parent_workflow_id and depth are set only for a run's sub-agents",
+    ),
+    "carry-twice": (
+        lambda a: [_request(agent="test-agent", depth=1), {"depth": 1}],
+        "the carry comes in the second payload, not in the request",
     ),
 }
 

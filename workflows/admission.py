@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from durable_agents._domain.admission import ResolveAgent, ResolvedAgent
 from durable_agents._domain.budget import BudgetLedger
 from durable_agents._domain.money import usd_to_micros
-from durable_agents._domain.run import Admission, RunRequest
+from durable_agents._domain.run import Admission, RecordedRequest, RunCarry, RunRequest
 from durable_agents._workflows.payloads import MalformedPayload, parse_payload
 from durable_agents._workflows.shares import reserve_share
 from durable_agents._workflows.state import RunState
@@ -33,30 +33,40 @@ class RunRefused(Exception):  # noqa: N818 - the run's answer, not a bug
         self.agent = agent
 
 
-def parse_request(payloads: tuple[Any, ...]) -> RunRequest:
-    """The one request in ``payloads``, or `RunRefused` naming what is wrong."""
-    if len(payloads) != 1:
-        raise RunRefused(f"a run takes one request payload, got {len(payloads)}")
+def parse_input(payloads: tuple[Any, ...]) -> tuple[RunRequest, RunCarry, RecordedRequest]:
+    """The request and the carry in ``payloads`` (and the request as recorded, for runs
+    that passed both in one object), or `RunRefused` naming what is wrong."""
+    if len(payloads) not in (1, 2):
+        raise RunRefused(
+            f"a run takes one request payload (and a carry only from the run itself), "
+            f"got {len(payloads)} payloads"
+        )
     try:
-        return parse_payload(RunRequest, payloads[0], "request")
+        recorded = parse_payload(RecordedRequest, payloads[0], "request")
+        request, carry = recorded.split()
+        if len(payloads) == 2:
+            if carry != RunCarry():
+                raise RunRefused("the carry comes in the second payload, not in the request")
+            carry = parse_payload(RunCarry, payloads[1], "carry")
     except MalformedPayload as err:
         raise RunRefused(str(err)) from None
-
-
-def _check_origin(request: RunRequest) -> None:
-    """Refuse what only the run itself, or its parent run, may set."""
-    info = workflow.info()
-    if request.spec is not None:
+    if recorded.spec is not None:
         raise RunRefused(
             "the request carries an agent spec; workers resolve agents themselves. "
             "Name the agent (agent=...) and only the overrides it allows (budget, model)",
-            request.agent_name,
+            recorded.agent_name,
         )
-    if request.user_ledger_id is not None:
+    if recorded.user_ledger_id is not None:
         raise RunRefused("user_ledger_id is set by the run itself, not by its caller")
-    if info.parent is None and (request.parent_workflow_id is not None or request.depth):
+    return request, carry, recorded
+
+
+def _check_origin(request: RunRequest, carry: RunCarry) -> None:
+    """Refuse what only the run's parent run may set."""
+    info = workflow.info()
+    if info.parent is None and (carry.parent_workflow_id is not None or carry.depth):
         raise RunRefused("parent_workflow_id and depth are set only for a run's sub-agents")
-    if info.parent is not None and request.parent_workflow_id != info.parent.workflow_id:
+    if info.parent is not None and carry.parent_workflow_id != info.parent.workflow_id:
         raise RunRefused("parent_workflow_id does not name this run's parent")
     if not request.agent:
         raise RunRefused("the request names no agent (agent=...)")
@@ -85,17 +95,19 @@ async def _resolve(request: RunRequest) -> ResolvedAgent:
 
 async def admit(payloads: tuple[Any, ...]) -> tuple[RunState, Admission]:
     """The state of an admitted run, or `RunRefused` with the reason."""
-    request = parse_request(payloads)
+    request, carry, recorded = parse_input(payloads)
     info = workflow.info()
-    if request.resume_state is not None:
+    if carry.resume_state is not None:
         if info.continued_run_id is None:
             raise RunRefused("resume_state is set only by a run continuing as new")
-        state = RunState.continued(request.resume_state, request)
+        state = RunState.continued(carry.resume_state, request, recorded)
         return state, _admitted(state)
-    _check_origin(request)
+    _check_origin(request, carry)
     resolved = await _resolve(request)
     state = RunState(
         request=request,
+        parent_workflow_id=carry.parent_workflow_id,
+        depth=carry.depth,
         spec=resolved.spec,
         spec_hash=resolved.spec_hash,
         approver_keys=resolved.approver_keys,

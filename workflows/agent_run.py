@@ -30,8 +30,9 @@ from durable_agents._domain.run import (
     Admission,
     Outcome,
     Phase,
+    RecordedRequest,
+    RunCarry,
     RunReport,
-    RunRequest,
     RunStatus,
     RunView,
     StepRecord,
@@ -50,7 +51,7 @@ from durable_agents._workflows.shares import settle_share
 from durable_agents._workflows.state import RunState
 from durable_agents._workflows.story import Story
 from durable_agents._workflows.tasks import TaskRunner
-from durable_agents._workflows.versions import compact_history, worker_owns_agent
+from durable_agents._workflows.versions import compact_history, split_input, worker_owns_agent
 
 
 @workflow.defn(name="AgentRun")
@@ -207,8 +208,10 @@ class AgentRun:
     async def run(self, *request: Any) -> RunReport:
         """Plan, execute and evaluate until the goal is met or a limit is reached.
 
-        The input is one `RunRequest`; any other number of payloads is refused.
+        The input is a `RunRequest` and, from the run itself only, a `RunCarry`; any
+        other input is refused.
         """
+        split_input()  # decided first (see below), asked again where the run passes inputs on
         if worker_owns_agent():
             # Every patch this run takes is decided before its first local activity: code
             # after an activity can land in a later workflow task than on replay, where a
@@ -225,7 +228,7 @@ class AgentRun:
                     f"run refused: {refused}", type="RunRefused", non_retryable=True
                 ) from None
         else:  # recorded before the worker resolved agents: the request carried the spec
-            state = _legacy_state(RunRequest.model_validate(request[0]))
+            state = _legacy_state(RecordedRequest.model_validate(request[0]))
         self._begin(state)
         st = self._state
         self._publish()
@@ -318,8 +321,14 @@ class AgentRun:
         st = self._state
         await self._notices.drain()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        carried = st.carried(st.spec.limits.observation_window)
-        workflow.continue_as_new(st.request.model_copy(update={"resume_state": carried}))
+        carry = RunCarry(
+            resume_state=st.carried(st.spec.limits.observation_window),
+            parent_workflow_id=st.parent_workflow_id,
+            depth=st.depth,
+        )
+        if split_input():
+            workflow.continue_as_new(args=[st.request, carry])
+        workflow.continue_as_new(RecordedRequest.joined(st.request, carry))
 
     def _check_wall_time(self) -> None:
         limit = self._state.ledger.budget.max_wall_time_s
@@ -425,15 +434,19 @@ def _refusal(err: DecisionRefusedError) -> ApplicationError:
     return ApplicationError(str(err), type="DecisionRefused", non_retryable=True)
 
 
-def _legacy_state(request: RunRequest) -> RunState:
+def _legacy_state(recorded: RecordedRequest) -> RunState:
     """The state of a run recorded before the worker resolved agents (replay only)."""
-    if request.resume_state is not None:
-        return RunState.continued(request.resume_state, request)
-    assert request.spec is not None, "a legacy request carries its spec"
+    request, carry = recorded.split()
+    if carry.resume_state is not None:
+        return RunState.continued(carry.resume_state, request, recorded)
+    assert recorded.spec is not None, "a legacy request carries its spec"
     return RunState(
         request=request,
-        spec=request.spec,
-        ledger=BudgetLedger(budget=request.budget_of(request.spec)),
+        spec=recorded.spec,
+        ledger=BudgetLedger(budget=request.budget_of(recorded.spec)),
         started_at=workflow.now(),
-        user_ledger=request.user_ledger_id,
+        user_ledger=recorded.user_ledger_id,
+        ui_base_url=recorded.ui_base_url,
+        parent_workflow_id=carry.parent_workflow_id,
+        depth=carry.depth,
     )

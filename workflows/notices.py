@@ -48,8 +48,8 @@ class Notices:
         st = self._state
         wid = workflow.info().workflow_id
         spent, budget = st.ledger.spent, st.ledger.budget
-        # A run admitted by its worker links where the worker says, never where its caller said.
-        base = st.ui_base_url if st.spec_hash else st.request.ui_base_url
+        # Where the worker says (a run from before admission: where its request said).
+        base = st.ui_base_url
         return Notification(
             kind=kind,
             workflow_id=wid,

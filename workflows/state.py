@@ -18,7 +18,7 @@ from durable_agents._domain.approvals import ApprovalRequest, AuditEntry
 from durable_agents._domain.budget import BudgetLedger, Usage
 from durable_agents._domain.plan import Plan
 from durable_agents._domain.prompts import SUMMARY_FAILURES, failure_labels
-from durable_agents._domain.run import Phase, RunRequest, RunStatus, StepRecord
+from durable_agents._domain.run import Phase, RecordedRequest, RunRequest, RunStatus, StepRecord
 from durable_agents._domain.spec import AgentSpec
 
 # Kept across continue-as-new; older entries become counts or a digest.
@@ -43,6 +43,9 @@ class RunState(BaseModel):
     ui_base_url: str | None = None
     # The user's ledger this run reserved from, settled when it ends.
     user_ledger: str | None = None
+    # The run that started this one as its sub-agent, and how deep it nests.
+    parent_workflow_id: str | None = None
+    depth: int = 0
     # Approval requests ever made (ids stay unique across continue-as-new).
     approval_seq: int = 0
     extensions: int = 0
@@ -112,25 +115,32 @@ class RunState(BaseModel):
         return carried
 
     @classmethod
-    def resumed(cls, carried: dict[str, Any], request: RunRequest) -> "RunState":
+    def resumed(
+        cls, carried: dict[str, Any], request: RunRequest, recorded: RecordedRequest | None = None
+    ) -> "RunState":
         """The state of a continued run (``request`` is the new execution's input).
 
-        Runs from before the worker resolved agents carried their spec in the request.
+        Older runs carried less: ``recorded``, their one-object input, holds the rest
+        (the spec of a run from before the worker resolved agents, its user's ledger,
+        its Web UI link, its sub-agent depth).
         """
-        clean = request.model_copy(update={"resume_state": None})
-        if "request" in carried:  # carried by a run from before the request was left out
-            carried = {k: v for k, v in carried.items() if k != "request"}
-        fields: dict[str, Any] = {**carried, "request": clean.model_dump(mode="json")}
-        if "spec" not in fields and request.spec is not None:
-            fields["spec"] = request.spec.model_dump(mode="json")
-        if "user_ledger" not in fields and request.user_ledger_id is not None:
-            fields["user_ledger"] = request.user_ledger_id
+        fields: dict[str, Any] = {k: v for k, v in carried.items() if k != "request"}
+        fields["request"] = request.model_dump(mode="json")
+        if recorded is not None:
+            if recorded.spec is not None:
+                fields.setdefault("spec", recorded.spec.model_dump(mode="json"))
+            fields.setdefault("user_ledger", recorded.user_ledger_id)
+            fields.setdefault("ui_base_url", recorded.ui_base_url)
+            fields.setdefault("parent_workflow_id", recorded.parent_workflow_id)
+            fields.setdefault("depth", recorded.depth)
         return cls.model_validate(fields)
 
     @classmethod
-    def continued(cls, carried: dict[str, Any], request: RunRequest) -> "RunState":
+    def continued(
+        cls, carried: dict[str, Any], request: RunRequest, recorded: RecordedRequest | None = None
+    ) -> "RunState":
         """The state of the next execution of a run that continued as new."""
-        state = cls.resumed(carried, request)
+        state = cls.resumed(carried, request, recorded)
         state.generation += 1
         return state
 

@@ -26,6 +26,8 @@ from durable_agents._domain.redaction import redact
 from durable_agents._domain.run import (
     Outcome,
     Phase,
+    RecordedRequest,
+    RunCarry,
     RunReport,
     RunRequest,
     RunStatus,
@@ -43,6 +45,7 @@ from durable_agents._workflows.model_calls import (
     is_cancellation,
 )
 from durable_agents._workflows.state import RunState
+from durable_agents._workflows.versions import split_input
 
 _JUDGEMENT_OUTCOME = {
     Judgement.OK: Outcome.OK,
@@ -255,7 +258,7 @@ class TaskRunner:
         st = self._state
         limits = st.spec.limits
         label = f"subagent: {(task.prompt or '')[:60]}"
-        if st.request.depth >= limits.max_subagent_depth:
+        if st.depth >= limits.max_subagent_depth:
             return self._step(
                 task,
                 label,
@@ -277,13 +280,13 @@ class TaskRunner:
             agent=st.spec.name,
             user=st.request.user,
             budget=carve.override,
-            parent_workflow_id=info.workflow_id,
-            depth=st.request.depth + 1,
         )
+        carry = RunCarry(parent_workflow_id=info.workflow_id, depth=st.depth + 1)
+        inputs = [child, carry] if split_input() else [RecordedRequest.joined(child, carry)]
         try:
             report = await workflow.execute_child_workflow(
                 "AgentRun",
-                child,
+                args=inputs,
                 id=workflow_id_for(child.request_id),
                 result_type=RunReport,
                 static_summary=f"sub-agent of {info.workflow_id}: {child.goal[:150]}",

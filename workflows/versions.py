@@ -47,3 +47,15 @@ LEDGER_SIGNED = "ledger-signed-1"
 def ledger_signed() -> bool:
     """True for ledgers started after ledger messages were signed."""
     return workflow.patched(LEDGER_SIGNED)
+
+
+# A run's input is the caller's `RunRequest` and, from the run itself only, a `RunCarry`
+# (its state when it continues as new, its parent and depth for a sub-agent): two
+# payloads instead of one object holding both. Decided when the run starts (the same
+# answer, memoised, where it continues as new or starts a sub-agent).
+SPLIT_INPUT = "split-input-1"
+
+
+def split_input() -> bool:
+    """True for runs that pass on a separate `RunCarry`."""
+    return workflow.patched(SPLIT_INPUT)
