@@ -71,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidRunRequestError": "_client.api",
     "DecisionRefusedError": "_client.api",
     "RunEndedError": "_client.api",
+    "NoWorkerError": "_client.api",
     "TemporalSettings": "_infra.connection",
     "Decision": "_domain.approvals",
     "DecisionAnswer": "_domain.approvals",
@@ -103,6 +104,7 @@ __all__ = [  # the keys of _EXPORTS (tests/test_public_api.py keeps them equal)
     "LoopLimits",
     "ModelRoute",
     "ModelRouting",
+    "NoWorkerError",
     "OfflinePolicy",
     "OnTimeout",
     "PermissionMatrix",
@@ -161,6 +163,7 @@ if TYPE_CHECKING:
         AgentsClient,
         DecisionRefusedError,
         InvalidRunRequestError,
+        NoWorkerError,
         RunEndedError,
         RunHandle,
     )
