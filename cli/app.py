@@ -9,7 +9,10 @@ Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import wraps
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -17,8 +20,14 @@ from rich.console import Console
 from temporalio.service import RPCError, RPCStatusCode
 
 from durable_agents._cli.render import print_report, to_json
-from durable_agents._client.api import DecisionRefusedError, InvalidRunRequestError, RunEndedError
+from durable_agents._client.api import (
+    AgentsClient,
+    DecisionRefusedError,
+    InvalidRunRequestError,
+    RunEndedError,
+)
 from durable_agents._domain.run import RunReport, RunStatus
+from durable_agents._infra.connection import TemporalSettings
 
 EXIT_CODES = {
     RunStatus.COMPLETED: 0,
@@ -40,6 +49,50 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TemporalChoice:
+    """Which profile of which configuration file the command line chose (None: the
+    environment's, else the SDK's defaults)."""
+
+    profile: str | None = None
+    config_file: Path | None = None
+
+
+# Set by the app's callback before any command runs; asyncio.run copies it into the loop.
+_choice: ContextVar[TemporalChoice | None] = ContextVar("temporal_choice", default=None)
+
+
+@app.callback()
+def connection_options(
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        envvar="TEMPORAL_PROFILE",
+        help="The profile of Temporal's configuration file to connect with (address, "
+        "namespace, TLS, API key), as the temporal CLI does; TEMPORAL_* variables override "
+        "its values (default: default).",
+        show_default=False,
+    ),
+    config_file: Path | None = typer.Option(
+        None,
+        "--config-file",
+        envvar="TEMPORAL_CONFIG_FILE",
+        help="Temporal's TOML configuration file (default: ~/.config/temporalio/temporal.toml).",
+        show_default=False,
+    ),
+) -> None:
+    """Options every command that talks to Temporal shares (before the command)."""
+    _choice.set(TemporalChoice(profile, config_file))
+
+
+async def connect_client() -> AgentsClient:
+    """The API for this command line: the chosen profile, the ``TEMPORAL_*`` variables,
+    ``AGENTS_TASK_QUEUE``. Errors are `ConnectionError`s that `run_async` prints."""
+    choice = _choice.get() or TemporalChoice()
+    settings = TemporalSettings.from_env(profile=choice.profile, config_file=choice.config_file)
+    return await AgentsClient.connect(settings)
 
 
 def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:

@@ -4,9 +4,8 @@ from pathlib import Path
 
 import typer
 
-from durable_agents._cli.app import app, err, non_zero, out, run_async
+from durable_agents._cli.app import app, connect_client, err, non_zero, out, run_async
 from durable_agents._cli.render import to_json
-from durable_agents._client.api import AgentsClient
 from durable_agents._client.keyring import ApproverKeyring, KeyringError, add_public_key
 from durable_agents._domain.money import micros_to_usd
 from durable_agents._domain.user_ledger import UserSpend
@@ -54,7 +53,7 @@ async def ledger_show(
     as_json: bool = typer.Option(False, "--json", help="Print the balance as JSON."),
 ) -> None:
     """Show USER's spend this month, what runs in flight hold, and the audit trail."""
-    client = await AgentsClient.connect()
+    client = await connect_client()
     spend = await client.user_balance(user)
     if as_json:
         out.print_json(to_json(spend))
@@ -90,7 +89,7 @@ async def ledger_adjust(
     as_json: bool = typer.Option(False, "--json", help="Print the new balance as JSON."),
 ) -> None:
     """Correct USER's spend this month (signed by an operator's key, audited)."""
-    client = await AgentsClient.connect()
+    client = await connect_client()
     decision = await client.adjust_ledger(user, as_, usd, reason)
     if as_json:
         out.print_json(to_json(decision))

@@ -10,6 +10,7 @@ import typer
 from durable_agents._cli.app import (
     app,
     at_least,
+    connect_client,
     err,
     json_flag,
     out,
@@ -18,7 +19,6 @@ from durable_agents._cli.app import (
     workflow_id_of,
 )
 from durable_agents._cli.render import print_runs, print_spend, to_json
-from durable_agents._client.api import AgentsClient
 from durable_agents._client.web_ui import status_clause
 from durable_agents._domain.run import RunStatus
 
@@ -36,7 +36,7 @@ async def report(
     from durable_agents._client.reports import spend_report
 
     start = _since(since)
-    client = await AgentsClient.connect()
+    client = await connect_client()
     result = await spend_report(client, start, agent)
     if as_json:
         out.print_json(result.model_dump_json())
@@ -66,7 +66,7 @@ def _since(text: str) -> datetime:
 @run_async
 async def retry(run: str = run_argument(), as_json: bool = json_flag("the new run's id")) -> None:
     """Start a new run from RUN's request (for runs that failed or escalated)."""
-    client = await AgentsClient.connect()
+    client = await connect_client()
     handle = await client.retry(workflow_id_of(run))
     if as_json:
         out.print_json(
@@ -87,7 +87,7 @@ async def reset(
     as_json: bool = json_flag("the new execution's id"),
 ) -> None:
     """Reset RUN to before its failing step; completed steps are not repeated."""
-    client = await AgentsClient.connect()
+    client = await connect_client()
     run_id = await client.reset_to_last_good(workflow_id_of(run), reason)
     if as_json:
         out.print_json(to_json({"workflow_id": workflow_id_of(run), "run_id": run_id}))
@@ -120,7 +120,7 @@ async def list_runs(
     as_json: bool = json_flag("the runs"),
 ) -> None:
     """List runs, filtered by the search attributes."""
-    client = await AgentsClient.connect()
+    client = await connect_client()
     clauses = [f"({query})"] if query else []
     if user:
         clauses.append(f"AgentUser = '{_quoted(user)}'")
@@ -160,7 +160,7 @@ async def history(
     """Export RUN's history (for replay tests or the Web UI's import)."""
     from durable_agents._workers.replay import export_history
 
-    client = await AgentsClient.connect()
+    client = await connect_client()
     events = await export_history(client.temporal, workflow_id_of(run), out_file)
     if as_json:
         out.print_json(
@@ -181,7 +181,7 @@ async def replay_check(
     """Replay runs against the current code: would deploying it break them?"""
     from durable_agents._workers.replay import load_history, open_runs, replay_history, replay_runs
 
-    client = await AgentsClient.connect()
+    client = await connect_client()
     ids = [workflow_id_of(r) for r in run or []]
     if open_ or not (ids or history_file):
         ids += await open_runs(client.temporal)

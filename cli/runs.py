@@ -13,6 +13,7 @@ from durable_agents._cli.app import (
     EXIT_CODES,
     app,
     at_least,
+    connect_client,
     err,
     finish,
     json_flag,
@@ -81,7 +82,7 @@ async def run(
     as_json: bool = json_flag("the final report (or, with --no-wait, the run's ids)"),
 ) -> None:
     """Start a run of AGENT towards GOAL."""
-    client = await AgentsClient.connect()
+    client = await connect_client()
     budget = BudgetOverride(max_cost_usd=budget_usd, max_iterations=max_iterations)
     handle = await client.start_run(
         agent, goal, request_id=request_id, user=user, budget=budget, model=model
@@ -179,7 +180,7 @@ async def watch(
     as_json: bool = typer.Option(False, "--json", help="One JSON status object per line."),
 ) -> None:
     """Follow RUN live until it ends."""
-    client = await AgentsClient.connect()
+    client = await connect_client()
     wid = workflow_id_of(run)
     report = await follow(
         client,
@@ -203,7 +204,7 @@ async def _print_request_async(workflow_id: str, request: ApprovalRequest, view:
 @run_async
 async def status(run: str = run_argument(), as_json: bool = json_flag("the status")) -> None:
     """Show where RUN stands (phase, budget, pending approvals)."""
-    client = await AgentsClient.connect()
+    client = await connect_client()
     view = await client.status(workflow_id_of(run))
     if as_json:
         out.print_json(to_json(view))
@@ -227,14 +228,14 @@ async def status(run: str = run_argument(), as_json: bool = json_flag("the statu
 @run_async
 async def result(run: str = run_argument(), as_json: bool = json_flag("the report")) -> None:
     """Wait for RUN to end and print its report."""
-    client = await AgentsClient.connect()
+    client = await connect_client()
     finish(await client.result(workflow_id_of(run)), as_json)
 
 
 async def _decide(
     run: str, request: str | None, reason: str, approver: str, approve: bool, as_json: bool
 ) -> None:
-    client = await AgentsClient.connect()
+    client = await connect_client()
     wid = workflow_id_of(run)
     # The decision carries the digest of the arguments asked about, so it is read from
     # the run whether or not the request is named (--json included).
@@ -312,7 +313,7 @@ async def extend_budget(
     as_json: bool = typer.Option(False, "--json", help="Print what the run did as JSON."),
 ) -> None:
     """Grant RUN more budget (within the agent's policy)."""
-    client = await AgentsClient.connect()
+    client = await connect_client()
     wid = workflow_id_of(run)
     await _live_view(client, wid)
     said = await client.extend_budget(
@@ -328,7 +329,7 @@ async def extend_budget(
 @run_async
 async def cancel(run: str = run_argument(), as_json: bool = json_flag("what was done")) -> None:
     """Ask RUN to stop; it ends with a partial report."""
-    client = await AgentsClient.connect()
+    client = await connect_client()
     await client.cancel(workflow_id_of(run))
     if as_json:
         out.print_json(to_json({"workflow_id": workflow_id_of(run), "cancel_requested": True}))

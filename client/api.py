@@ -155,9 +155,13 @@ class AgentsClient:
 
     @classmethod
     async def connect(cls, settings: TemporalSettings | None = None) -> "AgentsClient":
-        """Connect using ``settings`` (default: the environment)."""
+        """Connect using ``settings`` (default: the environment and Temporal's configuration
+        file: `TemporalSettings.from_env`, e.g. ``TemporalSettings.from_env(profile="prod")``).
+
+        Raises `ConnectionError` naming what to fix (see `infra.connection.connect`).
+        """
         settings = settings or TemporalSettings.from_env()
-        client = await connect(settings.address, settings.namespace)
+        client = await connect(settings)
         return cls(client, settings.task_queue, settings.ui_url)
 
     async def start_run(

@@ -7,6 +7,7 @@ is reused and left running; otherwise one is started and stopped again at the en
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -21,7 +22,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from durable_agents._devtools.dev_server import DevServer, free_port
-from durable_agents._infra.connection import connect
+from durable_agents._infra.connection import TemporalSettings, connect
 from durable_agents._infra.logs import configure_logging
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
@@ -44,10 +45,13 @@ def _listening(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-async def answers_as_temporal(address: str, timeout: float = PROBE_TIMEOUT_S) -> bool:  # noqa: ASYNC109
-    """Whether a Temporal frontend answers at ``address`` (not just any open port)."""
+async def answers_as_temporal(
+    temporal: TemporalSettings | str,
+    timeout: float = PROBE_TIMEOUT_S,  # noqa: ASYNC109
+) -> bool:
+    """Whether a Temporal frontend answers as ``temporal`` says (not just any open port)."""
     try:
-        client = await asyncio.wait_for(connect(address), timeout)
+        client = await asyncio.wait_for(connect(temporal), timeout)
         await asyncio.wait_for(client.service_client.check_health(), timeout)
     except (ConnectionError, RuntimeError, TimeoutError, RPCError):
         return False
@@ -119,8 +123,15 @@ async def dev_environment(
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     server: DevServer | None = None
     address = where.address
+    # A server reused at TEMPORAL_ADDRESS is reached the way the environment says (TLS,
+    # API key, a profile); one on --port, or one we start, is a plaintext dev server.
+    temporal = (
+        dataclasses.replace(settings.temporal, address=address)
+        if where.source == "TEMPORAL_ADDRESS"
+        else TemporalSettings(address=address)
+    )
     if await asyncio.to_thread(_listening, where.host, where.port):
-        if not await answers_as_temporal(address):
+        if not await answers_as_temporal(temporal):
             raise BusyPortError(_not_temporal(where))
         console.print(f"reusing the Temporal server already on {address}")
     elif not where.local:
@@ -141,7 +152,8 @@ async def dev_environment(
             f"starting Temporal dev server on {address} (data in {data_dir}/temporal.db)",
         )
         await server.start()
-    client = await connect(address)
+        temporal = TemporalSettings(address=address)
+    client = await connect(temporal)
     ui_url = (
         server.ui_url
         if server is not None

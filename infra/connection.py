@@ -1,16 +1,17 @@
 """One way to connect to Temporal, shared by the worker, the CLI, the API and the tests.
 
-Every client uses the same data converter (pydantic, plus the encryption codec and
-encrypted failure messages when ``AGENT_CODEC_KEYS`` is set), so payloads written by one
-are read by all; a worker polls through `worker_client`, which refuses unencrypted
-payloads. Every client uses the same
-tracing interceptor, so a run started by one continues the caller's trace in the worker
-(spans are only recorded once a tracer provider is set up; see `workers.telemetry`).
+Where Temporal is and how to reach it (address, namespace, TLS, mTLS, API key, profile)
+comes from `temporalio.envconfig`, read by `TemporalSettings.from_env`
+(`infra.temporal_settings`); this module layers the project's own things on top. Every
+client uses the same data converter (pydantic, plus the encryption codec and encrypted
+failure messages when ``AGENT_CODEC_KEYS`` is set), so payloads written by one are read by
+all; a worker polls through `worker_client`, which refuses unencrypted payloads. Every
+client uses the same tracing interceptor, so a run started by one continues the caller's
+trace in the worker (spans are only recorded once a tracer provider is set up; see
+`workers.telemetry`).
 """
 
 import dataclasses
-import os
-from dataclasses import dataclass
 
 from opentelemetry.trace import Tracer
 from temporalio.client import Client
@@ -23,31 +24,23 @@ from temporalio.converter import (
 )
 from temporalio.runtime import Runtime
 
-from durable_agents._domain.run import DEFAULT_TASK_QUEUE
 from durable_agents._infra.codec import EncryptionCodec, Keyring
+from durable_agents._infra.connect_errors import explain_connect_failure
+from durable_agents._infra.temporal_settings import (
+    DEFAULT_ADDRESS,
+    TemporalConfigError,
+    TemporalSettings,
+)
 
-DEFAULT_ADDRESS = "127.0.0.1:7233"
-
-
-@dataclass(frozen=True)
-class TemporalSettings:
-    """Where Temporal is, from ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
-    ``AGENTS_TASK_QUEUE`` and ``TEMPORAL_UI_URL`` (links in notifications)."""
-
-    address: str = DEFAULT_ADDRESS
-    namespace: str = "default"
-    task_queue: str = DEFAULT_TASK_QUEUE
-    ui_url: str | None = None
-
-    @classmethod
-    def from_env(cls) -> "TemporalSettings":
-        """Read the environment (called by entry points, never at import time)."""
-        return cls(
-            address=os.environ.get("TEMPORAL_ADDRESS", DEFAULT_ADDRESS),
-            namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
-            task_queue=os.environ.get("AGENTS_TASK_QUEUE", DEFAULT_TASK_QUEUE),
-            ui_url=os.environ.get("TEMPORAL_UI_URL", "http://127.0.0.1:8233"),
-        )
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "TemporalConfigError",
+    "TemporalSettings",
+    "codec_keyring",
+    "connect",
+    "data_converter",
+    "worker_client",
+]
 
 
 def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
@@ -96,30 +89,38 @@ def worker_client(client: Client, *, accept_plaintext: bool = False) -> Client:
 
 
 async def connect(
-    address: str,
-    namespace: str = "default",
+    settings: TemporalSettings | str | None = None,
     *,
     tracer: Tracer | None = None,
     runtime: Runtime | None = None,
     codec: PayloadCodec | None = None,
 ) -> Client:
-    """Connect with the project's data converter; the error says what to check.
+    """Connect as ``settings`` say, with the project's data converter and tracing.
 
-    ``tracer``: where spans go (default: the process-wide tracer provider); workers built
-    on this client trace with it too. ``runtime``: a Temporal runtime carrying metrics
-    configuration (default: Temporal's default runtime).
+    ``settings``: None reads the environment (`TemporalSettings.from_env`); an address
+    alone is a plaintext connection to its ``default`` namespace. ``tracer``: where spans
+    go (default: the process-wide tracer provider); workers built on this client trace
+    with it too. ``runtime``: a Temporal runtime carrying metrics configuration (default:
+    Temporal's default runtime).
+
+    Raises `ConnectionError` (`TemporalConfigError` for settings that cannot work) whose
+    message says what to fix: TLS on one side only, a server certificate this client does
+    not trust, a client certificate the server wants, refused credentials, nothing there.
     """
+    if settings is None:
+        settings = TemporalSettings.from_env()
+    elif isinstance(settings, str):
+        settings = TemporalSettings(address=settings)
+    config = settings.connect_config()
     try:
         return await Client.connect(
-            address,
-            namespace=namespace,
+            **config,
             data_converter=data_converter(codec),
             # Registered on the client only: workers inherit it (twice would nest spans).
             interceptors=[TracingInterceptor(tracer)],
             runtime=runtime,
         )
+    except ValueError as err:  # settings built in code that from_env would have refused
+        raise TemporalConfigError(f"cannot connect to Temporal: {err}") from err
     except RuntimeError as err:
-        raise ConnectionError(
-            f"cannot reach Temporal at {address} (namespace {namespace}): {err}. Start a dev "
-            "server with `agentctl dev` or set TEMPORAL_ADDRESS."
-        ) from err
+        raise ConnectionError(explain_connect_failure(settings, str(err))) from err

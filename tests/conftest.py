@@ -43,6 +43,23 @@ def _no_real_models() -> Iterator[None]:
     os.environ.update(saved)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_outside_temporal_config() -> Iterator[None]:
+    """Tests (and the workers and agentctl they start) reach the test servers as each test
+    says, whatever the developer's shell exports or ~/.config/temporalio holds: no
+    profile, API key, TLS or gRPC metadata from outside, and no configuration file."""
+    outside = ("TEMPORAL_PROFILE", "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_GRPC_META_")
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(outside)}
+    saved_file = os.environ.get("TEMPORAL_CONFIG_FILE")
+    os.environ["TEMPORAL_CONFIG_FILE"] = os.devnull
+    yield
+    os.environ.update(saved)
+    if saved_file is None:
+        os.environ.pop("TEMPORAL_CONFIG_FILE", None)
+    else:
+        os.environ["TEMPORAL_CONFIG_FILE"] = saved_file
+
+
 @pytest.fixture(scope="session")
 def temporal_cli() -> Path:
     """A working Temporal CLI (built from Go modules on first use, then cached)."""

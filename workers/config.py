@@ -14,7 +14,8 @@ from durable_agents._infra.telemetry import TelemetrySettings
 class WorkerSettings:
     """Everything a worker process needs to know.
 
-    Environment: ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``AGENTS_TASK_QUEUE``,
+    Environment: the connection of `TemporalSettings` (``TEMPORAL_ADDRESS``,
+    ``TEMPORAL_NAMESPACE``, TLS, API key, ``TEMPORAL_PROFILE``...), ``AGENTS_TASK_QUEUE``,
     ``AGENT_DATA_DIR`` (payload store, caches; default ``.data``), ``OPENAI_API_KEY`` and
     ``OPENAI_BASE_URL`` (no key: the offline model), ``AGENT_PLUGINS`` (extra plugin
     modules), ``AGENT_MAX_CONCURRENT_ACTIVITIES``, ``AGENT_ACTIVITIES_ONLY`` and
@@ -87,16 +88,12 @@ class WorkerSettings:
 
         This process's environment is inherited without its ``OPENAI_*``, ``TEMPORAL_*``
         and ``AGENT_*`` variables, so only these settings and ``extra`` configure the
-        worker; unset optional settings are left out.
+        worker (Temporal's configuration file included: see
+        `TemporalSettings.environment`); unset optional settings are left out.
         """
         own = ("OPENAI_", "TEMPORAL_", "AGENT_")
         env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
-        env.update(
-            TEMPORAL_ADDRESS=self.temporal.address,
-            TEMPORAL_NAMESPACE=self.temporal.namespace,
-            AGENTS_TASK_QUEUE=self.temporal.task_queue,
-            AGENT_DATA_DIR=str(self.data_dir),
-        )
+        env.update(self.temporal.environment(), AGENT_DATA_DIR=str(self.data_dir))
         optional = {
             "AGENT_PLUGINS": self.plugins,
             "OPENAI_API_KEY": self.openai_api_key,

@@ -20,7 +20,7 @@ async def serve(settings: WorkerSettings) -> None:
     """Connect, build the worker and run it until a termination signal arrives."""
     tracing = configure_tracing(settings.telemetry)  # first, so every span is exported
     runtime = build_runtime(settings.telemetry, HISTOGRAM_BUCKETS)
-    client = await connect(settings.temporal.address, settings.temporal.namespace, runtime=runtime)
+    client = await connect(settings.temporal, runtime=runtime)
     provider = build_provider(settings)
     worker = build_worker(client, settings, provider=provider)
     stop = asyncio.Event()
@@ -32,7 +32,7 @@ async def serve(settings: WorkerSettings) -> None:
         log.info(
             "worker ready",
             task_queue=worker.task_queue,
-            temporal=settings.temporal.address,
+            temporal=settings.temporal.describe(),
             model=model,
             metrics=settings.telemetry.metrics_address,
             tracing=tracing is not None,
