@@ -18,7 +18,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_agents._cli.render import print_report, to_json
 from durable_agents._client.api import DecisionRefusedError, InvalidRunRequestError, RunEndedError
-from durable_agents._domain.run import RunReport, RunStatus
+from durable_agents._domain import contract
+from durable_agents._domain.run import RunReport, RunStatus, workflow_id_for
 
 EXIT_CODES = {
     RunStatus.COMPLETED: 0,
@@ -118,7 +119,7 @@ def non_zero(value: float | None) -> float | None:
 
 def workflow_id_of(run: str) -> str:
     """A run's workflow id from what people type (``run-<request_id>`` or the request id)."""
-    return run if run.startswith("run-") else f"run-{run}"
+    return run if run.startswith(contract.RUN_ID_PREFIX) else workflow_id_for(run)
 
 
 def finish(report: RunReport, as_json: bool) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError, RetryState
 
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalKind, ApprovalState, args_digest
 from durable_agents._domain.budget import BudgetExceededError, Usage
 from durable_agents._domain.errors import NON_RETRYABLE
@@ -105,7 +106,7 @@ class TaskRunner:
             verdict.needs_judgement,
         )
         reply, usage = await self._models.call(
-            "evaluate",
+            contract.EVALUATE,
             Purpose.EVALUATE,
             messages,
             EvalReply,
@@ -159,7 +160,7 @@ class TaskRunner:
         await self._reserve(key, bound)
         try:
             result = await workflow.execute_activity(
-                "invoke_tool",
+                contract.INVOKE_TOOL,
                 ToolCall(tool=tool.name, args=task.args),
                 result_type=ToolResult,
                 activity_id=key,
@@ -282,7 +283,7 @@ class TaskRunner:
         )
         try:
             report = await workflow.execute_child_workflow(
-                "AgentRun",
+                contract.AGENT_RUN,
                 child,
                 id=workflow_id_for(child.request_id),
                 result_type=RunReport,
@@ -313,7 +314,7 @@ class TaskRunner:
         label = f"llm: {task.id}"
         try:
             result, usage = await self._models.call(
-                "llm_complete",
+                contract.LLM_COMPLETE,
                 Purpose.EXECUTE,
                 messages,
                 LlmResult,
