@@ -163,9 +163,7 @@ class TaskRunner:
                 contract.INVOKE_TOOL,
                 ToolCall(tool=tool.name, args=task.args),
                 result_type=ToolResult,
-                activity_id=key,
-                summary=f"tool: {label}",
-                **tool_options(tool),
+                **tool_options(tool, activity_id=key, summary=f"tool: {label}"),
             )
         except ActivityError as err:
             # The attempt may have run (and cost) before failing: count it.
