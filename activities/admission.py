@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from durable_agents._activities.catalog import Catalog, RequestRefusedError
 from durable_agents._activities.keys import WorkerKeys
 from durable_agents._activities.user_limits import UserLimits
+from durable_agents._domain import contract
 from durable_agents._domain.admission import (
     AgentSummary,
     ResolveAgent,
@@ -67,7 +68,7 @@ class AdmissionActivities:
             self.trust,
         ]
 
-    @activity.defn(name="describe_agents")
+    @activity.defn(name=contract.DESCRIBE_AGENTS)
     async def describe_agents(self) -> list[AgentSummary]:
         """The agents this worker serves (its catalog), without any tool code."""
         summaries = []
@@ -84,7 +85,7 @@ class AdmissionActivities:
             )
         return summaries
 
-    @activity.defn(name="resolve_agent")
+    @activity.defn(name=contract.RESOLVE_AGENT)
     async def resolve_agent(self, ask: ResolveAgent) -> ResolvedAgent:
         """The spec a run obeys, with its hash, the approvers' keys and the user's limit."""
         try:
@@ -100,7 +101,7 @@ class AdmissionActivities:
             ui_base_url=self._ui_base_url,
         )
 
-    @activity.defn(name="ledger_trust")
+    @activity.defn(name=contract.LEDGER_TRUST)
     async def trust(self) -> LedgerTrust:
         """Who may sign for a user's ledger: this worker's key and the operators'."""
         return LedgerTrust(
@@ -114,7 +115,7 @@ class AdmissionActivities:
         signature = sign(self._keys.worker_private_key, stamped.message(op, ledger_id))
         return stamped.model_copy(update={"signature": signature})
 
-    @activity.defn(name="reserve_user_share")
+    @activity.defn(name=contract.RESERVE_USER_SHARE)
     async def reserve_user_share(self, share: ShareRequest) -> LedgerDecision:
         """Hold a run's cost limit in its user's ledger (started if it does not exist)."""
         ledger_id = ledger_workflow_id(share.user)
@@ -123,10 +124,10 @@ class AdmissionActivities:
             run_id=share.run_id, amount_micros=share.amount_micros, limit_micros=share.limit_micros
         )
         decision: LedgerDecision = await activity.client().execute_update_with_start_workflow(
-            "reserve",
-            self._signed(reservation, "reserve", ledger_id),
+            contract.RESERVE,
+            self._signed(reservation, contract.RESERVE, ledger_id),
             start_workflow_operation=WithStartWorkflowOperation(
-                "UserLedger",
+                contract.USER_LEDGER,
                 UserSpend(user=share.user),
                 id=ledger_id,
                 task_queue=activity.info().task_queue,
@@ -137,14 +138,16 @@ class AdmissionActivities:
         )
         return decision
 
-    @activity.defn(name="settle_user_share")
+    @activity.defn(name=contract.SETTLE_USER_SHARE)
     async def settle_user_share(self, share: ShareSettlement) -> None:
         """Count what a run spent in its user's ledger and release its reservation."""
         ledger_id = ledger_workflow_id(share.user)
         settlement = LedgerSettlement(run_id=share.run_id, actual_micros=share.actual_micros)
         handle = activity.client().get_workflow_handle(ledger_id)
         await handle.execute_update(
-            "settle", self._signed(settlement, "settle", ledger_id), result_type=LedgerDecision
+            contract.SETTLE,
+            self._signed(settlement, contract.SETTLE, ledger_id),
+            result_type=LedgerDecision,
         )
 
 
@@ -159,7 +162,7 @@ async def _refuse_a_squatted_ledger(ledger_id: str, task_queue: str) -> None:
         raise
     if desc.status is not WorkflowExecutionStatus.RUNNING:
         return
-    if desc.workflow_type == "UserLedger" and desc.task_queue == task_queue:
+    if desc.workflow_type == contract.USER_LEDGER and desc.task_queue == task_queue:
         return
     raise ApplicationError(
         f"{ledger_id} is held by a workflow this deployment does not run (type "

@@ -39,6 +39,7 @@ from durable_agents._activities.tool_api import (
     ToolRegistry,
     ToolUnavailable,
 )
+from durable_agents._domain import contract
 from durable_agents._domain.errors import ErrorType
 from durable_agents._domain.evaluation import EvalReply, Judgement
 from durable_agents._domain.llm import (
@@ -155,7 +156,7 @@ class AgentActivities:
             )
         return reply, _result_of(reply, cached=False)
 
-    @activity.defn(name="llm_complete")
+    @activity.defn(name=contract.LLM_COMPLETE)
     async def llm_complete(self, call: LlmCall) -> LlmResult:
         """One model call. Replies over the inline limit go to the payload store."""
         reply, result = await self._complete(call)
@@ -167,7 +168,7 @@ class AgentActivities:
             result = result.model_copy(update={"text": ref.preview, "ref": bare})
         return result
 
-    @activity.defn(name="plan")
+    @activity.defn(name=contract.PLAN)
     async def plan(self, call: LlmCall) -> PlanReply:
         """Ask the planning model for a plan and parse it against the `Plan` schema.
 
@@ -194,7 +195,7 @@ class AgentActivities:
         # The parsed plan is the reply; its text would only repeat it in the history.
         return PlanReply(plan=plan, result=result.model_copy(update={"text": ""}))
 
-    @activity.defn(name="evaluate")
+    @activity.defn(name=contract.EVALUATE)
     async def evaluate(self, call: LlmCall) -> EvalReply:
         """Ask the evaluation model for a judgement on criteria code cannot check.
 
@@ -212,7 +213,7 @@ class AgentActivities:
             )
         return EvalReply(judgement=judgement, reason=reason, result=result)
 
-    @activity.defn(name="invoke_tool")
+    @activity.defn(name=contract.INVOKE_TOOL)
     async def invoke_tool(self, call: ToolCall) -> ToolResult:
         """Run one tool call with its idempotency key; map its errors to typed failures."""
         info = activity.info()

@@ -2,17 +2,15 @@
 
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
+from durable_agents._domain import contract
 from durable_agents._domain.money import usd_cost_to_micros
 from durable_agents._domain.user_ledger import LedgerSettlement
-
-# The cost a run last reported (the workflow keeps it current; see workflows/story.py).
-_COST_USD = SearchAttributeKey.for_float("CostUsd")
+from durable_agents._workflows.search_attributes import COST_USD
 
 
-@activity.defn(name="ended_runs")
+@activity.defn(name=contract.ENDED_RUNS)
 async def ended_runs(run_ids: list[str]) -> list[LedgerSettlement]:
     """Settlements for the runs among ``run_ids`` that are no longer running.
 
@@ -31,6 +29,7 @@ async def ended_runs(run_ids: list[str]) -> list[LedgerSettlement]:
             ended.append(LedgerSettlement(run_id=run_id, actual_micros=0))
             continue
         if desc.status is not WorkflowExecutionStatus.RUNNING:
-            cost = desc.typed_search_attributes.get(_COST_USD) or 0.0
+            # The cost the run last reported (it keeps it current; see workflows/story.py).
+            cost = desc.typed_search_attributes.get(COST_USD) or 0.0
             ended.append(LedgerSettlement(run_id=run_id, actual_micros=usd_cost_to_micros(cost)))
     return ended

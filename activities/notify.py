@@ -24,6 +24,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from durable_agents._domain import contract
 from durable_agents._domain.notifications import (
     Notification,
     NotifyErrorType,
@@ -184,7 +185,7 @@ class NotifyActivities:
         """The activity callables to register on a worker."""
         return [self.notify]
 
-    @activity.defn(name="notify")
+    @activity.defn(name=contract.NOTIFY)
     async def notify(self, n: Notification) -> NotifyResult:
         """Deliver ``n`` to every configured channel (see the module docstring)."""
         info = activity.info()

@@ -17,10 +17,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 
 from bench.agent import Goal, bench_spec
+from durable_agents._domain import contract
 from durable_agents._domain.run import RunStatus
 from tests.support.agents import LocalAgents
 
-STEP_ACTIVITIES = frozenset({"invoke_tool", "llm_complete:execute"})
+STEP_ACTIVITIES = frozenset({contract.INVOKE_TOOL, f"{contract.LLM_COMPLETE}:execute"})
 NOTE = (
     "At step k (a step = one plan + one task, counted when the task's activity completes): "
     "the value under key 'k' = bytes (events) of every execution of the workflow id from its first "
@@ -45,7 +46,7 @@ async def executions(client: Client, workflow_id: str) -> list[WorkflowHistory]:
 
 def _activity_name(scheduled: Any) -> str:
     name = str(scheduled.activity_type.name)
-    if name != "llm_complete" or not scheduled.input.payloads:
+    if name != contract.LLM_COMPLETE or not scheduled.input.payloads:
         return name
     try:
         purpose = json.loads(scheduled.input.payloads[0].data).get("purpose", "?")

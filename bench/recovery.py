@@ -33,6 +33,7 @@ from bench.agent import AGENT, Goal, bench_budget
 from bench.floors import floor_work, floor_worker, start_floor
 from bench.harness import Harness, rss_kib
 from bench.runs import uid
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import Decision, DecisionAnswer
 from durable_agents.testing import pending_request
 from tests.support import test_agent
@@ -156,7 +157,7 @@ async def measure_memory(h: Harness, runs: int, batch: int = 100) -> dict[str, A
     logs = h.workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     agents = h.agents(queue)
-    query = f"TaskQueue = '{queue}' AND PendingApproval = true"
+    query = f"TaskQueue = '{queue}' AND {contract.PENDING_APPROVAL} = true"
     # bench.worker_proc: workers.main with a workflow cache large enough for every run.
     worker = await WorkerProcess(env, logs / f"{queue}.log", module="bench.worker_proc").start()
     assert worker.pid is not None

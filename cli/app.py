@@ -26,7 +26,8 @@ from durable_agents._client.api import (
     InvalidRunRequestError,
     RunEndedError,
 )
-from durable_agents._domain.run import RunReport, RunStatus
+from durable_agents._domain import contract
+from durable_agents._domain.run import RunReport, RunStatus, workflow_id_for
 from durable_agents._infra.connection import TemporalSettings
 
 EXIT_CODES = {
@@ -171,7 +172,7 @@ def non_zero(value: float | None) -> float | None:
 
 def workflow_id_of(run: str) -> str:
     """A run's workflow id from what people type (``run-<request_id>`` or the request id)."""
-    return run if run.startswith("run-") else f"run-{run}"
+    return run if run.startswith(contract.RUN_ID_PREFIX) else workflow_id_for(run)
 
 
 def finish(report: RunReport, as_json: bool) -> None:

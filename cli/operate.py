@@ -20,6 +20,7 @@ from durable_agents._cli.app import (
 )
 from durable_agents._cli.render import print_runs, print_spend, to_json
 from durable_agents._client.web_ui import status_clause
+from durable_agents._domain import contract
 from durable_agents._domain.run import RunStatus
 
 PANEL = "Operate"
@@ -123,15 +124,15 @@ async def list_runs(
     client = await connect_client()
     clauses = [f"({query})"] if query else []
     if user:
-        clauses.append(f"AgentUser = '{_quoted(user)}'")
+        clauses.append(f"{contract.AGENT_USER} = '{_quoted(user)}'")
     if min_cost is not None:
-        clauses.append(f"CostUsd >= {float(min_cost)}")
+        clauses.append(f"{contract.COST_USD} >= {float(min_cost)}")
     if budget_alert:
-        clauses.append("BudgetAlert = true")
+        clauses.append(f"{contract.BUDGET_ALERT} = true")
     if agent:
-        clauses.append(f"AgentName = '{_quoted(agent)}'")
+        clauses.append(f"{contract.AGENT_NAME} = '{_quoted(agent)}'")
     if pending_approval:  # a run that ended (terminated too) can take no decision
-        clauses.append("PendingApproval = true AND ExecutionStatus = 'Running'")
+        clauses.append(f"{contract.PENDING_APPROVAL} = true AND ExecutionStatus = 'Running'")
     if status_ is not None:
         clauses.append(status_clause(status_))
     rows = await client.list_run_rows(" AND ".join(clauses), limit=limit)
@@ -174,7 +175,7 @@ async def history(
 @run_async
 async def replay_check(
     run: list[str] = typer.Argument(None, help="Runs to check (default: --open)."),
-    open_: bool = typer.Option(False, "--open", help="Every AgentRun still running."),
+    open_: bool = typer.Option(False, "--open", help=f"Every {contract.AGENT_RUN} still running."),
     history_file: list[Path] = typer.Option([], "--history", help="Exported history files."),
     as_json: bool = json_flag("each run's outcome"),
 ) -> None:

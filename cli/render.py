@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalRequest
 from durable_agents._domain.money import format_usd, micros_to_usd
 from durable_agents._domain.run import RunReport, RunView
@@ -121,7 +122,8 @@ def print_spend(console: Console, report: "SpendReport") -> None:
     if report.total.estimated_runs:
         console.print(
             f"{report.total.estimated_runs} run(s) could not report (terminated, or no worker "
-            "answered): counted from their CostUsd/TokensUsed search attributes, no model split"
+            f"answered): counted from their {contract.COST_USD}/{contract.TOKENS_USED} search "
+            "attributes, no model split"
         )
 
 

@@ -6,12 +6,13 @@ report = await agents.result(handle.workflow_id)
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
 import pydantic
+from temporalio import workflow
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import (
@@ -34,6 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_agents._client.keyring import ApproverKeyring
 from durable_agents._client.web_ui import list_url, run_url, runs_query
+from durable_agents._domain import contract
 from durable_agents._domain.admission import AgentSummary
 from durable_agents._domain.approvals import (
     ApprovalState,
@@ -48,7 +50,6 @@ from durable_agents._domain.budget import BudgetOverride
 from durable_agents._domain.markdown import escape_markdown
 from durable_agents._domain.money import usd_to_micros
 from durable_agents._domain.run import (
-    WORKFLOW_TYPE,
     Admission,
     RecordedRequest,
     RunReport,
@@ -66,6 +67,11 @@ from durable_agents._domain.user_ledger import (
 from durable_agents._infra.connection import TemporalSettings, connect
 from durable_agents._workflows import search_attributes as sa
 from durable_agents._workflows.agent_catalog import AgentCatalog
+from durable_agents._workflows.agent_run import AgentRun
+from durable_agents._workflows.user_ledger import UserLedger
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # A status query waits this long for a worker before the caller hears "no answer".
 STATUS_QUERY_TIMEOUT = timedelta(seconds=10)
@@ -211,9 +217,7 @@ class AgentsClient:
     ) -> Admission | None:
         """The run's admission, or None when no worker answered in time."""
         try:
-            admission: Admission = await handle.execute_update(
-                "admission", result_type=Admission, rpc_timeout=wait
-            )
+            admission = await handle.execute_update(answering(AgentRun.admission), rpc_timeout=wait)
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             return None  # no worker answered in time; the run waits for one
         except RPCError as err:
@@ -237,8 +241,7 @@ class AgentsClient:
     async def user_balance(self, user: str) -> UserSpend:
         """The user's spending in the current month (their ledger's balance)."""
         handle = self.temporal.get_workflow_handle(ledger_workflow_id(user))
-        spend: UserSpend = await handle.query("balance", result_type=UserSpend)
-        return spend
+        return await handle.query(UserLedger.balance)
 
     async def adjust_ledger(
         self, user: str, operator: str, delta_usd: float, reason: str
@@ -251,7 +254,7 @@ class AgentsClient:
             reason=reason,
             issued_at=datetime.now(UTC),
         )
-        signature = self.keys.sign(operator, adjustment.message("adjust", ledger_id))
+        signature = self.keys.sign(operator, adjustment.message(contract.ADJUST, ledger_id))
         if signature is None:
             raise DecisionRefusedError(
                 f"no key for '{operator}' in {self.keys.directory}; a ledger correction must "
@@ -259,20 +262,18 @@ class AgentsClient:
             )
         signed = adjustment.model_copy(update={"signature": signature})
         try:
-            decision: LedgerDecision = await self.temporal.get_workflow_handle(
-                ledger_id
-            ).execute_update("adjust", signed, result_type=LedgerDecision)
+            return await self.temporal.get_workflow_handle(ledger_id).execute_update(
+                answering(UserLedger.adjust), signed
+            )
         except WorkflowUpdateFailedError as err:
             raise DecisionRefusedError(_reason(err)) from None
-        return decision
 
     async def _start(self, request: RunRequest, workflow_id: str) -> WorkflowHandle[Any, Any]:
         return await self.temporal.start_workflow(
-            WORKFLOW_TYPE,
+            AgentRun.run,
             request,
             id=workflow_id,
             task_queue=self.task_queue,
-            result_type=RunReport,
             # Running: return it. Closed: refuse to start it again (deduplication).
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -290,9 +291,7 @@ class AgentsClient:
     async def status(self, workflow_id: str) -> RunView:
         """The live view of a run (the ``status`` query)."""
         handle = self.temporal.get_workflow_handle(workflow_id)
-        view: RunView = await handle.query(
-            "status", result_type=RunView, rpc_timeout=STATUS_QUERY_TIMEOUT
-        )
+        view = await handle.query(AgentRun.status, rpc_timeout=STATUS_QUERY_TIMEOUT)
         if view.status.terminal:
             return view
         # A run ended from outside (terminated, timed out) never closed its requests.
@@ -331,7 +330,8 @@ class AgentsClient:
                 decision.approver, decision_message(workflow_id, verdict, decision)
             )
             decision = decision.model_copy(update={"signature": sig})
-        return await self._update(workflow_id, verdict.value, decision)
+        update = AgentRun.approve if verdict is Verdict.APPROVE else AgentRun.reject
+        return await self._update(workflow_id, update, decision)
 
     async def extend_budget(self, workflow_id: str, extension: BudgetExtension) -> DecisionAnswer:
         """Grant more budget, signed when the approver has a key; as `approve`."""
@@ -341,14 +341,17 @@ class AgentsClient:
         if extension.signature is None:
             sig = self.keys.sign(extension.approver, extension_message(workflow_id, extension))
             extension = extension.model_copy(update={"signature": sig})
-        return await self._update(workflow_id, "extend_budget", extension)
+        return await self._update(workflow_id, AgentRun.extend_budget, extension)
 
-    async def _update(self, workflow_id: str, name: str, payload: object) -> DecisionAnswer:
+    async def _update(
+        self,
+        workflow_id: str,
+        update: workflow.UpdateMethodMultiParam[..., DecisionAnswer],
+        payload: object,
+    ) -> DecisionAnswer:
         handle = self.temporal.get_workflow_handle(workflow_id)
         try:
-            answer: DecisionAnswer = await handle.execute_update(
-                name, payload, result_type=DecisionAnswer, rpc_timeout=DECISION_TIMEOUT
-            )
+            answer = await handle.execute_update(update, payload, rpc_timeout=DECISION_TIMEOUT)
         except WorkflowUpdateFailedError as err:
             raise DecisionRefusedError(_reason(err)) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:
@@ -477,7 +480,7 @@ class AgentsClient:
         try:
             summaries: list[AgentSummary] = await self.temporal.execute_workflow(
                 AgentCatalog.run,
-                id=f"agent-catalog-{uuid.uuid4().hex[:12]}",
+                id=f"{contract.CATALOG_ID_PREFIX}{uuid.uuid4().hex[:12]}",
                 task_queue=self.task_queue,
                 execution_timeout=wait,
             )
@@ -498,7 +501,7 @@ class AgentsClient:
     async def list_run_rows(self, query: str = "", limit: int = 50) -> list["RunRow"]:
         """Runs matching a visibility query, newest first, as the server's visibility
         store has them (search attributes and execution info: no query to any worker)."""
-        base = f"WorkflowType = '{WORKFLOW_TYPE}'"
+        base = f"WorkflowType = '{contract.AGENT_RUN}'"
         full = f"{base} AND ({query})" if query else base
         rows: list[RunRow] = []
         async for wf in self.temporal.list_workflows(full, limit=limit):
@@ -534,6 +537,18 @@ class RunRow:
     cost_limit_usd: float | None
     pending_approval: bool
     started: datetime
+
+
+def answering(
+    update: workflow.UpdateMethodMultiParam[P, Coroutine[Any, Any, R]],
+) -> workflow.UpdateMethodMultiParam[P, R]:
+    """An ``async`` update handler, typed as answering what its coroutine returns.
+
+    The SDK types a handler registered with ``@workflow.update(name=...)`` as answering
+    whatever the function returns, which for an ``async`` one is its coroutine; a typed
+    call (``execute_update(AgentRun.admission)``) would then claim to return a coroutine.
+    """
+    return cast("workflow.UpdateMethodMultiParam[P, R]", update)
 
 
 def _reason(err: WorkflowUpdateFailedError) -> str:

@@ -21,9 +21,11 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from durable_agents._client.api import AgentsClient
+from durable_agents._domain import contract
 from durable_agents._domain.budget import Usage
 from durable_agents._domain.money import usd_to_micros
-from durable_agents._domain.run import WORKFLOW_TYPE, RunReport, RunView
+from durable_agents._domain.run import RunReport, RunView
+from durable_agents._workflows.agent_run import AgentRun
 from durable_agents._workflows.search_attributes import (
     AGENT_NAME,
     AGENT_USER,
@@ -128,7 +130,7 @@ async def run_spend(agents: AgentsClient, wf: WorkflowExecution) -> RunSpend | N
     handle = agents.temporal.get_workflow_handle(wf.id, run_id=wf.run_id, result_type=RunReport)
     try:
         if wf.status is WorkflowExecutionStatus.RUNNING:
-            view = await handle.query("status", result_type=RunView, rpc_timeout=QUERY_TIMEOUT)
+            view = await handle.query(AgentRun.status, rpc_timeout=QUERY_TIMEOUT)
             return RunSpend.of(view)
         if wf.status is WorkflowExecutionStatus.COMPLETED:
             return RunSpend.of(await handle.result(follow_runs=False))
@@ -141,9 +143,9 @@ async def spend_report(
     agents: AgentsClient, since: datetime, agent: str | None = None, limit: int = 2000
 ) -> SpendReport:
     """Collect every AgentRun started since ``since`` and aggregate its usage."""
-    query = f"WorkflowType = '{WORKFLOW_TYPE}' AND StartTime >= '{since.isoformat()}'"
+    query = f"WorkflowType = '{contract.AGENT_RUN}' AND StartTime >= '{since.isoformat()}'"
     if agent:
-        query += f" AND AgentName = '{agent}'"
+        query += f" AND {contract.AGENT_NAME} = '{agent}'"
     items: list[RunSpend] = []
     async for wf in agents.temporal.list_workflows(query, limit=limit):
         spend = await run_spend(agents, wf)

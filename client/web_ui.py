@@ -13,7 +13,8 @@ per-browser setting with no URL, so a status is linked as a filtered list.
 
 from urllib.parse import quote
 
-from durable_agents._domain.run import WORKFLOW_TYPE, RunStatus
+from durable_agents._domain import contract
+from durable_agents._domain.run import RunStatus
 
 STORY_TAB = "user-metadata"
 
@@ -36,12 +37,12 @@ def status_clause(status: RunStatus) -> str:
     no run set its AgentStatus)."""
     if status is RunStatus.TERMINATED:
         return 'ExecutionStatus="Terminated"'
-    return f'AgentStatus="{status.value}"'
+    return f'{contract.AGENT_STATUS}="{status.value}"'
 
 
 def runs_query(*clauses: str) -> str:
     """A visibility query for agent runs (no other workflow type) matching every clause."""
-    return " AND ".join([f'WorkflowType="{WORKFLOW_TYPE}"', *(f"({c})" for c in clauses if c)])
+    return " AND ".join([f'WorkflowType="{contract.AGENT_RUN}"', *(f"({c})" for c in clauses if c)])
 
 
 def status_url(ui_base: str, namespace: str, status: RunStatus) -> str:

@@ -32,7 +32,7 @@ from temporalio.client import Client
 
 from durable_agents._client.web_ui import run_url
 from durable_agents._devtools.temporal_cli import TemporalCliNotFoundError, find_temporal_cli
-from durable_agents._domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
+from durable_agents._domain.contract import SEARCH_ATTRIBUTE_TYPES
 
 _HOST = "127.0.0.1"
 # One partition per task queue (the server's default is 4, for throughput a single dev

@@ -27,7 +27,6 @@ from durable_agents._domain.plan import Plan, Task, TaskKind, validate_plan
 from durable_agents._domain.prices import DEFAULT_PRICES, ModelPrice, UnpricedModelError
 from durable_agents._domain.run import (
     DEFAULT_TASK_QUEUE,
-    WORKFLOW_TYPE,
     Outcome,
     Phase,
     RunReport,
@@ -43,7 +42,6 @@ from durable_agents._domain.tools import RetrySpec, SideEffect, ToolSpec
 __all__ = [
     "DEFAULT_PRICES",
     "DEFAULT_TASK_QUEUE",
-    "WORKFLOW_TYPE",
     "AgentSpec",
     "ApprovalKind",
     "ApprovalPolicy",

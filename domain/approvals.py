@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from durable_agents._domain import contract
+
 
 class OnTimeout(StrEnum):
     """What happens when nobody answers before the deadline."""
@@ -169,7 +171,7 @@ def extension_message(workflow_id: str, ext: "BudgetExtension") -> dict[str, Any
     return {
         "v": 1,
         "run": workflow_id,
-        "op": "extend_budget",
+        "op": contract.EXTEND_BUDGET,
         "seq": ext.seq,
         "approver": ext.approver,
         "add_usd": ext.add_usd,

@@ -13,6 +13,7 @@ from pydantic import (
     field_validator,
 )
 
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalRequest, AuditEntry
 from durable_agents._domain.budget import Budget, BudgetOverride, Usage
 from durable_agents._domain.compact import CompactModel
@@ -20,14 +21,13 @@ from durable_agents._domain.llm import PayloadRef
 from durable_agents._domain.plan import Plan, TaskKind
 from durable_agents._domain.spec import AgentSpec
 
-WORKFLOW_TYPE = "AgentRun"
 DEFAULT_TASK_QUEUE = "agents"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
 def workflow_id_for(request_id: str) -> str:
     """The workflow id of a request: a repeated request maps to the same run."""
-    return f"run-{request_id}"
+    return f"{contract.RUN_ID_PREFIX}{request_id}"
 
 
 class RunStatus(StrEnum):

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from durable_agents._domain import contract
 from durable_agents._domain.money import micros_to_usd
 
 
@@ -23,7 +24,7 @@ def period_of(moment: datetime) -> str:
 
 def ledger_workflow_id(user: str) -> str:
     """The id of a user's ledger workflow."""
-    return f"user-ledger-{user}"
+    return f"{contract.LEDGER_ID_PREFIX}{user}"
 
 
 # How often a ledger holding money checks that the runs it holds it for still run.

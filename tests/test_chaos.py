@@ -14,6 +14,7 @@ from bench.chaos import ChaosConfig, run_chaos
 from bench.chaos_check import RunOutcome, check
 from bench.chaos_roles import ChaosWorker, approval_driver
 from bench.chaos_script import ChaosScript, effect_names, goal_for
+from durable_agents._domain import contract
 from durable_agents._domain.run import RunStatus
 from durable_agents._workers.config import WorkerSettings
 from durable_agents.testing.scripted_model import ScriptedModelServer
@@ -50,7 +51,7 @@ async def _holder_of_slow_effect(
                     desc = await client.get_workflow_handle(run.workflow_id).describe()
                     for act in desc.raw_description.pending_activities:
                         who = act.last_worker_identity.split("@")[0]
-                        if act.activity_type.name == "invoke_tool" and who:
+                        if act.activity_type.name == contract.INVOKE_TOOL and who:
                             holder = [w for w in workers if str(w.pid) == who]
                             if holder:
                                 return holder[0]

@@ -25,6 +25,7 @@ from durable_agents._domain.run import Outcome, RunReport, RunStatus
 from durable_agents._domain.spec import AgentSpec
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents._workflows.agent_run import AgentRun
 from durable_agents.testing import pending_request
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support import test_agent
@@ -143,8 +144,8 @@ async def test_forged_stale_duplicate_wrong_digest_and_unauthorized_are_refused(
     for why, decision in refused.items():  # updates: refused by the validator, told why
         with pytest.raises(DecisionRefusedError, match=re.escape(why)):
             await agents.approve(wid, decision)
-    await raw.signal("approve", {"request": "a1", "who": "ana"})  # malformed payload
-    await raw.signal("approve", "yes please")  # not even an object
+    await raw.signal(AgentRun.approve_signal, {"request": "a1", "who": "ana"})  # malformed payload
+    await raw.signal(AgentRun.approve_signal, "yes please")  # not even an object
     view = await agents.status(wid)
     assert view.pending_approvals and _launches(worker_settings) == []
     said = await agents.reject(

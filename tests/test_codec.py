@@ -25,6 +25,7 @@ from durable_agents._infra.codec_server import CodecServer
 from durable_agents._infra.connection import data_converter
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents._workflows.agent_run import AgentRun
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
@@ -196,7 +197,7 @@ async def test_server_database_and_payload_store_hold_no_plaintext_with_the_code
     plain_client = await Client.connect(dev_server.address, data_converter=pydantic_data_converter)
     control = f"CONTROL-{marker}"
     plain = await plain_client.start_workflow(
-        "AgentRun", {"goal": control}, id=control, task_queue="nobody-listens"
+        AgentRun.run, {"goal": control}, id=control, task_queue="nobody-listens"
     )
     await plain.terminate("control only")
     stored = _scan(db_dir, pattern="temporal.db*")

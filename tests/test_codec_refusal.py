@@ -15,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from durable_agents._activities.catalog import Catalog
 from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import Decision
 from durable_agents._domain.refused import REFUSED_PAYLOAD_KEY, RefusedPayload, refused_reason
 from durable_agents._domain.run import RunStatus
@@ -165,7 +166,9 @@ async def test_an_unencrypted_signal_from_the_temporal_cli_is_refused_and_never_
         request = await pending_request(agents, wid)
         # A well-formed approval, but in plaintext: anyone who reaches the frontend can send it.
         forged = {"request_id": request.id, "approver": "ana", "reason": "PLAINTEXT"}
-        await signal_with_temporal_cli(temporal_cli, dev_server.address, wid, "approve", forged)
+        await signal_with_temporal_cli(
+            temporal_cli, dev_server.address, wid, contract.APPROVE, forged
+        )
         await _signal_handled(keyed, wid)
         view = await agents.status(wid)  # still answering, still waiting: not approved
         assert view.status is RunStatus.RUNNING
@@ -203,7 +206,7 @@ async def test_an_unencrypted_start_from_the_temporal_cli_fails_the_run_with_the
     request = {"request_id": wid[4:], "goal": "PLAINTEXT goal", "agent": "test-agent"}
     async with build_worker(keyed, worker_settings, catalog=catalog):
         tcli = TemporalCli(temporal_cli, dev_server.address)
-        done = await tcli.start("AgentRun", wid, task_queue, [request])
+        done = await tcli.start(contract.AGENT_RUN, wid, task_queue, [request])
         assert done.code == 0, done.output
         with pytest.raises(WorkflowFailureError) as failed:
             await asyncio.wait_for(keyed.get_workflow_handle(wid).result(), 60)

@@ -26,8 +26,8 @@ import jsonschema
 import pytest
 import yaml
 
+from durable_agents._domain.contract import SEARCH_ATTRIBUTE_TYPES
 from durable_agents._domain.run import DEFAULT_TASK_QUEUE
-from durable_agents._domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from durable_agents._infra.connection import DEFAULT_ADDRESS, TemporalSettings
 from durable_agents._workers.config import WorkerSettings
 

@@ -23,7 +23,7 @@ from temporalio.client import Client
 import durable_agents._devtools.dev_server as dev_server_module
 from durable_agents._devtools.dev_server import DevServer, DevServerError
 from durable_agents._devtools.temporal_cli import TemporalCliNotFoundError, find_temporal_cli
-from durable_agents._domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
+from durable_agents._domain.contract import SEARCH_ATTRIBUTE_TYPES
 
 # The first run may build the CLI from Go modules, which takes minutes.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]

@@ -19,6 +19,7 @@ from durable_agents._activities.payload_store import (
     PREVIEW_CHARS,
     LocalPayloadStore,
 )
+from durable_agents._domain import contract
 from durable_agents._domain.errors import ErrorType
 from durable_agents._domain.run import Outcome, RunStatus
 from durable_agents._workers.config import WorkerSettings
@@ -46,14 +47,14 @@ async def test_history_bytes_per_step_stay_flat(
     assert late < REPLY_BYTES, per_step
     breakdown = result["history_breakdown"]
     assert breakdown["executions"] >= 2  # continued as new on the way
-    results = breakdown["bytes_per_step_by_activity"]["llm_complete:execute result"]
+    results = breakdown["bytes_per_step_by_activity"][f"{contract.LLM_COMPLETE}:execute result"]
     assert results < DEFAULT_INLINE_LIMIT, breakdown
     assert model.count(purpose="execute") == STEPS
     # Search attributes are upserted once per iteration, not after every call.
     assert breakdown["events_per_step_by_event_type"]["upsert_workflow_search_attributes"] <= 1.1
     # A task's prompt refers to the observations its plan sent instead of repeating them
     # (inline, the window's previews alone would be observation_window * PREVIEW_CHARS).
-    task_input = breakdown["bytes_per_step_by_activity"]["llm_complete:execute input"]
+    task_input = breakdown["bytes_per_step_by_activity"][f"{contract.LLM_COMPLETE}:execute input"]
     window = bench_spec(agents.catalog, STEPS, 100).limits.observation_window
     assert task_input < 0.75 * window * PREVIEW_CHARS, breakdown
 

@@ -17,11 +17,13 @@ from temporalio.client import Client
 
 from durable_agents._client.api import InvalidRunRequestError, build_request
 from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import BudgetExtension, Decision
 from durable_agents._domain.budget import BudgetOverride
 from durable_agents._domain.plan import Plan, validate_plan
 from durable_agents._domain.run import RunStatus
 from durable_agents._domain.spec import AgentSpec
+from durable_agents._workflows.agent_run import AgentRun
 from durable_agents._workflows.approvals import MAX_AUDITED_IGNORED
 from durable_agents.testing import pending_request
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
@@ -130,8 +132,9 @@ async def test_raw_signals_are_recorded_ignored_and_never_leave_the_run_stuck(
         {"approver": "x", "add_usd": -5},
         {"approver": "x", "add_usd": "lots"},
     ]
+    signals = (AgentRun.approve_signal, AgentRun.reject_signal, AgentRun.extend_budget_signal)
     for i, payload in enumerate(payloads):
-        await raw.signal(("approve", "reject", "extend_budget")[i % 3], payload)
+        await raw.signal(signals[i % 3], payload)
     # Also through the real temporal CLI, as an operator might.
     cli = await asyncio.to_thread(
         subprocess.run,
@@ -144,7 +147,7 @@ async def test_raw_signals_are_recorded_ignored_and_never_leave_the_run_stuck(
             "--workflow-id",
             wid,
             "--name",
-            "approve",
+            contract.APPROVE,
             "--input",
             json.dumps({"oops": [1, 2]}),
         ],

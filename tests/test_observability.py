@@ -30,6 +30,7 @@ from temporalio.client import Client
 from durable_agents._activities.catalog import Catalog
 from durable_agents._activities.instrumentation import HISTOGRAM_BUCKETS
 from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain import contract
 from durable_agents._domain.budget import Budget
 from durable_agents._domain.run import RunReport, RunStatus
 from durable_agents._domain.spec import ModelRoute, ModelRouting
@@ -139,7 +140,7 @@ def _trace_of(spans: InMemorySpanExporter, workflow_id: str) -> list[ReadableSpa
     root = next(
         s
         for s in finished
-        if s.name == "StartWorkflow:AgentRun"
+        if s.name == f"StartWorkflow:{contract.AGENT_RUN}"
         and (s.attributes or {}).get("temporalWorkflowID") == workflow_id
     )
     assert root.parent is None and root.context is not None
@@ -174,24 +175,25 @@ async def test_one_trace_from_client_start_through_child_runs(
 
     trace = _trace_of(spans, report.workflow_id)
     child_id = report.workflow_id + ".s1.g0-2-sub"
-    start, child = "StartWorkflow:AgentRun", "StartChildWorkflow:AgentRun"
+    wf = contract.AGENT_RUN
+    start, child = f"StartWorkflow:{wf}", f"StartChildWorkflow:{wf}"
     chat, effect = "chat gpt-4o-mini", "execute_tool record_effect"
     # Workflow spans are instants under the span that started the run (or the child); an
     # activity's span hangs off the workflow's "start activity" span, ours off the activity's.
-    expected = [[start], ["RunWorkflow:AgentRun", start], ["CompleteWorkflow:AgentRun", start]]
+    expected = [[start], [f"RunWorkflow:{wf}", start], [f"CompleteWorkflow:{wf}", start]]
     expected += [[child, start], *([n, child, start] for n, *_ in expected[1:])]
     # The client waits on the run's admission (an update) before it goes on.
-    expected += [["HandleUpdate:admission", start]]
+    expected += [[f"HandleUpdate:{contract.ADMISSION}", start]]
     # Each run's worker resolves its agent (a local activity) before anything else.
     for above in ([start], [child, start]):
-        begin = "StartActivity:resolve_agent"
-        expected += [[begin, *above], ["RunActivity:resolve_agent", begin, *above]]
+        begin = f"StartActivity:{contract.RESOLVE_AGENT}"
+        expected += [[begin, *above], [f"RunActivity:{contract.RESOLVE_AGENT}", begin, *above]]
     for name, own, above in [
-        ("plan", chat, [start]),
-        ("llm_complete", chat, [start]),
-        ("plan", chat, [child, start]),
-        ("invoke_tool", effect, [child, start]),
-        ("llm_complete", chat, [child, start]),
+        (contract.PLAN, chat, [start]),
+        (contract.LLM_COMPLETE, chat, [start]),
+        (contract.PLAN, chat, [child, start]),
+        (contract.INVOKE_TOOL, effect, [child, start]),
+        (contract.LLM_COMPLETE, chat, [child, start]),
     ]:
         run, begin = f"RunActivity:{name}", f"StartActivity:{name}"
         expected += [[begin, *above], [run, begin, *above], [own, run, begin, *above]]
@@ -284,22 +286,22 @@ async def test_activity_lines_carry_their_context_and_workflow_lines_never_repea
 
     calls = [line for line in mine if line["event"] in ("llm call", "tool call", "notification")]
     assert Counter((c["event"], c["activity"]) for c in calls) == {
-        ("llm call", "plan"): 1,
-        ("tool call", "invoke_tool"): 2,
-        ("llm call", "llm_complete"): 1,
-        ("notification", "notify"): 1,
+        ("llm call", contract.PLAN): 1,
+        ("tool call", contract.INVOKE_TOOL): 2,
+        ("llm call", contract.LLM_COMPLETE): 1,
+        ("notification", contract.NOTIFY): 1,
     }
     for c in calls:
-        assert c["run_id"] and c["activity_id"] and c["workflow_type"] == "AgentRun"
+        assert c["run_id"] and c["activity_id"] and c["workflow_type"] == contract.AGENT_RUN
         assert c["trace_id"] == trace_id and re.fullmatch(r"[0-9a-f]{16}", c["span_id"])
     tool_calls = sorted((c["attempt"], c["outcome"]) for c in calls if c["event"] == "tool call")
     assert tool_calls == [(1, "ToolUnavailable"), (2, "ok")]
-    plan = next(c for c in calls if c["activity"] == "plan")
+    plan = next(c for c in calls if c["activity"] == contract.PLAN)
     assert (plan["input_tokens"], plan["output_tokens"]) == (50, 5)
 
     # Temporal's own warning about the failed attempt quotes the error and its traceback.
     failed = [line for line in mine if line["event"] == "Completing activity as failed"]
-    assert len(failed) == 1 and failed[0]["activity"] == "invoke_tool"
+    assert len(failed) == 1 and failed[0]["activity"] == contract.INVOKE_TOOL
     assert "[redacted]: service busy" in failed[0]["exception"]
     assert SECRET not in json.dumps(lines)
 

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 
+from durable_agents._domain import contract
 from durable_agents._domain.run import RunReport, RunStatus
 from durable_agents._workers.config import WorkerSettings
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
@@ -35,7 +36,7 @@ async def test_failed_run_is_listed_and_retried_from_its_request(
     handle = await agents.start_run("test-agent", "flaky start", request_id="dlq-1", user="ana")
     first = await agents.result(handle.workflow_id)
     assert first.status is RunStatus.FAILED
-    assert await _listed(agents, "AgentStatus = 'failed'", handle.workflow_id)
+    assert await _listed(agents, f"{contract.AGENT_STATUS} = 'failed'", handle.workflow_id)
     again = await agents.retry(handle.workflow_id)
     assert again.workflow_id == "run-dlq-1.retry1"
     report = await agents.result(again.workflow_id)

@@ -32,12 +32,14 @@ from temporalio import workflow
 from temporalio.worker import Replayer
 
 from durable_agents._activities.user_limits import UserLimits
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import Decision
 from durable_agents._domain.budget import BudgetOverride
 from durable_agents._domain.run import RunReport, RunRequest, RunStatus
 from durable_agents._domain.spec import LoopLimits
 from durable_agents._domain.user_ledger import ledger_workflow_id
 from durable_agents._workers.replay import build_replayer, load_history, replay_history, replay_runs
+from durable_agents._workflows.agent_run import AgentRun
 from durable_agents.testing import pending_request
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
@@ -93,7 +95,9 @@ async def test_admitted_run_and_signed_ledger_replay(
         "test-agent", "launch", user=user, budget=BudgetOverride(max_cost_usd=0.05)
     )
     request = await pending_request(agents, handle.workflow_id)
-    await agents.temporal.get_workflow_handle(handle.workflow_id).signal("approve", "junk")
+    await agents.temporal.get_workflow_handle(handle.workflow_id).signal(
+        AgentRun.approve_signal, "junk"
+    )
     await agents.approve(
         handle.workflow_id,
         Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
@@ -162,7 +166,7 @@ async def test_continued_run_with_a_subagent_replays(
             (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
-@workflow.defn(name="AgentRun", sandboxed=False)
+@workflow.defn(name=contract.AGENT_RUN, sandboxed=False)
 class ChangedAgentRun:
     """A deliberately incompatible change: a timer before everything else."""
 

@@ -3,6 +3,7 @@
 import pytest
 from temporalio.client import Client
 
+from durable_agents._domain import contract
 from durable_agents._domain.run import RunStatus
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
@@ -54,6 +55,6 @@ async def test_rate_limited_tool_queue(
         e.activity_task_scheduled_event_attributes.task_queue.name
         for e in history.events
         if e.HasField("activity_task_scheduled_event_attributes")
-        and e.activity_task_scheduled_event_attributes.activity_type.name == "invoke_tool"
+        and e.activity_task_scheduled_event_attributes.activity_type.name == contract.INVOKE_TOOL
     }
     assert queues == {tool_queue}

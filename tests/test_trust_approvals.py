@@ -14,6 +14,7 @@ from temporalio.client import Client
 from durable_agents._client.api import AgentsClient, DecisionRefusedError, RunEndedError
 from durable_agents._client.keyring import ApproverKeyring, add_public_key
 from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import (
     ApprovalKind,
     ApprovalRequest,
@@ -158,7 +159,7 @@ async def test_an_ended_run_closes_its_approvals_and_refuses_late_decisions(
 
     with pytest.raises(RunEndedError, match=rf"{wid} already completed at \d{{4}}-\d\d-\d\d "):
         await agents.approve(wid, Decision(**decision_json(request)))
-    late = await tcli.update(wid, "approve", [decision_json(request)])
+    late = await tcli.update(wid, contract.APPROVE, [decision_json(request)])
     assert late.code != 0 and "completed" in late.stderr, late.output
 
 
@@ -202,25 +203,25 @@ async def test_with_approver_keys_a_decision_must_be_signed_by_its_approver(
     # ana's real signature, but of a rejection: it cannot be replayed as an approval
     of_a_reject = keyring.sign("ana", decision_message(wid, Verdict.REJECT, decision))
 
-    unsigned = await tcli.update(wid, "approve", [decision_json(request)], timeout=30)
+    unsigned = await tcli.update(wid, contract.APPROVE, [decision_json(request)], timeout=30)
     assert unsigned.code != 0 and "the decision is not signed" in unsigned.stderr
     for signature in (forged, of_a_reject):
         said = await tcli.update(
-            wid, "approve", [decision_json(request, signature=signature)], timeout=30
+            wid, contract.APPROVE, [decision_json(request, signature=signature)], timeout=30
         )
         assert worker.died() is None, worker.died()
         assert said.code != 0 and "the signature is not ana's" in said.stderr, said.output
     extension = await tcli.update(
-        wid, "extend_budget", [{"approver": "ana", "add_usd": 1, "seq": 1}], timeout=30
+        wid, contract.EXTEND_BUDGET, [{"approver": "ana", "add_usd": 1, "seq": 1}], timeout=30
     )
     assert extension.code != 0 and "not signed" in extension.stderr, extension.output
     with pytest.raises(DecisionRefusedError, match="the signature is not ana's"):
         await AgentsClient(client, agents.task_queue, keys=impostor).approve(wid, decision)
-    sent = await tcli.signal(wid, "approve", [decision_json(request)])  # older clients' way
+    sent = await tcli.signal(wid, contract.APPROVE, [decision_json(request)])  # older clients' way
     assert sent.code == 0
     await signals_handled(client, wid, 1)
     assert [r.id for r in (await agents.status(wid)).pending_approvals] == [request.id]
-    assert accepted_updates(await history_of(client, wid)) == ["admission"]
+    assert accepted_updates(await history_of(client, wid)) == [contract.ADMISSION]
 
     ana = AgentsClient(client, agents.task_queue, keys=keyring)
     answer = await ana.approve(wid, decision)

@@ -15,6 +15,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 
 from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalState, Decision
 from durable_agents._domain.run import RunStatus
 from durable_agents._workers.config import WorkerSettings
@@ -148,7 +149,7 @@ async def test_a_started_run_obeys_its_worker_not_its_request(
     make, reason = START_ATTACKS[attack]
     script_a_rocket(model)
     wid = f"run-attack-{uuid.uuid4().hex[:10]}"
-    started = await tcli.start("AgentRun", wid, task_queue, make(agents))
+    started = await tcli.start(contract.AGENT_RUN, wid, task_queue, make(agents))
     assert started.code == 0, started.output  # the server takes any input; the run decides
 
     with pytest.raises(WorkflowFailureError) as failed:
@@ -165,69 +166,69 @@ async def test_a_started_run_obeys_its_worker_not_its_request(
 DECISION_ATTACKS: dict[str, tuple[str, Any, str]] = {
     # name: (update, payloads from the pending request, what the refusal says)
     "unknown-request": (
-        "approve",
+        contract.APPROVE,
         lambda r: [decision_json(r, request_id="a99")],
         "unknown request 'a99' (pending: a1)",
     ),
     "missing-digest": (
-        "approve",
+        contract.APPROVE,
         lambda r: [{"request_id": r.id, "approver": "ana"}],
         "the decision has no args_digest; it must carry",
     ),
     "wrong-digest": (
-        "approve",
+        contract.APPROVE,
         lambda r: [decision_json(r, args_digest="0" * 64)],
         "args_digest does not match the arguments asked about",
     ),
     "approver-not-allowed": (
-        "approve",
+        contract.APPROVE,
         lambda r: [decision_json(r, approver="intruder")],
         "'intruder' may not decide this; allowed: ana",
     ),
     "rejecter-not-allowed": (
-        "reject",
+        contract.REJECT,
         lambda r: [decision_json(r, approver="intruder")],
         "'intruder' may not decide this; allowed: ana",
     ),
     "extension-of-nothing": (
-        "extend_budget",
+        contract.EXTEND_BUDGET,
         lambda r: [{"approver": "ana"}],
         "the extension adds nothing",
     ),
     "extension-negative": (
-        "extend_budget",
+        contract.EXTEND_BUDGET,
         lambda r: [{"approver": "ana", "add_usd": -5}],
         "malformed budget extension: add_usd",
     ),
     "extension-over-policy": (
-        "extend_budget",
+        contract.EXTEND_BUDGET,
         lambda r: [{"approver": "ana", "add_usd": 500}],
         "$500.0 is more than one extension may add (this agent's policy: $5.0)",
     ),
     "extension-by-intruder": (
-        "extend_budget",
+        contract.EXTEND_BUDGET,
         lambda r: [{"approver": "intruder", "add_usd": 1}],
         "'intruder' may not decide this; allowed: ana",
     ),
     "extension-stale-seq": (
-        "extend_budget",
+        contract.EXTEND_BUDGET,
         lambda r: [{"approver": "ana", "add_usd": 1, "seq": 7}],
         "extension number 7 is stale; this run's next one is 1",
     ),
-    "malformed-string": ("approve", lambda r: ["yes please"], "malformed decision"),
+    "malformed-string": (contract.APPROVE, lambda r: ["yes please"], "malformed decision"),
     "malformed-field": (
-        "reject",
+        contract.REJECT,
         lambda r: [decision_json(r, admin=True)],
         "malformed decision: admin: Extra inputs are not permitted",
     ),
     "malformed-extension": (
-        "extend_budget",
+        contract.EXTEND_BUDGET,
         lambda r: [{"approver": "ana", "add_usd": "lots"}],
         "malformed budget extension: add_usd",
     ),
-    "no-payload": ("approve", lambda r: [], "expected one payload, got 0"),
+    "no-payload": (contract.APPROVE, lambda r: [], "expected one payload, got 0"),
     "two-payloads": (
-        "approve",
+        contract.APPROVE,
         lambda r: [decision_json(r), decision_json(r)],
         "expected one payload, got 2",
     ),
@@ -257,7 +258,7 @@ async def test_a_refused_decision_says_why_and_changes_nothing(
     ]
     assert view.budget == before.budget and view.extensions == 0
     history = await history_of(client, wid)
-    assert accepted_updates(history) == ["admission"]  # the client's own; nothing else
+    assert accepted_updates(history) == [contract.ADMISSION]  # the client's own; nothing else
     assert task_failures(history) == []
 
 
@@ -279,14 +280,15 @@ async def test_a_decided_request_cannot_be_decided_again(
     await agents.approve(wid, Decision(**decision_json(first)))
     second = await next_pending(agents, wid, seen={first.id})
 
-    for update in ("approve", "reject"):
+    for update in (contract.APPROVE, contract.REJECT):
         said = await tcli.update(wid, update, [decision_json(first, reason="again")])
         assert said.code != 0, said.output
         assert f"request {first.id} is already approved by ana" in said.stderr
     view = await agents.status(wid)
     assert [r.id for r in view.pending_approvals] == [second.id]
     history = await history_of(client, wid)
-    assert accepted_updates(history) == ["admission", "approve"]  # only the real decision
+    # the client's own, and only the real decision
+    assert accepted_updates(history) == [contract.ADMISSION, contract.APPROVE]
     assert task_failures(history) == []
 
 
@@ -304,10 +306,10 @@ async def test_malformed_decision_signals_leave_the_run_waiting(
 ) -> None:
     wid, request = await waiting_run(agents, model)
     sent = [
-        await tcli.signal(wid, "reject"),  # no payload
-        await tcli.signal(wid, "reject", [decision_json(request), decision_json(request)]),
-        await tcli.signal(wid, "reject", ["reject it"]),
-        await tcli.signal(wid, "reject", input_files=[junk_file(tmp_path, 300_000)]),
+        await tcli.signal(wid, contract.REJECT),  # no payload
+        await tcli.signal(wid, contract.REJECT, [decision_json(request), decision_json(request)]),
+        await tcli.signal(wid, contract.REJECT, ["reject it"]),
+        await tcli.signal(wid, contract.REJECT, input_files=[junk_file(tmp_path, 300_000)]),
     ]
     assert [s.code for s in sent] == [0, 0, 0, 0], [s.output for s in sent]
     await signals_handled(client, wid, len(sent))
@@ -347,14 +349,16 @@ async def test_the_server_bounds_signals_and_their_size(
     tmp_path: Path,
 ) -> None:
     wid, request = await waiting_run(agents, model)
-    big = await tcli.signal(wid, "reject", input_files=[junk_file(tmp_path, 600 * 1024)])
+    big = await tcli.signal(wid, contract.REJECT, input_files=[junk_file(tmp_path, 600 * 1024)])
     assert big.code != 0, "a 600 KB signal was taken"
     assert "size" in big.stderr.lower() and "limit" in big.stderr.lower(), big.stderr
 
     for i in range(64):
-        sent = await tcli.signal(wid, "approve", [{"request_id": f"x{i}", "approver": "ana"}])
+        sent = await tcli.signal(
+            wid, contract.APPROVE, [{"request_id": f"x{i}", "approver": "ana"}]
+        )
         assert sent.code == 0, (i, sent.output)
-    over = await tcli.signal(wid, "approve", [{"request_id": "x64", "approver": "ana"}])
+    over = await tcli.signal(wid, contract.APPROVE, [{"request_id": "x64", "approver": "ana"}])
     assert over.code != 0, "a 65th signal was taken"
     assert "signal" in over.stderr.lower() and "limit" in over.stderr.lower(), over.stderr
 

@@ -23,6 +23,7 @@ from durable_agents._activities.user_limits import UserLimits
 from durable_agents._client.api import InvalidRunRequestError
 from durable_agents._client.keyring import ApproverKeyring, add_public_key
 from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain import contract
 from durable_agents._domain.budget import BudgetOverride
 from durable_agents._domain.signatures import new_private_key, public_key_of, sign
 from durable_agents._domain.user_ledger import (
@@ -132,10 +133,10 @@ async def test_malformed_signals_leave_a_ledger_and_its_balance_alone(
     assert run in before.reservations
 
     sent = [
-        await tcli.signal(ledger, "settle"),  # no payload
-        await tcli.signal(ledger, "release", [{"run_id": run}, {"run_id": run}]),
-        await tcli.signal(ledger, "settle", ["settle it"]),
-        await tcli.signal(ledger, "release", input_files=[junk_file(tmp_path, 300_000)]),
+        await tcli.signal(ledger, contract.SETTLE),  # no payload
+        await tcli.signal(ledger, contract.RELEASE, [{"run_id": run}, {"run_id": run}]),
+        await tcli.signal(ledger, contract.SETTLE, ["settle it"]),
+        await tcli.signal(ledger, contract.RELEASE, input_files=[junk_file(tmp_path, 300_000)]),
     ]
     assert [s.code for s in sent] == [0, 0, 0, 0], [s.output for s in sent]
     await signals_handled(client, ledger, len(sent))
@@ -145,7 +146,7 @@ async def test_malformed_signals_leave_a_ledger_and_its_balance_alone(
     after = await agents.user_balance(user)
     _same_balance(after, before)
     refused = [(e.op, e.detail) for e in after.audit if not e.accepted]
-    assert [op for op, _ in refused] == ["settle", "release", "settle", "release"]
+    assert [op for op, _ in refused] == [contract.SETTLE, contract.RELEASE] * 2
     assert "expected one payload, got 0" in refused[0][1]
     assert "expected one payload, got 2" in refused[1][1]
     assert all("malformed ledger message" in why for _, why in refused[2:])
@@ -175,7 +176,7 @@ async def test_a_forged_release_does_not_free_a_live_runs_hold(
         {"run_id": run, "issued_at": _now(), "signature": MADE_UP_SIGNATURE},
     ]
     for n, release in enumerate(forged, start=1):
-        sent = await tcli.signal(ledger, "release", [release])
+        sent = await tcli.signal(ledger, contract.RELEASE, [release])
         assert sent.code == 0, sent.output
         await _handled(client, ledger, n, ledger_worker)
     assert ledger_worker.died() is None, ledger_worker.died()
@@ -183,7 +184,7 @@ async def test_a_forged_release_does_not_free_a_live_runs_hold(
     after = await agents.user_balance(user)
     _same_balance(after, before)  # the run still holds its share
     refused = [(e.op, e.detail) for e in after.audit if not e.accepted]
-    assert [op for op, _ in refused] == ["release", "release"]
+    assert [op for op, _ in refused] == [contract.RELEASE] * 2
     assert "unsigned: only a run's worker (or an operator) may change a ledger" in refused[0][1]
     assert "the signature is not a worker's" in refused[1][1]
 
@@ -199,13 +200,13 @@ async def test_a_forged_reservation_is_refused_and_the_users_runs_still_start(
     ledger = ledger_workflow_id(user)
     ghost = {"run_id": "run-ghost", "amount_micros": 1_000_000_000, "limit_micros": 10**12}
 
-    unsigned = await tcli.update(ledger, "reserve", [ghost], timeout=30)
+    unsigned = await tcli.update(ledger, contract.RESERVE, [ghost], timeout=30)
     assert unsigned.code != 0
     assert "unsigned: only a run's worker (or an operator) may change a ledger" in (
         unsigned.stderr
     ), unsigned.output
     made_up = {**ghost, "issued_at": _now(), "signature": MADE_UP_SIGNATURE}
-    signed = await tcli.update(ledger, "reserve", [made_up], timeout=30)
+    signed = await tcli.update(ledger, contract.RESERVE, [made_up], timeout=30)
     assert ledger_worker.died() is None, ledger_worker.died()
     assert signed.code != 0 and "the signature is not a worker's" in signed.stderr, signed.output
     assert list((await agents.user_balance(user)).reservations) == [first]
@@ -241,7 +242,7 @@ async def test_a_forged_adjustment_is_refused(
         ),
     ]
     for adjustment, reason in attempts:
-        said = await tcli.update(ledger, "adjust", [adjustment], timeout=30)
+        said = await tcli.update(ledger, contract.ADJUST, [adjustment], timeout=30)
         assert ledger_worker.died() is None, ledger_worker.died()
         assert said.code != 0 and reason in said.stderr, said.output
     _same_balance(await agents.user_balance(user), before)
@@ -268,7 +269,7 @@ async def test_a_squatted_ledger_starts_from_zero_whatever_its_input(
         "operator_keys": {"mallory": squatter_public},
     }
     async with worker_process(worker_settings, tmp_path / "worker", user_limits={user: 0.5}) as w:
-        started = await tcli.start("UserLedger", ledger, task_queue, [forged])
+        started = await tcli.start(contract.USER_LEDGER, ledger, task_queue, [forged])
         assert started.code == 0, started.output
 
         balance = await _trusting_balance(agents, user)
@@ -283,8 +284,8 @@ async def test_a_squatted_ledger_starts_from_zero_whatever_its_input(
             run_id="run-squatter", amount_micros=1, limit_micros=10**12, issued_at=now
         )
         for op, message, reason in [
-            ("adjust", adjustment, "'mallory' is not an operator with a key on the workers"),
-            ("reserve", reservation, "the signature is not a worker's"),
+            (contract.ADJUST, adjustment, "'mallory' is not an operator with a key on the workers"),
+            (contract.RESERVE, reservation, "the signature is not a worker's"),
         ]:
             signed = message.model_copy(
                 update={"signature": sign(squatter, message.message(op, ledger))}
@@ -323,7 +324,7 @@ async def test_a_ledger_squatted_on_a_queue_no_worker_polls_does_not_block_its_u
     worker: None,
 ) -> None:
     ledger = ledger_workflow_id(user)
-    squatted = await tcli.start("UserLedger", ledger, "nobody-polls-this", [{"user": user}])
+    squatted = await tcli.start(contract.USER_LEDGER, ledger, "nobody-polls-this", [{"user": user}])
     assert squatted.code == 0, squatted.output
     user_limits.update({user: 5.0})
     script_a_rocket(model)

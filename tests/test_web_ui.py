@@ -25,6 +25,7 @@ import pytest
 from playwright.async_api import expect
 
 from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalPolicy
 from durable_agents._domain.budget import Budget
 from durable_agents._domain.run import RunStatus
@@ -110,7 +111,7 @@ async def test_run_page_shows_summary_pending_approval_and_activity_summaries(
             shutil.copyfile(ARTIFACTS / "web-ui-awaiting-approval.png", DOCS_SCREENSHOT)
 
         # The list page, filtered by search attribute through the URL (as in the README).
-        query = quote('AgentStatus="awaiting_approval"', safe="")
+        query = quote(f'{contract.AGENT_STATUS}="awaiting_approval"', safe="")
         await page.goto(
             f"{dev_server.ui_url}/namespaces/{dev_server.namespace}/workflows?query={query}"
         )
@@ -225,12 +226,14 @@ async def test_printed_links_open_the_story_and_tell_ended_runs_apart(
         for wid in ids.values():
             await expect(page.get_by_role("link", name=wid)).to_be_visible(timeout=TIMEOUT_MS)
         await page.get_by_test_id("workflows-summary-table-configuration-button").click()
-        await page.get_by_test_id("orderable-list-item-AgentStatus-add-button").click()
+        await page.get_by_test_id(f"orderable-list-item-{contract.AGENT_STATUS}-add-button").click()
         for _ in range(5):  # after Workflow ID, Run ID, Type, Start, End: next to Status
-            await page.get_by_test_id("orderable-list-item-AgentStatus-move-up-button").click()
+            await page.get_by_test_id(
+                f"orderable-list-item-{contract.AGENT_STATUS}-move-up-button"
+            ).click()
         await page.get_by_test_id("drawer-close-button").locator("visible=true").click()
         await expect(page.get_by_text("Configure Workflows Table")).not_to_be_in_viewport()
-        await expect(page.get_by_role("columnheader", name="AgentStatus")).to_be_visible()
+        await expect(page.get_by_role("columnheader", name=contract.AGENT_STATUS)).to_be_visible()
         for status, wid in ids.items():
             row = page.get_by_test_id("workflows-summary-configurable-table-row").filter(
                 has=page.get_by_role("link", name=wid)

@@ -4,6 +4,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from durable_agents._client.web_ui import list_url, run_url, status_url
+from durable_agents._domain import contract
 from durable_agents._domain.run import RunStatus
 
 README = Path(__file__).parents[1] / "README.md"
@@ -20,7 +21,7 @@ def test_a_run_link_opens_its_user_metadata_tab_and_escapes_the_ids() -> None:
 def test_a_status_link_filters_agent_runs_by_agent_status() -> None:
     url = status_url(UI, "default", RunStatus.BUDGET_EXHAUSTED)
     assert parse_qs(urlsplit(url).query)["query"] == [
-        'WorkflowType="AgentRun" AND (AgentStatus="budget_exhausted")'
+        f'WorkflowType="{contract.AGENT_RUN}" AND ({contract.AGENT_STATUS}="budget_exhausted")'
     ]
     terminated = status_url(UI, "default", RunStatus.TERMINATED)
     assert 'ExecutionStatus="Terminated"' in parse_qs(urlsplit(terminated).query)["query"][0]

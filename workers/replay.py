@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from durable_agents._domain import contract
 from durable_agents._infra.connection import data_converter
 from durable_agents._workers.build import SHARED_MODULES
 from durable_agents._workflows.agent_run import AgentRun
@@ -68,7 +69,7 @@ async def replay_runs(
 
 async def open_runs(client: Client, limit: int = 1000) -> list[str]:
     """Workflow ids of every AgentRun still running."""
-    query = "WorkflowType = 'AgentRun' AND ExecutionStatus = 'Running'"
+    query = f"WorkflowType = '{contract.AGENT_RUN}' AND ExecutionStatus = 'Running'"
     return [wf.id async for wf in client.list_workflows(query, limit=limit)]
 
 

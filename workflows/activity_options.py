@@ -1,4 +1,5 @@
-"""Activity options derived from declarations, never written at call sites.
+"""Activity options derived from declarations, never written at call sites (the SDK's
+typed `ActivityConfig`, each call's id and summary included).
 
 Tools declare timeouts, retries and queues in their `ToolSpec`; model calls take theirs
 from the spec's `LlmPolicy`. Non-retryable error types are listed here so a semantic or
@@ -6,9 +7,9 @@ permanent failure is attempted exactly once whatever the policy says.
 """
 
 from datetime import timedelta
-from typing import Any
 
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityConfig
 
 from durable_agents._domain.errors import MODEL_NON_RETRYABLE, NON_RETRYABLE, TOOL_NON_RETRYABLE
 from durable_agents._domain.spec import LlmPolicy
@@ -26,9 +27,11 @@ def retry_policy(spec: RetrySpec, never: frozenset[str] = NON_RETRYABLE) -> Retr
     )
 
 
-def tool_options(tool: ToolSpec) -> dict[str, Any]:
-    """``execute_activity`` keyword arguments for a call of ``tool``."""
-    options: dict[str, Any] = {
+def tool_options(tool: ToolSpec, *, activity_id: str, summary: str) -> ActivityConfig:
+    """``execute_activity``'s options for a call of ``tool`` (all but its name and input)."""
+    options: ActivityConfig = {
+        "activity_id": activity_id,
+        "summary": summary,
         "start_to_close_timeout": timedelta(seconds=tool.timeout_s),
         "retry_policy": retry_policy(tool.retry, TOOL_NON_RETRYABLE),
     }
@@ -39,9 +42,11 @@ def tool_options(tool: ToolSpec) -> dict[str, Any]:
     return options
 
 
-def llm_options(policy: LlmPolicy) -> dict[str, Any]:
-    """``execute_activity`` keyword arguments for a model call."""
-    options: dict[str, Any] = {
+def llm_options(policy: LlmPolicy, *, activity_id: str, summary: str) -> ActivityConfig:
+    """``execute_activity``'s options for a model call (all but its name and input)."""
+    options: ActivityConfig = {
+        "activity_id": activity_id,
+        "summary": summary,
         "start_to_close_timeout": timedelta(seconds=policy.timeout_s),
         "retry_policy": retry_policy(policy.retry, MODEL_NON_RETRYABLE),
     }

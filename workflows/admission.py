@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from durable_agents._domain import contract
 from durable_agents._domain.admission import ResolveAgent, ResolvedAgent
 from durable_agents._domain.budget import BudgetLedger
 from durable_agents._domain.money import usd_to_micros
@@ -76,7 +77,7 @@ async def _resolve(request: RunRequest) -> ResolvedAgent:
     assert request.agent is not None
     try:
         resolved: ResolvedAgent = await workflow.execute_local_activity(
-            "resolve_agent",
+            contract.RESOLVE_AGENT,
             ResolveAgent(
                 agent=request.agent, user=request.user, budget=request.budget, model=request.model
             ),

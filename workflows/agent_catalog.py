@@ -9,10 +9,11 @@ from datetime import timedelta
 
 from temporalio import workflow
 
+from durable_agents._domain import contract
 from durable_agents._domain.admission import AgentSummary
 
 
-@workflow.defn(name="AgentCatalog")
+@workflow.defn(name=contract.AGENT_CATALOG)
 class AgentCatalog:
     """One question, one local activity on the worker that picks it up."""
 
@@ -20,7 +21,7 @@ class AgentCatalog:
     async def run(self) -> list[AgentSummary]:
         """The agents of the worker's catalog."""
         agents: list[AgentSummary] = await workflow.execute_local_activity(
-            "describe_agents",
+            contract.DESCRIBE_AGENTS,
             result_type=list[AgentSummary],
             start_to_close_timeout=timedelta(seconds=10),
         )

@@ -15,6 +15,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import (
     ApprovalKind,
     ApprovalRequest,
@@ -54,7 +55,7 @@ from durable_agents._workflows.tasks import TaskRunner
 from durable_agents._workflows.versions import compact_history, split_input, worker_owns_agent
 
 
-@workflow.defn(name="AgentRun")
+@workflow.defn(name=contract.AGENT_RUN)
 class AgentRun:
     """One agent run, from a `RunRequest` to a `RunReport`."""
 
@@ -84,39 +85,41 @@ class AgentRun:
 
     # A refused run ends at once; an admission asked in that very moment is abandoned and
     # its caller reads the refusal from the run's failure instead.
-    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    @workflow.update(
+        name=contract.ADMISSION, unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON
+    )
     async def admission(self) -> Admission:
         """Wait until the worker has resolved the run's agent: admitted, or refused why."""
         await workflow.wait_condition(lambda: self._admission is not None)
         assert self._admission is not None
         return self._admission
 
-    @workflow.update(name="approve")
-    def approve_update(self, *decision: Any) -> DecisionAnswer:
+    @workflow.update(name=contract.APPROVE)
+    def approve(self, *decision: Any) -> DecisionAnswer:
         """A person approves a pending request (``Decision``); answered with the outcome."""
         return self._decided(one_payload(decision), Verdict.APPROVE)
 
-    @approve_update.validator
+    @approve.validator
     def _check_approve(self, *decision: Any) -> None:
         try:
             self._started().check_decision(one_payload(decision), Verdict.APPROVE)
         except DecisionRefusedError as err:
             raise _refusal(err) from None
 
-    @workflow.update(name="reject")
-    def reject_update(self, *decision: Any) -> DecisionAnswer:
+    @workflow.update(name=contract.REJECT)
+    def reject(self, *decision: Any) -> DecisionAnswer:
         """A person rejects a pending request (``Decision``); its reason goes to the planner."""
         return self._decided(one_payload(decision), Verdict.REJECT)
 
-    @reject_update.validator
+    @reject.validator
     def _check_reject(self, *decision: Any) -> None:
         try:
             self._started().check_decision(one_payload(decision), Verdict.REJECT)
         except DecisionRefusedError as err:
             raise _refusal(err) from None
 
-    @workflow.update(name="extend_budget")
-    def extend_budget_update(self, *extension: Any) -> DecisionAnswer:
+    @workflow.update(name=contract.EXTEND_BUDGET)
+    def extend_budget(self, *extension: Any) -> DecisionAnswer:
         """A person grants more budget (``BudgetExtension``), within the agent's policy."""
         try:
             checked = self._started().check_extension(one_payload(extension))
@@ -126,29 +129,29 @@ class AgentRun:
         self._publish()
         return answer
 
-    @extend_budget_update.validator
+    @extend_budget.validator
     def _check_extend(self, *extension: Any) -> None:
         try:
             self._started().check_extension(one_payload(extension))
         except DecisionRefusedError as err:
             raise _refusal(err) from None
 
-    @workflow.signal
-    def approve(self, *args: Any) -> None:
+    @workflow.signal(name=contract.APPROVE)
+    def approve_signal(self, *args: Any) -> None:
         """Older clients' approval signal: taken if valid, audited and ignored if not."""
         if self._state_or_none is not None:
             self._approvals.decide_signal(args, Verdict.APPROVE)
             self._publish()
 
-    @workflow.signal
-    def reject(self, *args: Any) -> None:
+    @workflow.signal(name=contract.REJECT)
+    def reject_signal(self, *args: Any) -> None:
         """Older clients' rejection signal: taken if valid, audited and ignored if not."""
         if self._state_or_none is not None:
             self._approvals.decide_signal(args, Verdict.REJECT)
             self._publish()
 
-    @workflow.signal
-    def extend_budget(self, *args: Any) -> None:
+    @workflow.signal(name=contract.EXTEND_BUDGET)
+    def extend_budget_signal(self, *args: Any) -> None:
         """Older clients' extension signal: taken if valid, audited and ignored if not."""
         if self._state_or_none is not None:
             self._approvals.extend_signal(args)
@@ -171,7 +174,7 @@ class AgentRun:
         self._publish()
         return answer
 
-    @workflow.query
+    @workflow.query(name=contract.STATUS)
     def status(self) -> RunView:
         """The live view of the run."""
         st = self._state
@@ -368,7 +371,7 @@ class AgentRun:
         from durable_agents._domain.llm import LlmResult
 
         result, _ = await self._models.call(
-            "llm_complete",
+            contract.LLM_COMPLETE,
             Purpose.SUMMARIZE,
             messages,
             LlmResult,
@@ -423,8 +426,11 @@ class AgentRun:
         settlement = LedgerSettlement(
             run_id=workflow.info().workflow_id, actual_micros=self._state.ledger.spent.cost_micros
         )
+        # By name: the ledger's workflow module stays out of each run's sandbox.
         try:
-            await workflow.get_external_workflow_handle(ledger_id).signal("settle", settlement)
+            await workflow.get_external_workflow_handle(ledger_id).signal(
+                contract.SETTLE, settlement
+            )
         except ApplicationError as err:
             self._approvals.audit("user_ledger_settle_failed", detail=str(err))
 

@@ -160,9 +160,7 @@ class ModelCaller:
                     activity,
                     call,
                     result_type=result_type,
-                    summary=f"llm {label} ({model})",
-                    activity_id=key,
-                    **llm_options(spec.llm),
+                    **llm_options(spec.llm, activity_id=key, summary=f"llm {label} ({model})"),
                 )
             except ActivityError as err:
                 self._state.ledger.release(key)

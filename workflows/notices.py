@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalRequest
 from durable_agents._domain.money import micros_to_usd
 from durable_agents._domain.notifications import (
@@ -80,7 +81,7 @@ class Notices:
     async def _deliver(self, n: Notification) -> None:
         try:
             await workflow.execute_activity(
-                "notify",
+                contract.NOTIFY,
                 n,
                 result_type=NotifyResult,
                 start_to_close_timeout=timedelta(seconds=30),

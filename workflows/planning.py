@@ -7,6 +7,7 @@ before anything runs; its problems go back to the planner a bounded number of ti
 
 from collections.abc import Callable
 
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalKind, ApprovalState
 from durable_agents._domain.plan import PERMISSION_DENIED, Plan, PlanReply, validate_plan
 from durable_agents._domain.prompts import planner_messages
@@ -47,7 +48,7 @@ class Planner:
                 spec, st.request.goal, st.steps, st.summary, st.problems, st.iteration
             )
             reply, _ = await self._models.call(
-                "plan",
+                contract.PLAN,
                 Purpose.PLAN,
                 messages,
                 PlanReply,

@@ -1,18 +1,20 @@
-"""Typed search-attribute keys built from the plain table in `domain`."""
+"""Typed search-attribute keys for the names and types in `domain.contract`."""
 
 from typing import Any
 
 from temporalio.common import SearchAttributeKey
 
-AGENT_NAME = SearchAttributeKey.for_keyword("AgentName")
-AGENT_STATUS = SearchAttributeKey.for_keyword("AgentStatus")
-AGENT_USER = SearchAttributeKey.for_keyword("AgentUser")
-COST_USD = SearchAttributeKey.for_float("CostUsd")
-TOKENS_USED = SearchAttributeKey.for_int("TokensUsed")
-PENDING_APPROVAL = SearchAttributeKey.for_bool("PendingApproval")
-ITERATION = SearchAttributeKey.for_int("Iteration")
-BUDGET_ALERT = SearchAttributeKey.for_bool("BudgetAlert")
-COST_LIMIT_USD = SearchAttributeKey.for_float("CostLimitUsd")
+from durable_agents._domain import contract
+
+AGENT_NAME = SearchAttributeKey.for_keyword(contract.AGENT_NAME)
+AGENT_STATUS = SearchAttributeKey.for_keyword(contract.AGENT_STATUS)
+AGENT_USER = SearchAttributeKey.for_keyword(contract.AGENT_USER)
+COST_USD = SearchAttributeKey.for_float(contract.COST_USD)
+TOKENS_USED = SearchAttributeKey.for_int(contract.TOKENS_USED)
+PENDING_APPROVAL = SearchAttributeKey.for_bool(contract.PENDING_APPROVAL)
+ITERATION = SearchAttributeKey.for_int(contract.ITERATION)
+BUDGET_ALERT = SearchAttributeKey.for_bool(contract.BUDGET_ALERT)
+COST_LIMIT_USD = SearchAttributeKey.for_float(contract.COST_LIMIT_USD)
 
 KEYS: dict[str, SearchAttributeKey[Any]] = {
     k.name: k

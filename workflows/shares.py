@@ -9,6 +9,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from durable_agents._domain import contract
 from durable_agents._domain.admission import ShareRequest, ShareSettlement
 from durable_agents._domain.user_ledger import LedgerDecision
 
@@ -21,7 +22,7 @@ SHARE_RETRY = RetryPolicy(
 async def reserve_share(user: str, amount_micros: int, limit_micros: int) -> LedgerDecision:
     """Hold ``amount_micros`` of ``user``'s allowance for this run (granted or refused)."""
     decision: LedgerDecision = await workflow.execute_activity(
-        "reserve_user_share",
+        contract.RESERVE_USER_SHARE,
         ShareRequest(
             user=user,
             run_id=workflow.info().workflow_id,
@@ -39,7 +40,7 @@ async def reserve_share(user: str, amount_micros: int, limit_micros: int) -> Led
 async def settle_share(user: str, actual_micros: int) -> None:
     """Count what this run spent in ``user``'s ledger, releasing its reservation."""
     await workflow.execute_activity(
-        "settle_user_share",
+        contract.SETTLE_USER_SHARE,
         ShareSettlement(user=user, run_id=workflow.info().workflow_id, actual_micros=actual_micros),
         start_to_close_timeout=SHARE_TIMEOUT,
         retry_policy=SHARE_RETRY,

@@ -13,6 +13,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError, RetryState
 
+from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalKind, ApprovalState, args_digest
 from durable_agents._domain.budget import BudgetExceededError, Usage
 from durable_agents._domain.errors import NON_RETRYABLE
@@ -108,7 +109,7 @@ class TaskRunner:
             verdict.needs_judgement,
         )
         reply, usage = await self._models.call(
-            "evaluate",
+            contract.EVALUATE,
             Purpose.EVALUATE,
             messages,
             EvalReply,
@@ -162,12 +163,10 @@ class TaskRunner:
         await self._reserve(key, bound)
         try:
             result = await workflow.execute_activity(
-                "invoke_tool",
+                contract.INVOKE_TOOL,
                 ToolCall(tool=tool.name, args=task.args),
                 result_type=ToolResult,
-                activity_id=key,
-                summary=f"tool: {label}",
-                **tool_options(tool),
+                **tool_options(tool, activity_id=key, summary=f"tool: {label}"),
             )
         except ActivityError as err:
             # The attempt may have run (and cost) before failing: count it.
@@ -285,7 +284,7 @@ class TaskRunner:
         inputs = [child, carry] if split_input() else [RecordedRequest.joined(child, carry)]
         try:
             report = await workflow.execute_child_workflow(
-                "AgentRun",
+                contract.AGENT_RUN,
                 args=inputs,
                 id=workflow_id_for(child.request_id),
                 result_type=RunReport,
@@ -316,7 +315,7 @@ class TaskRunner:
         label = f"llm: {task.id}"
         try:
             result, usage = await self._models.call(
-                "llm_complete",
+                contract.LLM_COMPLETE,
                 Purpose.EXECUTE,
                 messages,
                 LlmResult,

@@ -19,6 +19,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from durable_agents._domain import contract
 from durable_agents._domain.user_ledger import (
     LedgerAdjustment,
     LedgerDecision,
@@ -33,10 +34,9 @@ from durable_agents._workflows.ledger_checks import LedgerRefusedError, check_si
 from durable_agents._workflows.versions import ledger_signed, ledger_sweep
 
 OPERATIONS_PER_RUN = 500
-LEDGER_PREFIX = "user-ledger-"
 
 
-@workflow.defn(name="UserLedger")
+@workflow.defn(name=contract.USER_LEDGER)
 class UserLedger:
     """A user's spending ledger."""
 
@@ -58,7 +58,7 @@ class UserLedger:
         sweeps = ledger_sweep()
         if self._signed:  # who may sign, as the workers are configured now
             trust = await workflow.execute_local_activity(
-                "ledger_trust",
+                contract.LEDGER_TRUST,
                 result_type=LedgerTrust,
                 start_to_close_timeout=timedelta(seconds=30),
                 summary="who may sign for this ledger",
@@ -94,7 +94,7 @@ class UserLedger:
         if not stale:
             return
         ended = await workflow.execute_activity(
-            "ended_runs",
+            contract.ENDED_RUNS,
             stale,
             result_type=list[LedgerSettlement],
             start_to_close_timeout=timedelta(seconds=60),
@@ -120,58 +120,60 @@ class UserLedger:
     def _refused(self, op: str, why: str, by: str = "") -> None:
         self._state.record_refusal(op, why, by, workflow.now())
 
-    @workflow.update
+    @workflow.update(name=contract.RESERVE)
     async def reserve(self, raw: Any) -> LedgerDecision:
         """Hold part of the allowance for a run, or refuse with the balance."""
         if not self._trusted:
             await workflow.wait_condition(lambda: self._trusted)
         try:
-            r: LedgerReservation = self._check("reserve", raw, LedgerReservation)
+            r: LedgerReservation = self._check(contract.RESERVE, raw, LedgerReservation)
         except LedgerRefusedError as err:
-            self._refused("reserve", err.message)
+            self._refused(contract.RESERVE, err.message)
             raise
         self._state.roll(period_of(workflow.now()))
         if r.run_id in self._state.settled:
-            self._refused("reserve", f"{r.run_id} has already settled", r.run_id)
+            self._refused(contract.RESERVE, f"{r.run_id} has already settled", r.run_id)
             raise LedgerRefusedError(f"{r.run_id} has already settled")
         decision = self._state.reserve(r, workflow.now())
-        self._state.accepted("reserve", r.run_id, f"{r.amount_micros} micros", workflow.now())
+        self._state.accepted(
+            contract.RESERVE, r.run_id, f"{r.amount_micros} micros", workflow.now()
+        )
         return decision.model_copy(update={"ledger_id": _ledger_id()})
 
     @reserve.validator
     def _validate_reserve(self, raw: Any) -> None:
         if self._trusted:
-            self._check("reserve", raw, LedgerReservation)
+            self._check(contract.RESERVE, raw, LedgerReservation)
 
-    @workflow.update(name="settle")
-    async def settle_update(self, raw: Any) -> LedgerDecision:
+    @workflow.update(name=contract.SETTLE)
+    async def settle(self, raw: Any) -> LedgerDecision:
         """A run ended; count its actual spend (answered with the new balance)."""
         if not self._trusted:
             await workflow.wait_condition(lambda: self._trusted)
-        s: LedgerSettlement = self._check("settle", raw, LedgerSettlement)
+        s: LedgerSettlement = self._check(contract.SETTLE, raw, LedgerSettlement)
         self._settle(s)
         return self._state.decision(True, 0).model_copy(update={"ledger_id": _ledger_id()})
 
-    @settle_update.validator
+    @settle.validator
     def _validate_settle(self, raw: Any) -> None:
         if self._trusted:
-            self._check("settle", raw, LedgerSettlement)
+            self._check(contract.SETTLE, raw, LedgerSettlement)
 
     def _settle(self, s: LedgerSettlement) -> None:
         self._state.roll(period_of(workflow.now()))
         self._state.settle(s)
-        self._state.accepted("settle", s.run_id, f"{s.actual_micros} micros", workflow.now())
+        self._state.accepted(contract.SETTLE, s.run_id, f"{s.actual_micros} micros", workflow.now())
 
-    @workflow.update
+    @workflow.update(name=contract.ADJUST)
     async def adjust(self, raw: Any) -> LedgerDecision:
         """An operator's signed correction of the user's spend this period."""
         if not self._trusted:
             await workflow.wait_condition(lambda: self._trusted)
-        a: LedgerAdjustment = self._check("adjust", raw, LedgerAdjustment)
+        a: LedgerAdjustment = self._check(contract.ADJUST, raw, LedgerAdjustment)
         self._state.roll(period_of(workflow.now()))
         self._state.adjust(a)
         detail = f"{a.delta_micros:+d} micros: {a.reason}"
-        self._state.accepted("adjust", a.operator, detail, workflow.now())
+        self._state.accepted(contract.ADJUST, a.operator, detail, workflow.now())
         return self._state.decision(True, 0).model_copy(update={"ledger_id": _ledger_id()})
 
     @adjust.validator
@@ -179,21 +181,21 @@ class UserLedger:
         if not self._signed:
             raise LedgerRefusedError("this ledger predates signed adjustments")
         if self._trusted:
-            self._check("adjust", raw, LedgerAdjustment)
+            self._check(contract.ADJUST, raw, LedgerAdjustment)
 
-    @workflow.signal
-    def settle(self, *args: Any) -> None:
+    @workflow.signal(name=contract.SETTLE)
+    def settle_signal(self, *args: Any) -> None:
         """Older runs' settlement signal: taken if signed (or recorded before signing)."""
-        self._signal("settle", args, LedgerSettlement)
+        self._signal(contract.SETTLE, args, LedgerSettlement)
 
-    @workflow.signal
+    @workflow.signal(name=contract.RELEASE)
     def release(self, *args: Any) -> None:
         """A reserved run never started: its hold is dropped (signed by its worker)."""
-        self._signal("release", args, LedgerRelease)
+        self._signal(contract.RELEASE, args, LedgerRelease)
 
     def _signal(self, op: str, args: tuple[Any, ...], model: type[Any]) -> None:
         if not self._signed:  # recorded before signing: the old shapes, taken as sent
-            if op == "settle":
+            if op == contract.SETTLE:
                 self._settle(LedgerSettlement.model_validate(args[0]))
             else:
                 self._state.release(str(args[0]))
@@ -207,13 +209,13 @@ class UserLedger:
         except LedgerRefusedError as err:
             self._refused(op, err.message)
             return
-        if op == "settle":
+        if op == contract.SETTLE:
             self._settle(message)
         else:
             self._state.release(message.run_id)
-            self._state.accepted("release", message.run_id, "", workflow.now())
+            self._state.accepted(contract.RELEASE, message.run_id, "", workflow.now())
 
-    @workflow.query
+    @workflow.query(name=contract.BALANCE)
     def balance(self) -> UserSpend:
         """The current balance."""
         return self._state
@@ -230,7 +232,7 @@ def _own_state(raw: Any) -> UserSpend:
     when this execution continues the ledger itself.
     """
     info = workflow.info()
-    user = info.workflow_id.removeprefix(LEDGER_PREFIX)
+    user = info.workflow_id.removeprefix(contract.LEDGER_ID_PREFIX)
     if info.continued_run_id is not None:
         try:
             return UserSpend.model_validate(raw)
