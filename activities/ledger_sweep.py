@@ -6,8 +6,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_agents._domain import contract
 from durable_agents._domain.money import usd_cost_to_micros
+from durable_agents._domain.search_attributes import COST_USD
 from durable_agents._domain.user_ledger import LedgerSettlement
-from durable_agents._workflows.search_attributes import COST_USD
 
 
 @activity.defn(name=contract.ENDED_RUNS)

@@ -36,6 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from durable_agents._client.keyring import ApproverKeyring
 from durable_agents._client.web_ui import list_url, run_url, runs_query
 from durable_agents._domain import contract
+from durable_agents._domain import search_attributes as sa
 from durable_agents._domain.admission import AgentSummary
 from durable_agents._domain.approvals import (
     ApprovalState,
@@ -65,7 +66,6 @@ from durable_agents._domain.user_ledger import (
     ledger_workflow_id,
 )
 from durable_agents._infra.connection import TemporalSettings, connect
-from durable_agents._workflows import search_attributes as sa
 from durable_agents._workflows.agent_catalog import AgentCatalog
 from durable_agents._workflows.agent_run import AgentRun
 from durable_agents._workflows.user_ledger import UserLedger

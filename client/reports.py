@@ -25,13 +25,13 @@ from durable_agents._domain import contract
 from durable_agents._domain.budget import Usage
 from durable_agents._domain.money import usd_to_micros
 from durable_agents._domain.run import RunReport, RunView
-from durable_agents._workflows.agent_run import AgentRun
-from durable_agents._workflows.search_attributes import (
+from durable_agents._domain.search_attributes import (
     AGENT_NAME,
     AGENT_USER,
     COST_USD,
     TOKENS_USED,
 )
+from durable_agents._workflows.agent_run import AgentRun
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 

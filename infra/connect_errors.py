@@ -61,6 +61,7 @@ _CLOSED = (
     "BrokenPipe",
     "ConnectionReset",
     "transport error",
+    "connection closed",  # hyper, when the close wins the race with the TLS alert
 )
 
 

@@ -10,6 +10,7 @@ from temporalio.client import Client
 from durable_agents._activities.catalog import Catalog
 from durable_agents._activities.user_limits import UserLimits
 from durable_agents._client.api import InvalidRunRequestError
+from durable_agents._domain import search_attributes as sa
 from durable_agents._domain.approvals import ApprovalKind, ApprovalPolicy, BudgetExtension, Decision
 from durable_agents._domain.budget import Budget
 from durable_agents._domain.money import usd_cost_to_micros, usd_to_micros
@@ -17,7 +18,6 @@ from durable_agents._domain.run import Outcome, RunStatus
 from durable_agents._domain.spec import AgentSpec, ModelRoute, ModelRouting
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
-from durable_agents._workflows import search_attributes as sa
 from durable_agents.testing import pending_request
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents

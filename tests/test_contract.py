@@ -27,9 +27,9 @@ from temporalio.client import Client, WorkflowHistory
 from durable_agents._activities.catalog import Catalog
 from durable_agents._activities.user_limits import UserLimits
 from durable_agents._domain import contract
+from durable_agents._domain import search_attributes as sa
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
-from durable_agents._workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = (

@@ -15,6 +15,7 @@ from durable_agents._client.api import AgentsClient, DecisionRefusedError, RunEn
 from durable_agents._client.keyring import ApproverKeyring, add_public_key
 from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain import contract
+from durable_agents._domain import search_attributes as sa
 from durable_agents._domain.approvals import (
     ApprovalKind,
     ApprovalRequest,
@@ -28,7 +29,6 @@ from durable_agents._domain.budget import BudgetLedger
 from durable_agents._domain.run import RunRequest, RunStatus
 from durable_agents._domain.spec import LoopLimits
 from durable_agents._workers.config import WorkerSettings
-from durable_agents._workflows import search_attributes as sa
 from durable_agents._workflows.state import CARRIED_DECIDED_APPROVALS, RunState
 from durable_agents.testing import report_within
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer

@@ -9,10 +9,10 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
+from durable_agents._domain import search_attributes as sa
 from durable_agents._domain.markdown import escape_markdown
 from durable_agents._domain.money import format_usd, micros_to_usd
 from durable_agents._domain.run import RunStatus
-from durable_agents._workflows import search_attributes as sa
 from durable_agents._workflows.state import RunState
 from durable_agents._workflows.versions import compact_history
 

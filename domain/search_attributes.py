@@ -1,4 +1,5 @@
-"""Typed search-attribute keys for the names and types in `domain.contract`."""
+"""Typed search-attribute keys for the names and types in `domain.contract` (the SDK's
+key types only: pure, safe in workflows, activities and clients)."""
 
 from typing import Any
 
