@@ -25,7 +25,12 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel
 
 from durable_agents._domain.schema_check import schema_of
-from durable_agents._domain.tools import RetrySpec, SideEffect, ToolSpec
+from durable_agents._domain.tools import (
+    DEFAULT_HEARTBEAT_TIMEOUT_S,
+    RetrySpec,
+    SideEffect,
+    ToolSpec,
+)
 
 
 class ToolInputError(Exception):
@@ -94,12 +99,13 @@ class ToolRegistry:
         critical: bool = False,
         resource_arg: str | None = None,
         timeout_s: float = 30.0,
-        heartbeat_timeout_s: float | None = None,
+        heartbeat_timeout_s: float | None = DEFAULT_HEARTBEAT_TIMEOUT_S,
         retry: RetrySpec | None = None,
         cost_usd: float = 0.0,
         circuit_threshold: int = 5,
         circuit_reset_s: float = 30.0,
         name: str | None = None,
+        local: bool = False,
     ) -> Callable[[ToolFn], ToolFn]:
         """Decorator registering an ``async def tool(args: Model, ctx) -> result``."""
 
@@ -119,6 +125,7 @@ class ToolRegistry:
                 cost_usd=cost_usd,
                 circuit_threshold=circuit_threshold,
                 circuit_reset_s=circuit_reset_s,
+                local=local,
             )
             self.add(RegisteredTool(spec=spec, args_model=args_model, fn=fn))
             return fn

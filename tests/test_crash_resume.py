@@ -12,6 +12,7 @@ import pytest
 from durable_agents._activities.catalog import write_agent_specs
 from durable_agents._client.api import RunHandle
 from durable_agents._domain.run import RunReport, RunStatus
+from durable_agents._domain.tools import DEFAULT_HEARTBEAT_TIMEOUT_S
 from durable_agents._workers.config import WorkerSettings
 from tests.support import test_agent
 from tests.support.agents import LocalAgents
@@ -143,3 +144,103 @@ async def test_worker_killed_during_a_model_call_is_noticed_by_its_heartbeat(
     failure = retried[0].last_failure.timeout_failure_info
     assert failure.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
     assert model.count(purpose="plan") == 2
+
+
+async def test_kill_9_during_a_local_tool_resumes_without_repeating_effects(
+    agents: LocalAgents,
+    model: ScriptedModelServer,
+    worker_settings: WorkerSettings,
+    tmp_path: Path,
+) -> None:
+    """A tool declared local runs as a local activity in the workflow's worker: killed in
+    the middle of one, the run finishes on a new worker and no effect happens twice."""
+    model.enqueue(
+        plan_reply(
+            tool_task("t1", "record_local", name="a"),
+            tool_task("t2", "record_local", name="b", seconds=3, depends_on=["t1"]),
+            tool_task("t3", "record_local", name="c", depends_on=["t2"]),
+        ),
+        purpose="plan",
+    )
+    model.enqueue(Reply.text("a, b and c recorded"), purpose="summarize")
+    data = worker_settings.data_dir
+    env = worker_settings.process_env()
+    handle = await _start_then_kill(
+        env,
+        tmp_path / "worker-1.log",
+        lambda: agents.start_run("test-agent", "record a, b, c"),
+        lambda: any(e[1] == "b" for e in test_agent.executions(data, "started")),
+    )
+    assert [e[1] for e in test_agent.executions(data)] == ["a"]
+
+    report = await _finish_on_a_new_worker(
+        agents, env, tmp_path / "worker-2.log", handle.workflow_id
+    )
+
+    assert report.status is RunStatus.COMPLETED, report.errors
+    # Each effect took place once, under one idempotency key per call...
+    assert test_agent.effects(data) == ["a", "b", "c"]
+    keys = {name: {e[2] for e in test_agent.executions(data) if e[1] == name} for name in "abc"}
+    assert all(len(k) == 1 for k in keys.values()), keys
+    # ...although a local activity whose result was not yet recorded (a, finished in the
+    # workflow task the kill interrupted) may run again: it found its effect done.
+    assert Counter(e[1] for e in test_agent.executions(data, "started"))["b"] == 2
+    assert model.count(purpose="plan") == 1
+    assert model.count(purpose="summarize") == 1
+    history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
+    assert not [
+        e
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "invoke_tool"
+    ]
+
+
+async def test_tool_killed_mid_call_is_retried_after_its_heartbeat_timeout(
+    agents: LocalAgents,
+    model: ScriptedModelServer,
+    worker_settings: WorkerSettings,
+    tmp_path: Path,
+) -> None:
+    """A tool that never heartbeats itself, with a start-to-close timeout (1 h) far past
+    this test's: its worker heartbeats for it, so when the worker dies the call is retried
+    once the default heartbeat timeout passes."""
+    from temporalio.api.enums.v1 import TimeoutType
+
+    model.enqueue(
+        plan_reply(tool_task("t1", "record_slowly", name="slow", seconds=4)), purpose="plan"
+    )
+    model.enqueue(Reply.text("recorded"), purpose="summarize")
+    data = worker_settings.data_dir
+    env = worker_settings.process_env()
+    handle = await _start_then_kill(
+        env,
+        tmp_path / "worker-1.log",
+        lambda: agents.start_run("test-agent", "record slowly"),
+        lambda: bool(test_agent.executions(data, "started")),
+    )
+    report = await _finish_on_a_new_worker(
+        agents, env, tmp_path / "worker-2.log", handle.workflow_id
+    )
+
+    assert report.status is RunStatus.COMPLETED, report.errors
+    assert test_agent.effects(data) == ["slow"]
+    history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "invoke_tool"
+    ]
+    assert len(scheduled) == 1
+    assert scheduled[0].heartbeat_timeout.ToSeconds() == DEFAULT_HEARTBEAT_TIMEOUT_S
+    assert scheduled[0].start_to_close_timeout.ToSeconds() == 3600
+    retried = [
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.attempt == 2
+    ]
+    assert len(retried) == 1, retried
+    failure = retried[0].last_failure.timeout_failure_info
+    assert failure.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT

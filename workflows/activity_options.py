@@ -26,17 +26,29 @@ def retry_policy(spec: RetrySpec, never: frozenset[str] = NON_RETRYABLE) -> Retr
     )
 
 
-def tool_options(tool: ToolSpec) -> dict[str, Any]:
-    """``execute_activity`` keyword arguments for a call of ``tool``."""
-    options: dict[str, Any] = {
-        "start_to_close_timeout": timedelta(seconds=tool.timeout_s),
-        "retry_policy": retry_policy(tool.retry, TOOL_NON_RETRYABLE),
-    }
-    if tool.heartbeat_timeout_s:
-        options["heartbeat_timeout"] = timedelta(seconds=tool.heartbeat_timeout_s)
+def tool_options(tool: ToolSpec, lean: bool = True) -> dict[str, Any]:
+    """``execute_activity`` keyword arguments for a call of ``tool``.
+
+    ``lean`` False: a run recorded before the lean-steps patch, where a heartbeat timeout
+    came only from a spec that set one (the field had no default then).
+    """
+    options = local_tool_options(tool)
+    heartbeat = tool.heartbeat_timeout_s
+    if not lean and "heartbeat_timeout_s" not in tool.model_fields_set:
+        heartbeat = None
+    if heartbeat:
+        options["heartbeat_timeout"] = timedelta(seconds=heartbeat)
     if tool.task_queue:
         options["task_queue"] = tool.task_queue
     return options
+
+
+def local_tool_options(tool: ToolSpec) -> dict[str, Any]:
+    """``execute_local_activity`` keyword arguments for a call of a ``local`` tool."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=tool.timeout_s),
+        "retry_policy": retry_policy(tool.retry, TOOL_NON_RETRYABLE),
+    }
 
 
 def llm_options(policy: LlmPolicy) -> dict[str, Any]:

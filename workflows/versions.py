@@ -47,3 +47,14 @@ LEDGER_SIGNED = "ledger-signed-1"
 def ledger_signed() -> bool:
     """True for ledgers started after ledger messages were signed."""
     return workflow.patched(LEDGER_SIGNED)
+
+
+# Fewer round trips per step: tools declared `local` run as local activities, and every
+# tool call carries its spec's heartbeat timeout (by default seconds; before, only tools
+# that declared one had it). Decided when the run starts, before its first local activity.
+LEAN_STEPS = "lean-steps-1"
+
+
+def lean_steps() -> bool:
+    """True for runs on the lean-steps code path (every run started after it)."""
+    return workflow.patched(LEAN_STEPS)
