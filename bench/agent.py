@@ -5,9 +5,11 @@ model answers from the prompt alone: the planner reads the goal and ``ITERATION:
 and plans step ``n`` (or nothing once ``n > steps``). Being stateless, the same responder
 serves many concurrent runs, continue-as-new, worker restarts and the floors.
 
-Kinds of step: ``tool`` (one ``record_effect``, lasting ``sec`` seconds), ``llm`` (one
-``llm`` task whose reply is ``reply`` bytes, so the payload store is exercised) and
-``approval`` (one ``launch_rocket``, which waits for a person).
+Kinds of step: ``tool`` (one ``record_effect``, lasting ``sec`` seconds), ``local`` (the
+same work as ``record_local``, a tool declared local), ``slow`` (one ``record_slowly``,
+which never heartbeats itself), ``llm`` (one ``llm`` task whose reply is ``reply`` bytes, so
+the payload store is exercised) and ``approval`` (one ``launch_rocket``, which waits for a
+person).
 """
 
 import re
@@ -24,6 +26,17 @@ AGENT = "test-agent"  # the agent benchmark runs name, or vary (`bench_spec`)
 PLUGINS = f"{EXAMPLE_PLUGINS},tests.support.test_agent"
 _PARAM = re.compile(r"(\w+)=([\w.\-]+)")
 _ITERATION = re.compile(r"^ITERATION: (\d+)$", re.MULTILINE)
+
+
+# The tool a step of each kind calls: ``local`` is the test agent's tool declared local
+# (a local activity), ``tool`` the same work as a normal activity, ``slow`` a tool that
+# never heartbeats itself (its worker does), ``approval`` one that waits for a person.
+TOOL_OF_KIND = {
+    "tool": "record_effect",
+    "local": "record_local",
+    "slow": "record_slowly",
+    "approval": "launch_rocket",
+}
 
 
 @dataclass(frozen=True)
@@ -79,7 +92,7 @@ def step_tasks(goal: Goal, n: int) -> list[dict[str, Any]]:
     base = {"id": f"t{n}", "depends_on": [], "critical": False}
     if goal.kind == "llm":
         return [{**base, "kind": "llm", "prompt": f"write part {n} of the report"}]
-    tool = "launch_rocket" if goal.kind == "approval" else "record_effect"
+    tool = TOOL_OF_KIND.get(goal.kind, "record_effect")
     args: dict[str, Any] = {"name": f"{goal.tag}-{n}"}
     if goal.seconds:
         args["seconds"] = goal.seconds

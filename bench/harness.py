@@ -7,6 +7,7 @@ client; the model runs elsewhere) and ``/proc/<pid>/stat`` utime+stime for the s
 import dataclasses
 import os
 import resource
+import struct
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +42,20 @@ def self_cpu_s() -> float:
     """User + system CPU seconds of this process (all its threads) so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def wal_commits(db_file: Path) -> int:
+    """Write transactions committed so far to the SQLite database ``db_file`` in WAL mode.
+
+    Read from the WAL index (``<db>-shm``): its header's ``iChange`` counter is bumped by
+    every commit, by any connection, and survives checkpoints. 0 before the first write.
+    """
+    shm = db_file.with_name(db_file.name + "-shm")
+    if not shm.exists():
+        return 0
+    with shm.open("rb") as f:
+        header = f.read(12)
+    return int(struct.unpack("=I", header[8:12])[0]) if len(header) == 12 else 0
 
 
 def rss_kib(pid: int) -> int:
@@ -87,6 +102,11 @@ class Harness:
         into `catalog` first, so only in-process workers (`worker`) can run it.
         """
         return LocalAgents(self.client, self.catalog, task_queue)
+
+    def server_commits(self) -> int:
+        """Write transactions the Temporal server has committed to its SQLite file."""
+        assert self.server.db_file is not None
+        return wal_commits(self.server.db_file)
 
     def server_cpu_s(self) -> float:
         """CPU seconds the Temporal server has used so far."""
