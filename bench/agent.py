@@ -144,6 +144,21 @@ def bench_budget(catalog: Catalog, steps: int) -> BudgetOverride:
     return BudgetOverride(max_cost_usd=caps.max_cost_usd, max_iterations=steps + 2)
 
 
+STEP_AGENT = "bench-steps"  # what the step phases run (`step_spec`)
+FLOOR_CALL_TIMEOUT_S = 30.0  # the floors' start-to-close timeout (bench.floor_workflow)
+
+
+def step_spec(catalog: Catalog) -> AgentSpec:
+    """The test agent with the floor's start-to-close timeout for model calls.
+
+    The test agent's own 5 s suits tests; under the throughput phase's load a call can
+    outlast it and be run again, work the floor (30 s) would never repeat.
+    """
+    spec = catalog.spec(AGENT)
+    llm = spec.llm.model_copy(update={"timeout_s": FLOOR_CALL_TIMEOUT_S})
+    return spec.model_copy(update={"name": STEP_AGENT, "llm": llm})
+
+
 def bench_spec(catalog: Catalog, steps: int, continue_as_new_every: int = 200) -> AgentSpec:
     """The test agent with room for ``steps`` iterations, a generous cost limit and
     continue-as-new every ``continue_as_new_every`` iterations, as a variant a worker

@@ -17,7 +17,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.agent import PLUGINS
+from bench.agent import PLUGINS, step_spec
 from bench.model_proc import ModelProcess
 from durable_agents._activities.catalog import Catalog, load_price_table
 from durable_agents._activities.plugins import load_plugins, plugin_modules
@@ -123,6 +123,7 @@ async def open_harness(workdir: Path) -> AsyncIterator[Harness]:
         await server.start()
         client = await connect(server.address)
         catalog = Catalog(load_plugins(plugin_modules(PLUGINS)), load_price_table(None))
+        catalog.add(step_spec(catalog))
         yield Harness(server, client, model, workdir, catalog)
     finally:
         model.stop()

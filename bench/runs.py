@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import harness, peer_langgraph
-from bench.agent import AGENT, Goal, bench_budget
+from bench.agent import AGENT, STEP_AGENT, Goal, bench_budget
 from bench.floors import floor_work, floor_worker, run_floor_asyncio, run_floor_temporal
 from bench.harness import Harness, self_cpu_s
 from bench.history import breakdown, executions
@@ -70,7 +70,10 @@ async def run_durable(agents: LocalAgents, goals: Sequence[Goal]) -> int:
     handles = await asyncio.gather(
         *(
             agents.start_run(
-                AGENT, g.text(), request_id=g.tag, budget=bench_budget(agents.catalog, g.steps)
+                STEP_AGENT,
+                g.text(),
+                request_id=g.tag,
+                budget=bench_budget(agents.catalog, g.steps),
             )
             for g in goals
         )
