@@ -66,7 +66,7 @@ class Sizes:
     """How big each scenario is (the defaults are the full benchmark)."""
 
     overhead_steps: int = 20
-    overhead_runs: int = 3
+    overhead_runs: int = 5
     throughput_runs: int = 200
     throughput_steps: int = 10
     latency_ms: float = 50.0
