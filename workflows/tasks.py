@@ -184,25 +184,20 @@ class TaskRunner:
         round trip), else an activity with the tool's heartbeat timeout."""
         call = ToolCall(tool=tool.name, args=task.args)
         lean = lean_steps()  # decided when the run started
+        common: dict[str, Any] = {
+            "result_type": ToolResult,
+            "activity_id": key,
+            "summary": f"tool: {label}",
+        }
         result: ToolResult
         if lean and tool.local:
             result = await workflow.execute_local_activity(
-                "invoke_tool",
-                call,
-                result_type=ToolResult,
-                activity_id=key,
-                summary=f"tool: {label}",
-                **local_tool_options(tool),
+                "invoke_tool", call, **common, **local_tool_options(tool)
             )
-            return result
-        result = await workflow.execute_activity(
-            "invoke_tool",
-            call,
-            result_type=ToolResult,
-            activity_id=key,
-            summary=f"tool: {label}",
-            **tool_options(tool, lean),
-        )
+        else:
+            result = await workflow.execute_activity(
+                "invoke_tool", call, **common, **tool_options(tool, lean)
+            )
         return result
 
     async def _reserve(self, key: str, bound: Usage) -> None:
