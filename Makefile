@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
 .PHONY: setup temporal-cli browser demo test lint worker bench chaos clean
@@ -19,6 +20,12 @@ $(DEPS_STAMP): pyproject.toml
 	@touch $@
 
 setup: $(DEPS_STAMP) temporal-cli
+
+# The bench-only extra (the LangGraph peer), on top of the dev dependencies.
+$(BENCH_STAMP): $(DEPS_STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@rm -f $(VENV)/.bench-*
+	@touch $@
 
 # Prints progress while the first build runs (a few minutes); instant once cached.
 temporal-cli: $(DEPS_STAMP)
@@ -46,8 +53,9 @@ worker: setup
 	AGENT_PLUGINS=$(AGENT_PLUGINS) $(VENV)/bin/agent-worker
 
 # Benchmarks against floors measured in the same run; writes bench/results/latest.json.
-# Never part of `make test` (a smoke-size run is). `make bench BENCH_ARGS=--smoke` is quick.
-bench: setup
+# Never part of `make test` (a smoke-size run is, without the LangGraph peer unless the
+# bench extra is installed). `make bench BENCH_ARGS=--smoke` is quick.
+bench: setup $(BENCH_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
 # Chaos: worker kills, server restarts and model faults against the invariants.

@@ -251,8 +251,12 @@ class AgentActivities:
             workflow_id=workflow_id,
             attempt=info.attempt,
             data_dir=self.data_dir,
-            heartbeat=activity.heartbeat,
+            # A local activity cannot heartbeat: its workflow task's timeout stands in.
+            heartbeat=_no_heartbeat if info.is_local else activity.heartbeat,
         )
+        # The worker heartbeats while the tool runs, whatever the tool does (so a tool
+        # whose worker died is retried after the heartbeat timeout, not its whole
+        # timeout); a tool's own heartbeats, with details, go through ctx.heartbeat.
         beat = _start_heartbeat(info.heartbeat_timeout)
         try:
             output = await tool.fn(args, ctx)
@@ -309,6 +313,10 @@ def _result_of(reply: ProviderReply, *, cached: bool) -> LlmResult:
         finish_reason=reply.finish_reason,
         cached=cached,
     )
+
+
+def _no_heartbeat(*details: Any) -> None:
+    """What ``ToolContext.heartbeat`` does in a local activity."""
 
 
 async def _stop_heartbeat(beat: "asyncio.Task[None] | None") -> None:

@@ -25,7 +25,11 @@ from typing import Any, TypedDict, Unpack, get_type_hints
 from pydantic import BaseModel
 
 from durable_agents._domain.schema_check import schema_of
-from durable_agents._domain.tools import RetrySpec, SideEffect, ToolSpec
+from durable_agents._domain.tools import (
+    RetrySpec,
+    SideEffect,
+    ToolSpec,
+)
 
 
 class ToolInputError(Exception):
@@ -61,6 +65,7 @@ class ToolOptions(TypedDict, total=False):
     circuit_threshold: int
     circuit_reset_s: float
     task_queue: str | None
+    local: bool
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import peer_langgraph
 from bench.agent import Goal
 from bench.harness import Harness, open_harness
 from bench.history import long_run
@@ -31,17 +32,31 @@ from bench.runs import measure_overhead, measure_throughput, uid
 from durable_agents._infra.logs import configure_logging
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+CONTENDERS_NOTE = (
+    "One run at a time, interleaved, 0 ms model latency; a step is the gap between two "
+    "planner requests of a run. durable: durable-agents with the tool declared local (a "
+    "local activity); durable_activity_tool: the same tool as a normal activity; "
+    "floor_temporal: a bare Temporal workflow doing the same activities (plan as an "
+    "activity, the tool as a local activity); langgraph: a LangGraph graph with an "
+    "AsyncSqliteSaver checkpointer, durability='sync', in this process; floor_asyncio: a "
+    "plain loop, nothing durable. cpu_s_per_step: this process (worker, peer or loop) and "
+    "the Temporal server (its contenders only); the model runs in its own process and is "
+    "not counted. writes_per_step: SQLite write transactions of the Temporal server's "
+    "file (langgraph: of its checkpoint file), from the WAL index's commit counter."
+)
 SCENARIOS = ("overhead", "throughput", "history", "recovery", "memory")  # in run order
 # The headline numbers (durable-agents'); null when their scenario did not run.
 METRICS = (
     "overhead_ms_per_step",
     "overhead_ratio_vs_floor_temporal",
+    "overhead_ratio_vs_langgraph",
     "throughput_steps_per_s",
     "cpu_s_per_step",
     "history_bytes_per_step",
     "history_events_per_step",
     "long_run_completed",
     "recovery_s",
+    "mid_tool_recovery_s",
     "memory_kib_per_waiting_run",
 )
 
@@ -51,7 +66,7 @@ class Sizes:
     """How big each scenario is (the defaults are the full benchmark)."""
 
     overhead_steps: int = 20
-    overhead_runs: int = 3
+    overhead_runs: int = 5
     throughput_runs: int = 200
     throughput_steps: int = 10
     latency_ms: float = 50.0
@@ -116,6 +131,11 @@ async def _overhead(h: Harness, s: Sizes, result: dict[str, Any]) -> None:
     result["floors"]["floor_asyncio"]["overhead_ms_per_step"] = o["floor_asyncio"]
     ratio = o["durable"]["p50"] / o["floor_temporal"]["p50"]
     result["overhead_ratio_vs_floor_temporal"] = round(ratio, 3)
+    peer = o["langgraph"]
+    if "p50" in peer:
+        result["overhead_ratio_vs_langgraph"] = round(o["durable"]["p50"] / peer["p50"], 3)
+    result["contenders"] = {k: v for k, v in o.items() if k != "profile"}
+    result["contenders"]["note"] = CONTENDERS_NOTE
     result["overhead_profile"] = o["profile"]
 
 
@@ -144,6 +164,8 @@ async def _recovery(h: Harness, s: Sizes, result: dict[str, Any]) -> None:
     situations = ("idle", "mid_tool", "failover") if s.mid_tool else ("idle",)
     r = await measure_recovery(h, s.sticky_timeout_s, s.default_sticky, situations)
     result["recovery_s"] = r["idle"]["recovery_s"]
+    if "mid_tool" in r:
+        result["mid_tool_recovery_s"] = r["mid_tool"]["recovery_s"]
     result["recovery"] = {
         "sticky_timeout_s": s.sticky_timeout_s,
         "with_default_sticky_s": r["idle"].get("with_default_sticky_s"),
@@ -153,8 +175,10 @@ async def _recovery(h: Harness, s: Sizes, result: dict[str, Any]) -> None:
         "note": (
             "recovery_s: spawn of a new worker process -> the run's next step, after kill -9 "
             "of the previous worker while the run waited for an approval that arrived during "
-            "the outage ('idle'). 'mid_tool': killed during a 1 s tool call; includes its 2 s "
-            "heartbeat timeout and 1 s re-run. 'failover': as 'idle' with a second worker "
+            "the outage ('idle'). 'mid_tool': from kill -9 during a 5 s tool call (a tool "
+            "that never heartbeats itself; its worker does, 5 s heartbeat timeout) to the "
+            "call's completion on a new worker: worker start, heartbeat timeout and the 5 s "
+            "re-run. 'failover': as 'idle' with a second worker "
             "already up, measured from the kill. Measured with "
             f"AGENT_STICKY_TIMEOUT_S={s.sticky_timeout_s} (the worker's "
             "sticky_queue_schedule_to_start_timeout; 1 s is agent-worker's default); "
@@ -212,6 +236,13 @@ async def run(
         "smoke": smoke,
     }
     async with open_harness(workdir) as h:
+        result["server"] = {
+            **h.server.settings(),
+            "running": h.server.running_settings(),
+            "cli": "temporal server start-dev (Temporal CLI 1.5.1)",
+        }
+        result["machine"]["langgraph"] = peer_langgraph.version()
+        print(f"server: {json.dumps(result['server'])}", file=sys.stderr, flush=True)
         for name, (what, scenario) in PHASES.items():
             if name not in only:
                 continue

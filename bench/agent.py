@@ -5,9 +5,11 @@ model answers from the prompt alone: the planner reads the goal and ``ITERATION:
 and plans step ``n`` (or nothing once ``n > steps``). Being stateless, the same responder
 serves many concurrent runs, continue-as-new, worker restarts and the floors.
 
-Kinds of step: ``tool`` (one ``record_effect``, lasting ``sec`` seconds), ``llm`` (one
-``llm`` task whose reply is ``reply`` bytes, so the payload store is exercised) and
-``approval`` (one ``launch_rocket``, which waits for a person).
+Kinds of step: ``tool`` (one ``record_effect``, lasting ``sec`` seconds), ``local`` (the
+same work as ``record_local``, a tool declared local), ``slow`` (one ``record_slowly``,
+which never heartbeats itself), ``llm`` (one ``llm`` task whose reply is ``reply`` bytes, so
+the payload store is exercised) and ``approval`` (one ``launch_rocket``, which waits for a
+person).
 """
 
 import re
@@ -24,6 +26,17 @@ AGENT = "test-agent"  # the agent benchmark runs name, or vary (`bench_spec`)
 PLUGINS = f"{EXAMPLE_PLUGINS},tests.support.test_agent"
 _PARAM = re.compile(r"(\w+)=([\w.\-]+)")
 _ITERATION = re.compile(r"^ITERATION: (\d+)$", re.MULTILINE)
+
+
+# The tool a step of each kind calls: ``local`` is the test agent's tool declared local
+# (a local activity), ``tool`` the same work as a normal activity, ``slow`` a tool that
+# never heartbeats itself (its worker does), ``approval`` one that waits for a person.
+TOOL_OF_KIND = {
+    "tool": "record_effect",
+    "local": "record_local",
+    "slow": "record_slowly",
+    "approval": "launch_rocket",
+}
 
 
 @dataclass(frozen=True)
@@ -79,7 +92,7 @@ def step_tasks(goal: Goal, n: int) -> list[dict[str, Any]]:
     base = {"id": f"t{n}", "depends_on": [], "critical": False}
     if goal.kind == "llm":
         return [{**base, "kind": "llm", "prompt": f"write part {n} of the report"}]
-    tool = "launch_rocket" if goal.kind == "approval" else "record_effect"
+    tool = TOOL_OF_KIND.get(goal.kind, "record_effect")
     args: dict[str, Any] = {"name": f"{goal.tag}-{n}"}
     if goal.seconds:
         args["seconds"] = goal.seconds
@@ -129,6 +142,21 @@ def bench_budget(catalog: Catalog, steps: int) -> BudgetOverride:
     if caps.max_iterations is not None and steps + 2 > caps.max_iterations:
         raise ValueError(f"{steps} steps is over {AGENT}'s cap; use bench_spec")
     return BudgetOverride(max_cost_usd=caps.max_cost_usd, max_iterations=steps + 2)
+
+
+STEP_AGENT = "bench-steps"  # what the step phases run (`step_spec`)
+FLOOR_CALL_TIMEOUT_S = 30.0  # the floors' start-to-close timeout (bench.floor_workflow)
+
+
+def step_spec(catalog: Catalog) -> AgentSpec:
+    """The test agent with the floor's start-to-close timeout for model calls.
+
+    The test agent's own 5 s suits tests; under the throughput phase's load a call can
+    outlast it and be run again, work the floor (30 s) would never repeat.
+    """
+    spec = catalog.spec(AGENT)
+    llm = spec.llm.model_copy(update={"timeout_s": FLOOR_CALL_TIMEOUT_S})
+    return spec.model_copy(update={"name": STEP_AGENT, "llm": llm})
 
 
 def bench_spec(catalog: Catalog, steps: int, continue_as_new_every: int = 200) -> AgentSpec:

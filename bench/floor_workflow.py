@@ -46,7 +46,14 @@ class FloorLoop:
             for task in tasks:
                 if task.get("tool") == "launch_rocket":
                     await workflow.wait_condition(lambda: self._approved)
-                await workflow.execute_activity("floor_tool", task, result_type=dict, **_OPTIONS)
+                if task.get("local"):  # a tool declared local, as durable-agents runs it
+                    await workflow.execute_local_activity(
+                        "floor_tool", task, result_type=dict, **_OPTIONS
+                    )
+                else:
+                    await workflow.execute_activity(
+                        "floor_tool", task, result_type=dict, **_OPTIONS
+                    )
                 done += 1
         await workflow.execute_activity("floor_answer", goal, result_type=str, **_OPTIONS)
         return done

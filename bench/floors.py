@@ -59,6 +59,8 @@ class FloorWork:
             self._call("plan", messages, json_mode=True), _rendered(messages)
         )
         tasks: list[dict[str, Any]] = json.loads(reply.text)["tasks"]
+        for task in tasks:  # the floor loop runs a tool declared local as a local activity
+            task["local"] = task.get("kind") == "tool" and TOOLS.get(task["tool"]).spec.local
         return tasks
 
     async def tool(self, task: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
@@ -140,7 +142,11 @@ async def start_floor(
     return await asyncio.gather(
         *(
             client.start_workflow(
-                FloorLoop.run, g.text(), id=f"floor-{g.tag}", task_queue=task_queue
+                FloorLoop.run,
+                g.text(),
+                id=f"floor-{g.tag}",
+                task_queue=task_queue,
+                request_eager_start=True,  # as durable-agents' client asks
             )
             for g in goals
         )

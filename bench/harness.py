@@ -7,6 +7,7 @@ client; the model runs elsewhere) and ``/proc/<pid>/stat`` utime+stime for the s
 import dataclasses
 import os
 import resource
+import struct
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.agent import PLUGINS
+from bench.agent import PLUGINS, step_spec
 from bench.model_proc import ModelProcess
 from durable_agents._activities.catalog import Catalog, load_price_table
 from durable_agents._activities.plugins import load_plugins, plugin_modules
@@ -41,6 +42,20 @@ def self_cpu_s() -> float:
     """User + system CPU seconds of this process (all its threads) so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def wal_commits(db_file: Path) -> int:
+    """Write transactions committed so far to the SQLite database ``db_file`` in WAL mode.
+
+    Read from the WAL index (``<db>-shm``): its header's ``iChange`` counter is bumped by
+    every commit, by any connection, and survives checkpoints. 0 before the first write.
+    """
+    shm = db_file.with_name(db_file.name + "-shm")
+    if not shm.exists():
+        return 0
+    with shm.open("rb") as f:
+        header = f.read(12)
+    return int(struct.unpack("=I", header[8:12])[0]) if len(header) == 12 else 0
 
 
 def rss_kib(pid: int) -> int:
@@ -88,6 +103,11 @@ class Harness:
         """
         return LocalAgents(self.client, self.catalog, task_queue)
 
+    def server_commits(self) -> int:
+        """Write transactions the Temporal server has committed to its SQLite file."""
+        assert self.server.db_file is not None
+        return wal_commits(self.server.db_file)
+
     def server_cpu_s(self) -> float:
         """CPU seconds the Temporal server has used so far."""
         assert self.server.pid is not None
@@ -103,6 +123,7 @@ async def open_harness(workdir: Path) -> AsyncIterator[Harness]:
         await server.start()
         client = await connect(server.address)
         catalog = Catalog(load_plugins(plugin_modules(PLUGINS)), load_price_table(None))
+        catalog.add(step_spec(catalog))
         yield Harness(server, client, model, workdir, catalog)
     finally:
         model.stop()

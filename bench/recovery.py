@@ -6,9 +6,10 @@ crash situations:
 - ``idle``: the run waits for an approval (nothing in flight); the worker is killed, the
   approval arrives during the outage, a new worker is spawned; the next step is the
   approved ``launch_rocket`` running.
-- ``mid_tool``: the worker is killed while a 1 s ``record_effect`` runs; the next step is
-  the following ``record_effect`` starting (it includes the 2 s heartbeat timeout of the
-  interrupted call and its 1 s re-run).
+- ``mid_tool``: the worker is killed while a 5 s ``record_slowly`` runs (a tool that never
+  heartbeats itself; the worker does, with the default 5 s heartbeat timeout), and a new
+  worker is spawned; measured from the kill to the tool call's completion, so it
+  includes the new worker's start, the heartbeat timeout and the 5 s re-run.
 
 and, for comparison, ``failover``: as ``idle`` but a second worker is already running, so
 no process start is on the path; measured from the kill.
@@ -35,12 +36,14 @@ from bench.harness import Harness, rss_kib
 from bench.runs import uid
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import Decision, DecisionAnswer
+from durable_agents._domain.tools import DEFAULT_HEARTBEAT_TIMEOUT_S
 from durable_agents.testing import pending_request
 from tests.support import test_agent
 from tests.support.processes import WorkerProcess
 
 SDK_DEFAULT_STICKY_S = 10.0  # the SDK's own default, for comparison
 APPROVAL_IN_FLIGHT_S = 0.5  # how long the approval is on its way before the new worker starts
+SLOW_TOOL_S = 5.0  # the tool killed mid-call in 'mid_tool' (it never heartbeats itself)
 
 
 async def _until(predicate: Any, limit_s: float = 120.0, poll_s: float = 0.02) -> None:
@@ -81,10 +84,10 @@ async def recover_once(h: Harness, situation: str, sticky_s: float | None) -> di
     goal = (
         Goal(uid("rec"), 1, kind="approval")
         if waits
-        else Goal(uid("rec"), 2, kind="tool", seconds=1.0)
+        else Goal(uid("rec"), 1, kind="slow", seconds=SLOW_TOOL_S)
     )
-    # The next step: the approved launch_rocket ran, or the step after the killed one began.
-    phase, name = ("completed", f"{goal.tag}-1") if waits else ("started", f"{goal.tag}-2")
+    # The next step: the approved launch_rocket ran, or the killed tool call completed.
+    phase, name = "completed", f"{goal.tag}-1"
     first = await kind(env, logs / f"{queue}-1.log").start()
     second: WorkerProcess | None = None
     try:
@@ -128,6 +131,13 @@ async def recover_once(h: Harness, situation: str, sticky_s: float | None) -> di
             second.terminate()
     if situation == "failover":
         return {"recovery_s": round(next_step - crashed, 3)}
+    if situation == "mid_tool":  # from the kill: the tool's own run time included
+        return {
+            "recovery_s": round(next_step - crashed, 3),
+            "worker_start_s": round(ready - spawned, 3),
+            "tool_s": SLOW_TOOL_S,
+            "heartbeat_timeout_s": DEFAULT_HEARTBEAT_TIMEOUT_S,
+        }
     return {
         "recovery_s": round(next_step - spawned, 3),
         "worker_start_s": round(ready - spawned, 3),

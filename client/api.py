@@ -277,6 +277,9 @@ class AgentsClient:
             # Running: return it. Closed: refuse to start it again (deduplication).
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # A worker of this client's, polling the queue, gets the first workflow task
+            # in the answer to the start (no trip through matching); others are unaffected.
+            request_eager_start=True,
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(sa.AGENT_NAME, request.agent or ""),

@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -58,6 +60,44 @@ DYNAMIC_CONFIG = {
     "limit.blobSize.warn": SIGNAL_LIMITS["limit.blobSize.warn"],
     "history.maximumSignalsPerExecution": SIGNAL_LIMITS["history.maximumSignalsPerExecution"],
 }
+# What a step costs on the embedded server (issue 15). The dev server has one history
+# shard, and its transfer queue (every workflow and activity task it dispatches) is read
+# at most `history.transferProcessorMaxPollRPS` times a second (20 by default): four
+# dispatches per step capped any workflow at 5 steps/s, whatever it did. Lifted here.
+# Eager workflow start hands a run's first workflow task back in the answer to the start,
+# to a worker of the starting client. Eager *activity* dispatch stays off (the server's
+# default), and workers do not ask for it (workers.build): with it on, the chaos harness
+# (worker kills, a server restart) left 3 of 7 runs of its default size with a run that
+# failed replay on another worker with a non-determinism error; 0 of 8 without it.
+THROUGHPUT: dict[str, int | bool] = {
+    "history.transferProcessorMaxPollRPS": 100_000,
+    "system.enableActivityEagerExecution": False,
+    "system.enableEagerWorkflowStart": True,
+}
+# SQLite's `synchronous` level for the server's file, with a write-ahead log (one
+# append and, at FULL, one fsync per transaction, instead of a rollback journal's
+# several). FULL keeps what the README promises: a transaction the server acknowledged
+# survives kill -9 of the server and power loss. NORMAL survives kill -9 of the server
+# (and of anything else) but may lose the last transactions to power loss or an OS
+# crash (the database stays consistent); it costs no fsync per transaction.
+SYNCHRONOUS_ENV = "AGENT_DEV_SQLITE_SYNCHRONOUS"
+SYNCHRONOUS_LEVELS = ("FULL", "NORMAL")
+DEFAULT_SYNCHRONOUS = "FULL"
+
+
+def synchronous_level(value: str | None = None) -> str:
+    """The SQLite ``synchronous`` level: ``value``, else `SYNCHRONOUS_ENV`, else FULL."""
+    level = (value or os.environ.get(SYNCHRONOUS_ENV) or DEFAULT_SYNCHRONOUS).upper()
+    if level not in SYNCHRONOUS_LEVELS:
+        raise DevServerError(
+            f"{SYNCHRONOUS_ENV}={level}: the dev server's SQLite synchronous level is one of "
+            f"{', '.join(SYNCHRONOUS_LEVELS)} (FULL survives power loss, NORMAL only crashes)"
+        )
+    return level
+
+
+class DevServerError(RuntimeError):
+    """The dev server did not come up; the message ends with the tail of its log."""
 
 
 def free_port() -> int:
@@ -72,10 +112,6 @@ def _in_use(port: int) -> bool:
     # Connect rather than bind: a port only in TIME_WAIT after a restart is still usable.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         return sock.connect_ex((_HOST, port)) == 0
-
-
-class DevServerError(RuntimeError):
-    """The dev server did not come up; the message ends with the tail of its log."""
 
 
 def die_with_parent() -> None:
@@ -113,6 +149,7 @@ class DevServer:
         namespace: str = "default",
         log_file: Path | None = None,
         cli: Path | None = None,
+        synchronous: str | None = None,
     ) -> None:
         # None means in-memory. Absolute, so a restart from another cwd uses the same file.
         self.db_file = db_file.resolve() if db_file is not None else None
@@ -128,6 +165,8 @@ class DevServer:
         self.log_file = log_file
         self._cli = cli
         self._proc: subprocess.Popen[bytes] | None = None
+        # Read once: a restart keeps the level the server started with.
+        self.synchronous = synchronous_level(synchronous)
 
     @property
     def address(self) -> str:
@@ -163,13 +202,58 @@ class DevServer:
             args += ["--namespace", self.namespace]
         if self.db_file is not None:
             args += ["--db-filename", str(self.db_file)]
+            for pragma, level in self.sqlite_pragmas().items():
+                args += ["--sqlite-pragma", f"{pragma}={level}"]
+        # The server logs the configuration it parsed (read back by `running_settings`).
+        args.append("--log-config")
         # Only applied when the namespace is first created in the DB; an existing SQLite file
         # keeps its own set, and _wait_ready registers any that are missing.
         for name, kind in SEARCH_ATTRIBUTE_TYPES.items():
             args += ["--search-attribute", f"{name}={kind}"]
-        for key, value in DYNAMIC_CONFIG.items():
-            args += ["--dynamic-config-value", f"{key}={value}"]
+        for key, value in {**DYNAMIC_CONFIG, **THROUGHPUT}.items():
+            args += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
         return args
+
+    def sqlite_pragmas(self) -> dict[str, str]:
+        """The SQLite pragmas of the server's file (none in memory)."""
+        if self.db_file is None:
+            return {}
+        return {"journal_mode": "wal", "synchronous": self.synchronous}
+
+    def settings(self) -> dict[str, object]:
+        """What the server is started with: storage, SQLite pragmas, dynamic config."""
+        return {
+            "storage": "memory" if self.db_file is None else "sqlite file",
+            "sqlite_pragmas": self.sqlite_pragmas(),
+            "dynamic_config": {**DYNAMIC_CONFIG, **THROUGHPUT},
+        }
+
+    def running_settings(self) -> dict[str, str]:
+        """What the running server reports it runs with, read back rather than assumed.
+
+        ``journal_mode`` is read from the database file (SQLite keeps it there);
+        the connection attributes (``synchronous``) from the configuration the server
+        logged at its last start. Dynamic config is not reported by the server at all;
+        a value it cannot convert is logged ("Failed to convert value"), and
+        ``dynamic_config_rejected`` counts such lines.
+        """
+        found: dict[str, str] = {}
+        if self.db_file is not None and self.db_file.exists():
+            conn = sqlite3.connect(f"file:{self.db_file}?mode=ro", uri=True, timeout=10)
+            try:
+                found["journal_mode"] = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+            finally:
+                conn.close()
+        log = self.log_file.read_text(errors="replace")
+        start = log.rfind("connectAttributes:")
+        if start >= 0:
+            for line in log[start:].splitlines()[1:]:
+                key, sep, value = line.strip().partition(": ")
+                if not sep or not line.startswith(" " * 20):
+                    break
+                found.setdefault(key, value)
+        found["dynamic_config_rejected"] = str(log.count("Failed to convert value"))
+        return found
 
     async def start(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 (public API)
         """Spawn the server and wait until its frontend answers and the attributes exist."""

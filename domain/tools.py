@@ -7,7 +7,7 @@ tool, and never at call sites. The workflow turns a `ToolSpec` into activity opt
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from durable_agents._domain.llm import PayloadRef
 
@@ -18,6 +18,11 @@ class SideEffect(StrEnum):
     READ = "read"
     WRITE = "write"
     IRREVERSIBLE = "irreversible"
+
+
+# A tool call heartbeats from its worker while the tool runs, whatever the tool does, so a
+# call whose worker died is retried after this long rather than after its whole timeout.
+DEFAULT_HEARTBEAT_TIMEOUT_S = 5.0
 
 
 class RetrySpec(BaseModel):
@@ -48,7 +53,12 @@ class ToolSpec(BaseModel):
         default=None, description="Argument naming the resource, for the permission matrix."
     )
     timeout_s: float = Field(default=30.0, gt=0)
-    heartbeat_timeout_s: float | None = Field(default=None, gt=0)
+    heartbeat_timeout_s: float | None = Field(
+        default=DEFAULT_HEARTBEAT_TIMEOUT_S,
+        gt=0,
+        description="A call whose worker stops heartbeating this long is retried elsewhere "
+        "(the worker heartbeats for the tool). None: only timeout_s ends a lost call.",
+    )
     retry: RetrySpec = RetrySpec()
     cost_usd: float = Field(default=0.0, ge=0, description="Fixed cost charged per call.")
     circuit_threshold: int = Field(
@@ -58,6 +68,14 @@ class ToolSpec(BaseModel):
     task_queue: str | None = Field(
         default=None, description="Run on a dedicated queue (e.g. to rate-limit this tool)."
     )
+    local: bool = Field(
+        default=False,
+        description="Cheap and quick: run as a local activity, in the worker that runs the "
+        "workflow, with no server round trip. A call whose worker dies is retried when its "
+        "workflow task times out (seconds), and one that completed but was not yet "
+        "recorded runs again: the tool must be idempotent under its idempotency key. "
+        "Not for tools that need approval or run on their own queue.",
+    )
 
     @field_validator("description")
     @classmethod
@@ -65,6 +83,15 @@ class ToolSpec(BaseModel):
         if not v.strip():
             raise ValueError("a tool needs a description the planner can read")
         return v
+
+    @model_validator(mode="after")
+    def _local_is_cheap(self) -> "ToolSpec":
+        if self.local and (self.needs_approval or self.task_queue):
+            raise ValueError(
+                f"tool '{self.name}' cannot be local: a tool that needs approval or has its "
+                "own task queue runs as a normal activity (set local=False)"
+            )
+        return self
 
     @property
     def needs_approval(self) -> bool:

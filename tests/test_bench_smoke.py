@@ -26,6 +26,8 @@ METRICS = (
     "long_run_completed",
     "recovery_s",
     "memory_kib_per_waiting_run",
+    "contenders",
+    "server",
     "machine",
     "timestamp",
     "floors",
@@ -73,6 +75,28 @@ def test_smoke_reports_every_metric(smoke: tuple[dict[str, Any], str]) -> None:
         assert timings["p99"] >= timings["p50"]
     assert _positive(result["overhead_ratio_vs_floor_temporal"])
 
+    # Every contender's step times, CPU and durable writes, from the same interleaved runs;
+    # the LangGraph peer is measured when the bench extra is installed, else skipped.
+    contenders = result["contenders"]
+    measured = ["durable", "durable_activity_tool", "floor_temporal", "floor_asyncio"]
+    if "skipped" in contenders["langgraph"]:
+        assert "langgraph is not installed" in contenders["langgraph"]["skipped"]
+    else:
+        measured.append("langgraph")
+        assert _positive(result["overhead_ratio_vs_langgraph"])
+    for name in measured:
+        c = contenders[name]
+        assert _positive(c["p50"]) and c["p99"] >= c["p50"], name
+        assert _positive(c["cpu_s_per_step"]["total"]), name
+        assert c["writes_per_step"] >= 0, name
+    assert contenders["floor_asyncio"]["writes_per_step"] == 0
+    assert _positive(contenders["durable"]["writes_per_step"])
+    # The server configuration the run used, as passed and as read back from the server.
+    server = result["server"]
+    assert server["sqlite_pragmas"]["journal_mode"] == "wal"
+    assert server["running"]["journal_mode"] == "wal"
+    assert server["running"]["synchronous"] == server["sqlite_pragmas"]["synchronous"]
+
     assert _positive(result["throughput_steps_per_s"])
     assert _positive(result["floors"]["floor_temporal"]["throughput_steps_per_s"])
     cpu = result["cpu_s_per_step"]
@@ -99,3 +123,4 @@ def test_smoke_prints_a_table(smoke: tuple[dict[str, Any], str]) -> None:
     _, stdout = smoke
     assert "durable-agents" in stdout and "floor_temporal" in stdout
     assert "recovery" in stdout and "history B/step" in stdout
+    assert "langgraph" in stdout and "server: sqlite file" in stdout

@@ -7,21 +7,27 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from google.protobuf.duration_pb2 import Duration
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio import activity, workflow
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
+    DescribeTaskQueueRequest,
     RegisterNamespaceRequest,
 )
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 import durable_agents._devtools.dev_server as dev_server_module
-from durable_agents._devtools.dev_server import DevServer, DevServerError
+from durable_agents._devtools.dev_server import SYNCHRONOUS_ENV, DevServer, DevServerError
 from durable_agents._devtools.temporal_cli import TemporalCliNotFoundError, find_temporal_cli
 from durable_agents._domain.contract import SEARCH_ATTRIBUTE_TYPES
 
@@ -204,3 +210,89 @@ def test_children_do_not_outlive_a_killed_parent() -> None:
         time.sleep(0.1)
     os.kill(child, 9)
     pytest.fail(f"child {child} still running after its parent was killed")
+
+
+@activity.defn(name="bench_increment")
+async def _increment(x: int) -> int:
+    return x + 1
+
+
+@workflow.defn(name="EagerProbe", sandboxed=False)
+class _EagerProbe:
+    @workflow.run
+    async def run(self) -> int:
+        n = 0
+        for _ in range(3):
+            n = await workflow.execute_activity(
+                _increment, n, start_to_close_timeout=timedelta(seconds=30)
+            )
+        return n
+
+
+async def _matching_adds(client: Client, queue: str) -> float:
+    """Activity tasks matching saw added to ``queue`` lately (eager ones never reach it)."""
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace="default",
+            task_queue=TaskQueue(name=queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            report_stats=True,
+        )
+    )
+    return described.stats.tasks_add_rate
+
+
+async def _probe(client: Client, *, eager_activities: bool) -> tuple[bool, float]:
+    queue = f"probe-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[_EagerProbe],
+        activities=[_increment],
+        disable_eager_activity_execution=not eager_activities,
+    ):
+        handle = await client.start_workflow(
+            _EagerProbe.run, id=queue, task_queue=queue, request_eager_start=True
+        )
+        assert await handle.result() == 3
+    history = await handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    return started.eager_execution_accepted, await _matching_adds(client, queue)
+
+
+async def test_the_embedded_server_runs_tuned(tmp_path: Path, temporal_cli: Path) -> None:
+    """WAL with synchronous=FULL, eager workflow start, and no eager activity dispatch
+    (see dev_server.THROUGHPUT), as the server reports them (the transfer-queue cap has no
+    read-back: the server reports no dynamic config, but logs any value it cannot
+    convert)."""
+    server = DevServer(db_file=tmp_path / "temporal.db", ui=False, cli=temporal_cli)
+    try:
+        await server.start()
+        running = server.running_settings()
+        assert running["journal_mode"] == "wal"  # read from the database file
+        assert running["synchronous"] == "FULL"  # the server's own logged configuration
+        assert running["dynamic_config_rejected"] == "0"
+        dynamic = server.settings()["dynamic_config"]
+        assert dynamic["history.transferProcessorMaxPollRPS"] > 20  # type: ignore[index]
+        client = await Client.connect(server.address)
+        # Even a worker that asks for eager activities gets them through matching.
+        accepted, adds = await _probe(client, eager_activities=True)
+        assert accepted, "the first workflow task was not handed back with the start"
+        assert adds > 0, "activities bypassed matching: eager activity dispatch is on"
+    finally:
+        await server.stop()
+
+
+async def test_synchronous_level_is_a_setting(
+    tmp_path: Path, temporal_cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SYNCHRONOUS_ENV, "normal")
+    server = DevServer(db_file=tmp_path / "temporal.db", ui=False, cli=temporal_cli)
+    try:
+        await server.start()
+        assert server.running_settings()["synchronous"] == "NORMAL"
+    finally:
+        await server.stop()
+    monkeypatch.setenv(SYNCHRONOUS_ENV, "OFF")
+    with pytest.raises(DevServerError, match="FULL survives power loss"):
+        DevServer(db_file=tmp_path / "other.db", ui=False, cli=temporal_cli)

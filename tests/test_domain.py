@@ -514,3 +514,29 @@ def test_money_shows_cents_and_every_decimal_the_amount_needs(usd: float, shown:
     from durable_agents._domain.money import format_usd
 
     assert format_usd(usd) == shown
+
+
+def test_local_tools_are_cheap_ones_and_every_tool_heartbeats_by_default() -> None:
+    from durable_agents._domain.tools import DEFAULT_HEARTBEAT_TIMEOUT_S, SideEffect
+    from durable_agents._workflows.activity_options import local_tool_options, tool_options
+
+    quick = ToolSpec(name="quick", description="A cheap read.", local=True)
+    assert quick.heartbeat_timeout_s == DEFAULT_HEARTBEAT_TIMEOUT_S
+    ids: dict[str, Any] = {"activity_id": "t1", "summary": "tool: quick"}
+    assert "heartbeat_timeout" not in local_tool_options(quick, **ids)
+    assert tool_options(quick, **ids)["heartbeat_timeout"] == timedelta(seconds=5)
+    for refused in (
+        {"side_effect": SideEffect.IRREVERSIBLE},  # needs approval by default
+        {"requires_approval": True},
+        {"task_queue": "rate-limited"},
+    ):
+        with pytest.raises(ValidationError, match="cannot be local"):
+            ToolSpec(name="quick", description="A cheap read.", local=True, **refused)
+    # Runs recorded before the lean-steps patch: a heartbeat timeout only where the spec
+    # recorded one (the field had no default then).
+    recorded = ToolSpec.model_validate({"name": "old", "description": "Recorded."})
+    assert "heartbeat_timeout" not in tool_options(recorded, **ids, lean=False)
+    explicit = ToolSpec.model_validate(
+        {"name": "old", "description": "Recorded.", "heartbeat_timeout_s": 2.0}
+    )
+    assert tool_options(explicit, **ids, lean=False)["heartbeat_timeout"] == timedelta(seconds=2)

@@ -20,6 +20,8 @@ replay. Every patch a run takes is decided before its first local activity.
 sub-agent and continued as new, passing each a `RunCarry` as a second input (the
 split-input patch; ``UPDATE_HISTORIES=1`` re-records them); the ``*_pre_split`` ones
 are the same run recorded before, when the carry travelled inside the request.
+``lean_run.json`` is the lean-steps path (``UPDATE_HISTORIES=1`` re-records it): a tool
+declared local ran as a local activity, and a normal one carried its heartbeat timeout.
 """
 
 import asyncio
@@ -119,6 +121,31 @@ async def test_admitted_run_and_signed_ledger_replay(
         await _replayer().replay_workflow(history)
         if os.environ.get("UPDATE_HISTORIES") == "1":  # older recordings stay: runs in flight
             (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def test_lean_run_replays(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    """The lean-steps path: a local tool (a marker, no activity events) and a normal tool
+    with its heartbeat timeout. ``UPDATE_HISTORIES=1`` re-records ``lean_run.json``."""
+    model.enqueue(
+        plan_reply(
+            tool_task("t1", "record_local", name="x"),
+            tool_task("t2", "record_effect", name="y", depends_on=["t1"]),
+        ),
+        purpose="plan",
+    )
+    model.enqueue(plan_reply(done=True), purpose="plan")
+    model.enqueue(Reply.text("x and y recorded"), purpose="summarize")
+    handle = await agents.start_run("test-agent", "record x locally, then y")
+    report = await agents.result(handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED, report.errors
+    history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
+    markers = [e.marker_recorded_event_attributes.marker_name for e in history.events]
+    assert markers.count("core_local_activity") == 2  # resolve_agent and record_local
+    await _replayer().replay_workflow(history)
+    if os.environ.get("UPDATE_HISTORIES") == "1":
+        (HISTORIES / "lean_run.json").write_text(history.to_json())
 
 
 async def test_continued_run_with_a_subagent_replays(

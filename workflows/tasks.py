@@ -37,7 +37,7 @@ from durable_agents._domain.run import (
 )
 from durable_agents._domain.spec import Purpose
 from durable_agents._domain.tools import ToolCall, ToolResult, ToolSpec
-from durable_agents._workflows.activity_options import tool_options
+from durable_agents._workflows.activity_options import local_tool_options, tool_options
 from durable_agents._workflows.approvals import ApprovalBook
 from durable_agents._workflows.model_calls import (
     BudgetStop,
@@ -46,7 +46,7 @@ from durable_agents._workflows.model_calls import (
     is_cancellation,
 )
 from durable_agents._workflows.state import RunState
-from durable_agents._workflows.versions import split_input
+from durable_agents._workflows.versions import lean_steps, split_input
 
 _JUDGEMENT_OUTCOME = {
     Judgement.OK: Outcome.OK,
@@ -162,12 +162,7 @@ class TaskRunner:
         bound = Usage(tool_calls=1, cost_micros=usd_cost_to_micros(tool.cost_usd))
         await self._reserve(key, bound)
         try:
-            result = await workflow.execute_activity(
-                contract.INVOKE_TOOL,
-                ToolCall(tool=tool.name, args=task.args),
-                result_type=ToolResult,
-                **tool_options(tool, activity_id=key, summary=f"tool: {label}"),
-            )
+            result = await self._invoke(tool, task, key, label)
         except ActivityError as err:
             # The attempt may have run (and cost) before failing: count it.
             self._state.ledger.settle(key, bound)
@@ -186,6 +181,29 @@ class TaskRunner:
             output_ref=result.ref,
             output_preview=result.preview,
         )
+
+    async def _invoke(self, tool: ToolSpec, task: Task, key: str, label: str) -> ToolResult:
+        """One call of ``tool``: a local activity if the tool is declared local (no server
+        round trip), else an activity with the tool's heartbeat timeout."""
+        call = ToolCall(tool=tool.name, args=task.args)
+        lean = lean_steps()  # decided when the run started
+        summary = f"tool: {label}"
+        result: ToolResult
+        if lean and tool.local:
+            result = await workflow.execute_local_activity(
+                contract.INVOKE_TOOL,
+                call,
+                result_type=ToolResult,
+                **local_tool_options(tool, activity_id=key, summary=summary),
+            )
+        else:
+            result = await workflow.execute_activity(
+                contract.INVOKE_TOOL,
+                call,
+                result_type=ToolResult,
+                **tool_options(tool, activity_id=key, summary=summary, lean=lean),
+            )
+        return result
 
     async def _reserve(self, key: str, bound: Usage) -> None:
         """Reserve ``bound``; under pressure ask for more once, else stop the run."""

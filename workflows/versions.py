@@ -59,3 +59,14 @@ SPLIT_INPUT = "split-input-1"
 def split_input() -> bool:
     """True for runs that pass on a separate `RunCarry`."""
     return workflow.patched(SPLIT_INPUT)
+
+
+# Fewer round trips per step: tools declared `local` run as local activities, and every
+# tool call carries its spec's heartbeat timeout (by default seconds; before, only tools
+# that declared one had it). Decided when the run starts, before its first local activity.
+LEAN_STEPS = "lean-steps-1"
+
+
+def lean_steps() -> bool:
+    """True for runs on the lean-steps code path (every run started after it)."""
+    return workflow.patched(LEAN_STEPS)

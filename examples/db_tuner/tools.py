@@ -79,7 +79,9 @@ def _table_json(conn: sqlite3.Connection, table: db.TableInfo) -> dict[str, Any]
     }
 
 
-@TOOLS.tool(side_effect=SideEffect.READ)
+# Cheap catalog reads run as local activities (no server round trip); the queries that
+# can take seconds, and every write, run as activities that heartbeat.
+@TOOLS.tool(side_effect=SideEffect.READ, local=True)
 async def list_tables(args: NoArgs, ctx: ToolContext) -> dict[str, Any]:
     """List every table with its row count, column names, primary key and indexes.
 
@@ -92,7 +94,7 @@ async def list_tables(args: NoArgs, ctx: ToolContext) -> dict[str, Any]:
     return await _reading(ctx, work, guarded=False)
 
 
-@TOOLS.tool(side_effect=SideEffect.READ, resource_arg="table")
+@TOOLS.tool(side_effect=SideEffect.READ, resource_arg="table", local=True)
 async def describe_table(args: TableArgs, ctx: ToolContext) -> dict[str, Any]:
     """Describe one table: columns with types, primary key, indexes and row count."""
 
@@ -105,7 +107,7 @@ async def describe_table(args: TableArgs, ctx: ToolContext) -> dict[str, Any]:
     return await _reading(ctx, work, guarded=False)
 
 
-@TOOLS.tool(side_effect=SideEffect.READ)
+@TOOLS.tool(side_effect=SideEffect.READ, local=True)
 async def explain_query(args: SqlArgs, ctx: ToolContext) -> dict[str, Any]:
     """Show SQLite's query plan for a SELECT (EXPLAIN QUERY PLAN), without running it.
 

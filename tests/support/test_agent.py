@@ -97,21 +97,52 @@ class EffectArgs(BaseModel):
 @TOOLS.tool(side_effect=SideEffect.WRITE, retry=FAST_RETRY, heartbeat_timeout_s=2.0, timeout_s=90)
 async def record_effect(args: EffectArgs, ctx: ToolContext) -> dict[str, object]:
     """Record a named side effect exactly once per idempotency key (optionally slowly)."""
-    _record(ctx, "record_effect", args.name, "started")
+    return await _record_effect("record_effect", args, ctx)
+
+
+@TOOLS.tool(side_effect=SideEffect.WRITE, retry=FAST_RETRY, timeout_s=90, local=True)
+async def record_local(args: EffectArgs, ctx: ToolContext) -> dict[str, object]:
+    """Record a named side effect exactly once per idempotency key (a local activity)."""
+    return await _record_effect("record_local", args, ctx)
+
+
+class SlowArgs(BaseModel):
+    """Arguments of the tool that does not heartbeat itself."""
+
+    name: str = Field(min_length=1)
+    seconds: float = Field(default=0.0, ge=0, le=600)
+
+
+@TOOLS.tool(side_effect=SideEffect.WRITE, retry=FAST_RETRY, timeout_s=3600)
+async def record_slowly(args: SlowArgs, ctx: ToolContext) -> dict[str, object]:
+    """Record a named side effect after ``seconds`` of work that never heartbeats itself
+    (its worker heartbeats for it, within the default heartbeat timeout)."""
+    _record(ctx, "record_slowly", args.name, "started")
+    await asyncio.sleep(args.seconds)
+    return _apply(ctx, "record_slowly", args.name)
+
+
+async def _record_effect(tool: str, args: EffectArgs, ctx: ToolContext) -> dict[str, object]:
+    _record(ctx, tool, args.name, "started")
     deadline = time.monotonic() + args.seconds
     while time.monotonic() < deadline:
         ctx.heartbeat()
         await asyncio.sleep(0.1)
+    return _apply(ctx, tool, args.name)
+
+
+def _apply(ctx: ToolContext, tool: str, name: str) -> dict[str, object]:
+    """The effect, once per idempotency key, in one transaction with the check."""
     with _connect(ctx.data_dir) as conn:
         conn.execute("BEGIN IMMEDIATE")
         done = conn.execute(
             "SELECT 1 FROM effects WHERE key = ?", (ctx.idempotency_key,)
         ).fetchone()
         if not done:
-            conn.execute("INSERT INTO effects VALUES (?, ?)", (ctx.idempotency_key, args.name))
+            conn.execute("INSERT INTO effects VALUES (?, ?)", (ctx.idempotency_key, name))
         conn.execute("COMMIT")
-    _record(ctx, "record_effect", args.name, "completed")
-    return {"name": args.name, "applied": not done}
+    _record(ctx, tool, name, "completed")
+    return {"name": name, "applied": not done}
 
 
 @TOOLS.tool(side_effect=SideEffect.IRREVERSIBLE, retry=FAST_RETRY)
