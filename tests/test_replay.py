@@ -20,6 +20,8 @@ replay. Every patch a run takes is decided before its first local activity.
 sub-agent and continued as new, passing each a `RunCarry` as a second input (the
 split-input patch; ``UPDATE_HISTORIES=1`` re-records them); the ``*_pre_split`` ones
 are the same run recorded before, when the carry travelled inside the request.
+``unreplayable/admission_query_race.json`` is a run recorded when the agent was resolved
+by a local activity, which no code replays (see its test).
 """
 
 import asyncio
@@ -29,6 +31,9 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from durable_agents._activities.user_limits import UserLimits
@@ -164,6 +169,45 @@ async def test_continued_run_with_a_subagent_replays(
         await _replayer().replay_workflow(history)
         if os.environ.get("UPDATE_HISTORIES") == "1":
             (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+QUERY_RACE = HISTORIES / "unreplayable" / "admission_query_race.json"
+
+
+def _event_types(history: WorkflowHistory) -> list[str]:
+    return [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events]
+
+
+def _local_activity_marker(event: HistoryEvent) -> bool:
+    return event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+
+
+async def test_a_local_activity_resumed_a_task_late_does_not_replay() -> None:
+    """A run the SDK recorded in an order that no worker can replay.
+
+    Recorded when ``resolve_agent`` was a local activity, with ``status`` queries reaching
+    the worker as the run started: the SDK recorded the activity's marker in the first
+    workflow task but resumed the run only in the second, together with the ``admission``
+    update, which it accepted before the run's first commands (an upsert, the plan
+    activity). Replay resumes the run in the task that holds the marker, so it issues the
+    upsert before the update is accepted there: a non-determinism error on every worker
+    that replays the run, whatever its code.
+    """
+    history = load_history(QUERY_RACE)
+    events = _event_types(history)
+    (marker,) = [i for i, e in enumerate(history.events) if _local_activity_marker(e)]
+    assert events.index("WORKFLOW_TASK_COMPLETED") < marker  # recorded in the first task
+    assert events[marker + 1 : marker + 6] == [
+        "WORKFLOW_TASK_SCHEDULED",
+        "WORKFLOW_TASK_STARTED",
+        "WORKFLOW_TASK_COMPLETED",
+        "WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
+        "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+    ]
+    outcome = await replay_history(history)
+    assert not outcome.ok and outcome.error
+    assert "UpsertWorkflowSearchAttributesMachine does not handle" in outcome.error
+    assert "WorkflowExecutionUpdateAccepted" in outcome.error
 
 
 @workflow.defn(name=contract.AGENT_RUN, sandboxed=False)
