@@ -21,10 +21,13 @@ sub-agent and continued as new, passing each a `RunCarry` as a second input (the
 split-input patch; ``UPDATE_HISTORIES=1`` re-records them); the ``*_pre_split`` ones
 are the same run recorded before, when the carry travelled inside the request.
 ``unreplayable/admission_query_race.json`` is a run recorded when the agent was resolved
-by a local activity, which no code replays (see its test).
+by a local activity, which no code replays (see its test); ``admitted_run_resolve_activity``
+is one that resolved it with an activity (the resolve-by-activity patch;
+``UPDATE_HISTORIES=1`` re-records it).
 """
 
 import asyncio
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -40,7 +43,7 @@ from durable_agents._activities.user_limits import UserLimits
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import Decision
 from durable_agents._domain.budget import BudgetOverride
-from durable_agents._domain.run import RunReport, RunRequest, RunStatus
+from durable_agents._domain.run import RunReport, RunRequest, RunStatus, workflow_id_for
 from durable_agents._domain.spec import LoopLimits
 from durable_agents._domain.user_ledger import ledger_workflow_id
 from durable_agents._workers.replay import build_replayer, load_history, replay_history, replay_runs
@@ -183,7 +186,7 @@ def _local_activity_marker(event: HistoryEvent) -> bool:
 
 
 async def test_a_local_activity_resumed_a_task_late_does_not_replay() -> None:
-    """A run the SDK recorded in an order that no worker can replay.
+    """Why runs resolve their agent with an activity (the resolve-by-activity patch).
 
     Recorded when ``resolve_agent`` was a local activity, with ``status`` queries reaching
     the worker as the run started: the SDK recorded the activity's marker in the first
@@ -208,6 +211,49 @@ async def test_a_local_activity_resumed_a_task_late_does_not_replay() -> None:
     assert not outcome.ok and outcome.error
     assert "UpsertWorkflowSearchAttributesMachine does not handle" in outcome.error
     assert "WorkflowExecutionUpdateAccepted" in outcome.error
+
+
+async def _query_until_done(agents: LocalAgents, workflow_id: str, done: asyncio.Event) -> None:
+    handle = agents.temporal.get_workflow_handle(workflow_id)
+    while not done.is_set():
+        with contextlib.suppress(Exception):  # before the run exists or is admitted
+            await handle.query(AgentRun.status)
+        await asyncio.sleep(0)
+
+
+async def test_runs_started_under_queries_replay(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    """Runs started (and admitted) while ``status`` queries hammer them replay: their
+    agent is resolved by an activity, so no local activity marker can be recorded a
+    workflow task before the code after it ran. With the local activity, about one such
+    run in eight failed to replay (the history above)."""
+    model.set_responder("plan", lambda r: plan_reply(done=True))
+    model.set_responder("summarize", lambda r: Reply.text("done"))
+    histories = []
+    for i in range(16):
+        request_id = f"query-race-{uuid.uuid4().hex[:8]}"
+        done = asyncio.Event()
+        querying = asyncio.create_task(_query_until_done(agents, workflow_id_for(request_id), done))
+        try:
+            handle = await agents.start_run("test-agent", f"race {i}", request_id=request_id)
+            assert handle.admitted
+            report = await agents.result(handle.workflow_id)
+        finally:
+            done.set()
+            await querying
+        assert report.status is RunStatus.COMPLETED, report.errors
+        histories.append(
+            await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
+        )
+    for history in histories:
+        events = _event_types(history)
+        assert "MARKER_RECORDED" in events  # the patches
+        assert not any(_local_activity_marker(e) for e in history.events)
+        outcome = await replay_history(history)
+        assert outcome.ok, outcome.error
+    if os.environ.get("UPDATE_HISTORIES") == "1":
+        (HISTORIES / "admitted_run_resolve_activity.json").write_text(histories[0].to_json())
 
 
 @workflow.defn(name=contract.AGENT_RUN, sandboxed=False)

@@ -52,7 +52,12 @@ from durable_agents._workflows.shares import settle_share
 from durable_agents._workflows.state import RunState
 from durable_agents._workflows.story import Story
 from durable_agents._workflows.tasks import TaskRunner
-from durable_agents._workflows.versions import compact_history, split_input, worker_owns_agent
+from durable_agents._workflows.versions import (
+    compact_history,
+    resolve_by_activity,
+    split_input,
+    worker_owns_agent,
+)
 
 
 @workflow.defn(name=contract.AGENT_RUN)
@@ -220,6 +225,7 @@ class AgentRun:
             # after an activity can land in a later workflow task than on replay, where a
             # patch first asked there would not be seen (a non-determinism error).
             compact_history()
+            resolve_by_activity()  # asked again where the run resolves its agent
             try:
                 state, self._admission = await admit(request)
             except RunRefused as refused:
