@@ -1,6 +1,6 @@
 """What a worker resolves when a run starts: the agent, its hash, approver keys, limits.
 
-A run asks its worker (a local activity) to resolve the agent it names; the answer is
+A run asks a worker on its queue (an activity) to resolve the agent it names; the answer is
 recorded in the run's history, so replay, reports and ``replay-check`` see exactly what
 the run obeyed, and a later change to the worker's catalog never alters a run in flight.
 """

@@ -184,7 +184,7 @@ async def test_one_trace_from_client_start_through_child_runs(
     expected += [[child, start], *([n, child, start] for n, *_ in expected[1:])]
     # The client waits on the run's admission (an update) before it goes on.
     expected += [[f"HandleUpdate:{contract.ADMISSION}", start]]
-    # Each run's worker resolves its agent (a local activity) before anything else.
+    # A worker resolves each run's agent (an activity) before anything else.
     for above in ([start], [child, start]):
         begin = f"StartActivity:{contract.RESOLVE_AGENT}"
         expected += [[begin, *above], [f"RunActivity:{contract.RESOLVE_AGENT}", begin, *above]]

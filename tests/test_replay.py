@@ -8,8 +8,9 @@ compact-history patch (see workflows/versions.py) and must keep replaying;
 ledger-sweep patch) and ``user_ledger_sweep.json`` one that settled a terminated run.
 Those four were recorded before the worker owned the agent (the worker-owns-agent and
 ledger-signed patches): the run carried its spec, decisions were signals, and the ledger
-took unsigned messages. ``admitted_run.json`` and ``user_ledger_signed.json`` are the
-current code's (``UPDATE_HISTORIES=1`` re-records them): a run admitted by its worker that
+took unsigned messages. ``admitted_run.json`` and ``user_ledger_signed.json`` (kept as
+recorded then) and ``admitted_run_current.json`` (``UPDATE_HISTORIES=1`` records the
+current code's, and the ledger's again): a run admitted by its worker that
 reserved from its user's ledger, asked for approval, ignored a malformed signal, took a
 decision by update and settled; and that user's ledger. ``admitted_run_slow_resolve.json``
 is a run whose ``resolve_agent`` took 9 s (longer than the workflow task's heartbeat), so
@@ -20,24 +21,33 @@ replay. Every patch a run takes is decided before its first local activity.
 sub-agent and continued as new, passing each a `RunCarry` as a second input (the
 split-input patch; ``UPDATE_HISTORIES=1`` re-records them); the ``*_pre_split`` ones
 are the same run recorded before, when the carry travelled inside the request.
-``lean_run.json`` is the lean-steps path (``UPDATE_HISTORIES=1`` re-records it): a tool
+``lean_run.json`` is the lean-steps path (``lean_run_current.json`` the current code's,
+which ``UPDATE_HISTORIES=1`` re-records): a tool
 declared local ran as a local activity, and a normal one carried its heartbeat timeout.
+``unreplayable/admission_query_race.json`` is a run recorded when the agent was resolved
+by a local activity, which no code replays (see its test); ``admitted_run_resolve_activity``
+is one that resolved it with an activity (the resolve-by-activity patch;
+``UPDATE_HISTORIES=1`` re-records it).
 """
 
 import asyncio
+import contextlib
 import os
 import uuid
 from pathlib import Path
 
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from durable_agents._activities.user_limits import UserLimits
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import Decision
 from durable_agents._domain.budget import BudgetOverride
-from durable_agents._domain.run import RunReport, RunRequest, RunStatus
+from durable_agents._domain.run import RunReport, RunRequest, RunStatus, workflow_id_for
 from durable_agents._domain.spec import LoopLimits
 from durable_agents._domain.user_ledger import ledger_workflow_id
 from durable_agents._workers.replay import build_replayer, load_history, replay_history, replay_runs
@@ -112,7 +122,7 @@ async def test_admitted_run_and_signed_ledger_replay(
             break
         await asyncio.sleep(0.1)
     histories = {
-        "admitted_run": await agents.temporal.get_workflow_handle(
+        "admitted_run_current": await agents.temporal.get_workflow_handle(
             handle.workflow_id
         ).fetch_history(),
         "user_ledger_signed": await ledger.fetch_history(),
@@ -142,10 +152,10 @@ async def test_lean_run_replays(
     assert report.status is RunStatus.COMPLETED, report.errors
     history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
     markers = [e.marker_recorded_event_attributes.marker_name for e in history.events]
-    assert markers.count("core_local_activity") == 2  # resolve_agent and record_local
+    assert markers.count("core_local_activity") == 1  # record_local (resolve_agent: an activity)
     await _replayer().replay_workflow(history)
     if os.environ.get("UPDATE_HISTORIES") == "1":
-        (HISTORIES / "lean_run.json").write_text(history.to_json())
+        (HISTORIES / "lean_run_current.json").write_text(history.to_json())
 
 
 async def test_continued_run_with_a_subagent_replays(
@@ -191,6 +201,88 @@ async def test_continued_run_with_a_subagent_replays(
         await _replayer().replay_workflow(history)
         if os.environ.get("UPDATE_HISTORIES") == "1":
             (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+QUERY_RACE = HISTORIES / "unreplayable" / "admission_query_race.json"
+
+
+def _event_types(history: WorkflowHistory) -> list[str]:
+    return [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events]
+
+
+def _local_activity_marker(event: HistoryEvent) -> bool:
+    return event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+
+
+async def test_a_local_activity_resumed_a_task_late_does_not_replay() -> None:
+    """Why runs resolve their agent with an activity (the resolve-by-activity patch).
+
+    Recorded when ``resolve_agent`` was a local activity, with ``status`` queries reaching
+    the worker as the run started: the SDK recorded the activity's marker in the first
+    workflow task but resumed the run only in the second, together with the ``admission``
+    update, which it accepted before the run's first commands (an upsert, the plan
+    activity). Replay resumes the run in the task that holds the marker, so it issues the
+    upsert before the update is accepted there: a non-determinism error on every worker
+    that replays the run, whatever its code.
+    """
+    history = load_history(QUERY_RACE)
+    events = _event_types(history)
+    (marker,) = [i for i, e in enumerate(history.events) if _local_activity_marker(e)]
+    assert events.index("WORKFLOW_TASK_COMPLETED") < marker  # recorded in the first task
+    assert events[marker + 1 : marker + 6] == [
+        "WORKFLOW_TASK_SCHEDULED",
+        "WORKFLOW_TASK_STARTED",
+        "WORKFLOW_TASK_COMPLETED",
+        "WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
+        "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+    ]
+    outcome = await replay_history(history)
+    assert not outcome.ok and outcome.error
+    assert "UpsertWorkflowSearchAttributesMachine does not handle" in outcome.error
+    assert "WorkflowExecutionUpdateAccepted" in outcome.error
+
+
+async def _query_until_done(agents: LocalAgents, workflow_id: str, done: asyncio.Event) -> None:
+    handle = agents.temporal.get_workflow_handle(workflow_id)
+    while not done.is_set():
+        with contextlib.suppress(Exception):  # before the run exists or is admitted
+            await handle.query(AgentRun.status)
+        await asyncio.sleep(0)
+
+
+async def test_runs_started_under_queries_replay(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    """Runs started (and admitted) while ``status`` queries hammer them replay: their
+    agent is resolved by an activity, so no local activity marker can be recorded a
+    workflow task before the code after it ran. With the local activity, about one such
+    run in eight failed to replay (the history above)."""
+    model.set_responder("plan", lambda r: plan_reply(done=True))
+    model.set_responder("summarize", lambda r: Reply.text("done"))
+    histories = []
+    for i in range(16):
+        request_id = f"query-race-{uuid.uuid4().hex[:8]}"
+        done = asyncio.Event()
+        querying = asyncio.create_task(_query_until_done(agents, workflow_id_for(request_id), done))
+        try:
+            handle = await agents.start_run("test-agent", f"race {i}", request_id=request_id)
+            assert handle.admitted
+            report = await agents.result(handle.workflow_id)
+        finally:
+            done.set()
+            await querying
+        assert report.status is RunStatus.COMPLETED, report.errors
+        histories.append(
+            await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
+        )
+    for history in histories:
+        events = _event_types(history)
+        assert "MARKER_RECORDED" in events  # the patches
+        assert not any(_local_activity_marker(e) for e in history.events)
+        outcome = await replay_history(history)
+        assert outcome.ok, outcome.error
+    if os.environ.get("UPDATE_HISTORIES") == "1":
+        (HISTORIES / "admitted_run_resolve_activity.json").write_text(histories[0].to_json())
 
 
 @workflow.defn(name=contract.AGENT_RUN, sandboxed=False)

@@ -1,8 +1,8 @@
 """Admitting a run: the caller's request checked, the agent resolved by the worker.
 
 A request names the agent, the goal, the user and the overrides the agent allows. What
-the run obeys comes from its worker (the ``resolve_agent`` local activity, recorded in
-the history), never from the caller: a request carrying a spec, a continuation state or
+the run obeys comes from its worker (the ``resolve_agent`` activity, recorded in the
+history), never from the caller: a request carrying a spec, a continuation state or
 a parent it does not have is refused with the reason, and so is an override past the
 agent's bounds, an agent the worker has not loaded, or a user over their monthly limit.
 """
@@ -22,8 +22,10 @@ from durable_agents._domain.run import Admission, RecordedRequest, RunCarry, Run
 from durable_agents._workflows.payloads import MalformedPayload, parse_payload
 from durable_agents._workflows.shares import reserve_share
 from durable_agents._workflows.state import RunState
+from durable_agents._workflows.versions import resolve_by_activity
 
 RESOLVE_TIMEOUT = timedelta(seconds=30)
+RESOLVE_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["RunRefused"])
 
 
 class RunRefused(Exception):  # noqa: N818 - the run's answer, not a bug
@@ -75,17 +77,29 @@ def _check_origin(request: RunRequest, carry: RunCarry) -> None:
 
 async def _resolve(request: RunRequest) -> ResolvedAgent:
     assert request.agent is not None
+    ask = ResolveAgent(
+        agent=request.agent, user=request.user, budget=request.budget, model=request.model
+    )
+    summary = f"resolve agent {request.agent}"
     try:
-        resolved: ResolvedAgent = await workflow.execute_local_activity(
-            contract.RESOLVE_AGENT,
-            ResolveAgent(
-                agent=request.agent, user=request.user, budget=request.budget, model=request.model
-            ),
-            result_type=ResolvedAgent,
-            start_to_close_timeout=RESOLVE_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_attempts=5, non_retryable_error_types=["RunRefused"]),
-            summary=f"resolve agent {request.agent}",
-        )
+        if resolve_by_activity():  # decided when the run started (see versions.py)
+            resolved: ResolvedAgent = await workflow.execute_activity(
+                contract.RESOLVE_AGENT,
+                ask,
+                result_type=ResolvedAgent,
+                start_to_close_timeout=RESOLVE_TIMEOUT,
+                retry_policy=RESOLVE_RETRY,
+                summary=summary,
+            )
+        else:  # runs started before: a local activity
+            resolved = await workflow.execute_local_activity(
+                contract.RESOLVE_AGENT,
+                ask,
+                result_type=ResolvedAgent,
+                start_to_close_timeout=RESOLVE_TIMEOUT,
+                retry_policy=RESOLVE_RETRY,
+                summary=summary,
+            )
     except ActivityError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type == "RunRefused":

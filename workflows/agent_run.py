@@ -55,6 +55,7 @@ from durable_agents._workflows.tasks import TaskRunner
 from durable_agents._workflows.versions import (
     compact_history,
     lean_steps,
+    resolve_by_activity,
     split_input,
     worker_owns_agent,
 )
@@ -226,6 +227,7 @@ class AgentRun:
             # patch first asked there would not be seen (a non-determinism error).
             compact_history()
             lean_steps()
+            resolve_by_activity()  # asked again where the run resolves its agent
             try:
                 state, self._admission = await admit(request)
             except RunRefused as refused:

@@ -70,3 +70,18 @@ LEAN_STEPS = "lean-steps-1"
 def lean_steps() -> bool:
     """True for runs on the lean-steps code path (every run started after it)."""
     return workflow.patched(LEAN_STEPS)
+
+
+# The run resolves its agent with an ordinary activity instead of a local activity. A
+# local activity's marker can be recorded in one workflow task while the code after it
+# runs only in the next (a query reaching the worker as it completes): the next task
+# then accepts an update (``admission``) before the run's first commands, and replay,
+# which resumes the run in the marker's task, issues them before the acceptance. An
+# activity's result is an event of its own, so the task that resumes the run is the same
+# on replay. Decided when the run starts, before anything it awaits.
+RESOLVE_BY_ACTIVITY = "resolve-by-activity-1"
+
+
+def resolve_by_activity() -> bool:
+    """True for runs that resolve their agent with an ordinary activity."""
+    return workflow.patched(RESOLVE_BY_ACTIVITY)
