@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup temporal-cli browser demo test lint worker bench chaos clean
+.PHONY: setup temporal-cli temporal-cluster postgres browser demo test test-cluster lint worker \
+	bench chaos cluster cluster-status cluster-down clean
 
 $(DEPS_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "durable-agents needs Python >= 3.11"'
@@ -24,6 +25,29 @@ setup: $(DEPS_STAMP) temporal-cli
 temporal-cli: $(DEPS_STAMP)
 	@$(PY) -m durable_agents._devtools.temporal_cli > /dev/null
 
+# The native cluster's Temporal server, SQL tool and Web UI server, built from Go modules
+# at the versions of deploy/temporal/versions.env into the user cache (a few minutes the
+# first time, on a low priority; instant once cached).
+temporal-cluster: temporal-cli
+	@nice $(PY) -m durable_agents._devtools.cluster_build > /dev/null
+
+# PostgreSQL server binaries from Debian's packages (instant once installed).
+postgres:
+	@sh scripts/install-postgres.sh
+
+# A real Temporal cluster on this machine: PostgreSQL, the Temporal server, the Web UI and
+# CLUSTER_WORKERS agent workers, all on 127.0.0.1, state in .data/cluster/.
+CLUSTER_WORKERS ?= 2
+CLUSTER_ARGS ?=
+cluster: setup temporal-cluster postgres
+	$(PY) -m durable_agents._devtools.cluster up --workers $(CLUSTER_WORKERS) $(CLUSTER_ARGS)
+
+cluster-status: $(DEPS_STAMP)
+	@$(PY) -m durable_agents._devtools.cluster status $(CLUSTER_ARGS)
+
+cluster-down: $(DEPS_STAMP)
+	$(PY) -m durable_agents._devtools.cluster down $(CLUSTER_ARGS)
+
 # Headless Chromium from Debian's packages for the Web UI test (instant once installed).
 browser:
 	@sh scripts/install-browser.sh
@@ -36,7 +60,7 @@ lint: $(DEPS_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup browser lint
+test: setup temporal-cluster postgres browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The worker serves the example agents unless AGENT_PLUGINS names others.
