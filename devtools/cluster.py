@@ -359,6 +359,8 @@ class Cluster:
         self.postgres.stop()
         self.workers = []
         if purge:
+            if self.postgres.home.is_symlink():  # data kept outside, see devtools/postgres.py
+                shutil.rmtree(self.postgres.real_home, ignore_errors=True)
             shutil.rmtree(self.root, ignore_errors=True)
         elif self.root.is_dir():
             self._save()

@@ -55,14 +55,19 @@ class Postgres:
     password: str = "temporal"
 
     @property
+    def real_home(self) -> Path:
+        """``home`` with links resolved: the path the server user can reach."""
+        return self.home.resolve()
+
+    @property
     def data_dir(self) -> Path:
         """The cluster's data directory (``PGDATA``)."""
-        return self.home / "data"
+        return self.real_home / "data"
 
     @property
     def log_file(self) -> Path:
         """The server's log."""
-        return self.home / "postgres.log"
+        return self.real_home / "postgres.log"
 
     def _owner(self) -> pwd.struct_passwd | None:
         """Whom the server runs as: None for ourselves, the ``postgres`` user for root."""
@@ -81,7 +86,7 @@ class Postgres:
             capture_output=True,
             text=True,
             check=False,
-            cwd=self.home,
+            cwd=self.real_home,
             user=owner.pw_uid if owner else None,
             group=owner.pw_gid if owner else None,
             extra_groups=[] if owner else None,
@@ -123,7 +128,7 @@ class Postgres:
         if self.initialised:
             return
         owner = self._owner()
-        pwfile = self.home / "pwfile"
+        pwfile = self.real_home / "pwfile"
         pwfile.write_text(self.password + "\n")
         if owner is not None:
             os.chown(pwfile, owner.pw_uid, owner.pw_gid)
@@ -156,7 +161,7 @@ class Postgres:
         self.init()
         if self.running:
             return
-        options = f"-p {self.port} -k {self.home} {_SERVER_OPTIONS}"
+        options = f"-p {self.port} -k {self.real_home} {_SERVER_OPTIONS}"
         self._run(
             "pg_ctl",
             "-D",
