@@ -48,6 +48,21 @@ cluster-status: $(DEPS_STAMP)
 cluster-down: $(DEPS_STAMP)
 	$(PY) -m durable_agents._devtools.cluster down $(CLUSTER_ARGS)
 
+# The e2e, crash, replay and CLI suites against a cluster of their own (.data/test-cluster,
+# free ports, TEST_CLUSTER_WORKERS workers); each pytest session gets its own namespace, so
+# the cluster may be reused by the next run. `make cluster-down CLUSTER_ARGS="--root
+# .data/test-cluster"` stops it.
+TEST_CLUSTER_ROOT := .data/test-cluster
+TEST_CLUSTER_WORKERS ?= 2
+TEST_CLUSTER_SUITES := -m "e2e or crash or replay or upgrade" tests/ tests/test_cli_usage.py \
+	--ignore tests/test_dev_server.py --ignore tests/test_cluster_smoke.py \
+	--ignore tests/test_bench_smoke.py
+test-cluster: setup temporal-cluster postgres
+	@nice $(PY) -m durable_agents._devtools.cluster_build --upgrade > /dev/null
+	AGENT_PLUGINS=$(AGENT_PLUGINS),tests.support.test_agent $(PY) -m durable_agents._devtools.cluster up \
+		--root $(TEST_CLUSTER_ROOT) --free-ports --workers $(TEST_CLUSTER_WORKERS)
+	DURABLE_AGENTS_TEST_CLUSTER=$(TEST_CLUSTER_ROOT) $(PY) -m pytest $(TEST_CLUSTER_SUITES) $(PYTEST_ARGS)
+
 # Headless Chromium from Debian's packages for the Web UI test (instant once installed).
 browser:
 	@sh scripts/install-browser.sh

@@ -123,6 +123,10 @@ def print_spend(console: Console, report: "SpendReport") -> None:
             f"{report.total.estimated_runs} run(s) could not report (terminated, or no worker "
             "answered): counted from their CostUsd/TokensUsed search attributes, no model split"
         )
+    for line in report.unreadable:
+        console.print(
+            f"{line}: counted from its search attributes (set AGENT_CODEC_KEYS to read it)"
+        )
 
 
 def print_runs(console: Console, rows: "list[RunRow]") -> None:

@@ -414,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="frontend port (default 7233)")
     parser.add_argument("--ui-port", type=int, help="Web UI port (default 8233)")
     parser.add_argument("--postgres-port", type=int, help="PostgreSQL port (default 55432)")
+    parser.add_argument(
+        "--free-ports", action="store_true", help="up: any free ports (kept in cluster.json)"
+    )
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--purge", action="store_true", help="down: delete the state dir")
     parser.add_argument("--to", help="upgrade: server version (default: TEMPORAL_UPGRADE_VERSION)")
@@ -421,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = {"frontend": args.port, "ui": args.ui_port, "postgres": args.postgres_port}
     cluster = Cluster(
         args.root,
+        ports=ClusterPorts.free() if args.free_ports else None,
         port_overrides={k: v for k, v in chosen.items() if v},
         namespace=args.namespace,
         workers=args.workers,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 INSTALL_SCRIPT = REPO / "scripts" / "install-postgres.sh"
+HOST = "127.0.0.1"
 _SERVER_OPTIONS = "-c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
 
 
@@ -211,3 +213,29 @@ class Postgres:
         if done.returncode != 0:
             raise PostgresError(f"psql failed: {done.stderr.strip()}")
         return done.stdout
+
+    def dump(self, database: str) -> bytes:
+        """Everything ``database`` stores, as ``pg_dump --data-only`` text followed by the
+        bytes of every bytea value it printed in hex (where payloads live)."""
+        done = subprocess.run(
+            [
+                str(bin_dir() / "pg_dump"),
+                "--data-only",
+                "-h",
+                HOST,
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                database,
+            ],
+            capture_output=True,
+            check=False,
+            env={**os.environ, "PGPASSWORD": self.password},
+        )
+        if done.returncode != 0:
+            raise PostgresError(f"pg_dump {database} failed: {done.stderr.decode().strip()}")
+        blobs = (
+            bytes.fromhex(h.decode()) for h in re.findall(rb"\\\\x((?:[0-9a-f]{2})+)", done.stdout)
+        )
+        return done.stdout + b"".join(blobs)

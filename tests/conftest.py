@@ -23,6 +23,7 @@ from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
 from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
+from tests.support.cluster_target import cluster_root, session_on_cluster
 from tests.support.scripted_model import ScriptedModelServer
 
 TEST_PLUGINS = f"{EXAMPLE_PLUGINS},tests.support.test_agent"
@@ -53,7 +54,12 @@ def temporal_cli() -> Path:
 async def dev_server(
     temporal_cli: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[DevServer]:
-    """One real dev server for the session, on a SQLite file in a temp dir."""
+    """One real dev server for the session, on a SQLite file in a temp dir; with
+    DURABLE_AGENTS_TEST_CLUSTER, a namespace of the session's own on that cluster."""
+    cluster = cluster_root()
+    if cluster is not None:
+        yield await session_on_cluster(cluster)
+        return
     root = tmp_path_factory.mktemp("temporal")
     server = DevServer(
         db_file=root / "temporal.db", ui=True, log_file=root / "server.log", cli=temporal_cli
@@ -66,7 +72,7 @@ async def dev_server(
 @pytest.fixture(scope="session")
 async def client(dev_server: DevServer) -> Client:
     """A client with the project's data converter."""
-    return await connect(dev_server.address)
+    return await connect(dev_server.address, dev_server.namespace)
 
 
 @pytest.fixture
@@ -88,7 +94,9 @@ def worker_settings(
 ) -> WorkerSettings:
     """Settings of this test's worker: scripted model, private data dir and queue."""
     return WorkerSettings(
-        temporal=TemporalSettings(address=dev_server.address, task_queue=task_queue),
+        temporal=TemporalSettings(
+            address=dev_server.address, namespace=dev_server.namespace, task_queue=task_queue
+        ),
         data_dir=tmp_path / "worker-data",
         openai_api_key="test-key",
         openai_base_url=model.base_url,

@@ -9,7 +9,6 @@ fixture builds what is missing (minutes, with progress on stderr).
 
 import asyncio
 import random
-import shutil
 import urllib.request
 import uuid
 from collections import Counter
@@ -18,14 +17,14 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from bench.chaos_check import RunOutcome
-from bench.chaos_roles import PLUGINS, approval_driver
+from bench.chaos_roles import approval_driver
 from bench.chaos_script import ChaosScript, effect_names, goal_for, rocket_name
 from durable_agents._client.api import AgentsClient
 from durable_agents._devtools.cluster import Cluster
-from durable_agents._devtools.cluster_parts import ClusterPorts
 from durable_agents._domain.run import RunStatus
 from durable_agents._infra.connection import connect
 from tests.support import test_agent
+from tests.support.cluster_target import own_cluster
 from tests.support.interrupt import running_call, still_running
 from tests.support.scripted_model import ScriptedModelServer
 
@@ -45,22 +44,8 @@ async def cluster(
     tmp_path_factory: pytest.TempPathFactory, smoke_model: ScriptedModelServer
 ) -> AsyncIterator[Cluster]:
     root = tmp_path_factory.mktemp("cluster")
-    env = {
-        "AGENT_PLUGINS": PLUGINS,
-        "AGENTS_TASK_QUEUE": QUEUE,
-        "OPENAI_API_KEY": "test",
-        "OPENAI_BASE_URL": smoke_model.base_url,
-    }
-    cluster = Cluster(
-        root, ports=ClusterPorts.free(), workers=2, worker_env=env, tie_to_parent=True
-    )
-    try:
-        await cluster.up()
+    async with own_cluster(root, smoke_model.base_url, QUEUE) as cluster:
         yield cluster
-    finally:
-        await asyncio.to_thread(cluster.down)  # logs stay in the test's tmp dir
-        if cluster.postgres.home.is_symlink():  # data outside a private tmp dir
-            shutil.rmtree(cluster.postgres.real_home, ignore_errors=True)
 
 
 def _http_status(url: str) -> int:

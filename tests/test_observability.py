@@ -89,7 +89,7 @@ async def traced_client(
     port = int(metrics_url.rsplit(":", 1)[1].split("/")[0])
     runtime = build_runtime(TelemetrySettings(metrics_port=port))
     tracer = tracer_provider.get_tracer("tests")
-    return await connect(dev_server.address, tracer=tracer, runtime=runtime)
+    return await connect(dev_server.address, dev_server.namespace, tracer=tracer, runtime=runtime)
 
 
 @pytest.fixture
