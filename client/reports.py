@@ -10,6 +10,7 @@ lacks) is counted the same way and named in ``unreadable`` with the reason, inst
 failing the whole report.
 """
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from durable_agents._workflows.search_attributes import (
 )
 
 QUERY_TIMEOUT = timedelta(seconds=5)
+CONCURRENT_QUERIES = 32
 
 
 class Totals(BaseModel):
@@ -153,9 +155,13 @@ async def spend_report(
     query = f"WorkflowType = '{WORKFLOW_TYPE}' AND StartTime >= '{since.isoformat()}'"
     if agent:
         query += f" AND AgentName = '{agent}'"
-    items: list[RunSpend] = []
-    async for wf in agents.temporal.list_workflows(query, limit=limit):
-        spend = await run_spend(agents, wf)
-        if spend is not None:
-            items.append(spend)
-    return summarize(items, since)
+    listed = [wf async for wf in agents.temporal.list_workflows(query, limit=limit)]
+    # Concurrently: a running run with no worker to answer costs a whole query timeout.
+    gate = asyncio.Semaphore(CONCURRENT_QUERIES)
+
+    async def one(wf: WorkflowExecution) -> RunSpend | None:
+        async with gate:
+            return await run_spend(agents, wf)
+
+    spends = await asyncio.gather(*(one(wf) for wf in listed))
+    return summarize((s for s in spends if s is not None), since)

@@ -12,13 +12,16 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from bench.chaos_roles import PLUGINS
 from durable_agents._devtools.cluster import Cluster
 from durable_agents._devtools.cluster_parts import ClusterPorts
 from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 CLUSTER_ENV = "DURABLE_AGENTS_TEST_CLUSTER"
 
@@ -48,6 +51,17 @@ class ClusterTarget(DevServer):
         return pg.dump("temporal") + pg.dump("temporal_visibility")
 
 
+def _probe_value(name: str, kind: str) -> SearchAttributePair[Any]:
+    keys: dict[str, tuple[Any, Any]] = {
+        "Keyword": (SearchAttributeKey.for_keyword, "probe"),
+        "Double": (SearchAttributeKey.for_float, 0.0),
+        "Int": (SearchAttributeKey.for_int, 0),
+        "Bool": (SearchAttributeKey.for_bool, False),
+    }
+    make, value = keys[kind]
+    return SearchAttributePair(make(name), value)
+
+
 def cluster_root() -> Path | None:
     """The cluster the suite runs against, if ``DURABLE_AGENTS_TEST_CLUSTER`` names one."""
     value = os.environ.get(CLUSTER_ENV)
@@ -62,13 +76,20 @@ async def session_on_cluster(root: Path) -> ClusterTarget:
     namespace = f"test-{uuid.uuid4().hex[:10]}"
     await asyncio.to_thread(cluster.setup_namespace, namespace)
     client = await Client.connect(cluster.address, namespace=namespace)
-    # A new namespace reaches every service's cache within the refresh interval (10 s):
-    # wait until a start is accepted, so the first test does not see "namespace not found".
-    async with asyncio.timeout(60):
+    # A new namespace and its search attributes reach every service's cache within its
+    # refresh interval (10 s): wait until a start that sets every attribute is accepted, so
+    # the first test sees neither "namespace not found" nor "no mapping defined".
+    attributes = TypedSearchAttributes(
+        [_probe_value(n, k) for n, k in SEARCH_ATTRIBUTE_TYPES.items()]
+    )
+    async with asyncio.timeout(90):
         while True:
             try:
                 handle = await client.start_workflow(
-                    "NamespaceProbe", id=f"probe-{namespace}", task_queue="nobody-listens"
+                    "NamespaceProbe",
+                    id=f"probe-{uuid.uuid4().hex[:8]}",
+                    task_queue="nobody-listens",
+                    search_attributes=attributes,
                 )
                 await handle.terminate("probe only")
                 break
