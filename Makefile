@@ -54,7 +54,8 @@ cluster-down: $(DEPS_STAMP)
 # .data/test-cluster"` stops it.
 TEST_CLUSTER_ROOT := .data/test-cluster
 TEST_CLUSTER_WORKERS ?= 2
-TEST_CLUSTER_SUITES := -m "e2e or crash or replay or upgrade" tests/ tests/test_cli_usage.py \
+# (The CLI suites, test_cli.py and test_cli_dev.py, are e2e.)
+TEST_CLUSTER_SUITES := -m "e2e or crash or replay or upgrade" tests/ \
 	--ignore tests/test_dev_server.py --ignore tests/test_cluster_smoke.py \
 	--ignore tests/test_bench_smoke.py
 test-cluster: setup temporal-cluster postgres
