@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from temporalio.client import Client
@@ -34,6 +33,7 @@ from durable_agents._devtools.cluster_parts import (
     HOST,
     REPO,
     ClusterPorts,
+    ClusterState,
     Detached,
     compose_environment,
     compose_host_path,
@@ -53,32 +53,6 @@ class ClusterError(RuntimeError):
 def _say(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
-
-
-@dataclass
-class ClusterState:
-    """What ``cluster.json`` keeps between ``up``, ``status`` and ``down``."""
-
-    ports: ClusterPorts = field(default_factory=ClusterPorts)
-    namespace: str = "default"
-    server_version: str = ""
-    server_pid: int | None = None
-    ui_pid: int | None = None
-    worker_pids: list[int] = field(default_factory=list)
-
-    @classmethod
-    def read(cls, path: Path) -> ClusterState | None:
-        """The saved state, or None if there is none."""
-        if not path.is_file():
-            return None
-        raw = json.loads(path.read_text())
-        return cls(**{**raw, "ports": ClusterPorts(**raw["ports"])})
-
-    def write(self, path: Path) -> None:
-        """Save atomically."""
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        tmp.replace(path)
 
 
 class Cluster:
@@ -334,7 +308,8 @@ class Cluster:
         if not self.server.running:
             busy = [p for p in self.ports.busy() if not p.startswith(("postgres", "ui"))]
             if busy:
-                raise ClusterError(f"ports in use: {', '.join(busy)}; choose others (--port)")
+                taken = ", ".join(busy)
+                raise ClusterError(f"ports in use: {taken}; choose --port or --free-ports")
         binaries = self.binaries()
         self.say(f"PostgreSQL on {HOST}:{self.ports.postgres} (data in {self.postgres.home})")
         await asyncio.to_thread(self.postgres.start)

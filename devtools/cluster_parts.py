@@ -4,6 +4,7 @@ docker-compose.yml, and detached processes that a later ``cluster down`` can sto
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import re
@@ -12,7 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,29 @@ class Detached:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError as err:
             return f"(unreadable: {err})"
+
+
+@dataclass
+class ClusterState:
+    """What ``cluster.json`` keeps between ``up``, ``status`` and ``down``."""
+
+    ports: ClusterPorts = field(default_factory=ClusterPorts)
+    namespace: str = "default"
+    server_version: str = ""
+    server_pid: int | None = None
+    ui_pid: int | None = None
+    worker_pids: list[int] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path) -> ClusterState | None:
+        """The saved state, or None if there is none."""
+        if not path.is_file():
+            return None
+        raw = json.loads(path.read_text())
+        return cls(**{**raw, "ports": ClusterPorts(**raw["ports"])})
+
+    def write(self, path: Path) -> None:
+        """Save atomically."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.replace(path)
