@@ -46,5 +46,7 @@ class ClusterUnderChaos:
         self.postgres_restarts += 1
 
     async def stop(self) -> None:
-        """Stop everything, keeping the work dir (logs, PostgreSQL's data)."""
+        """Stop everything, keeping the work dir's logs (PostgreSQL's data goes if it lives
+        outside it, in /var/tmp: the evidence names each stuck run's last events)."""
         await asyncio.to_thread(self.cluster.down)
+        self.cluster.discard_database()

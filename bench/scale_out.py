@@ -50,6 +50,7 @@ async def backend(kind: str, workdir: Path) -> AsyncIterator[tuple[str, int]]:
             yield cluster.address, cluster.server.pid
         finally:
             await asyncio.to_thread(cluster.down)
+            cluster.discard_database()
     else:
         server = DevServer(db_file=workdir / "temporal.db", ui=False, log_file=workdir / "dev.log")
         try:

@@ -334,11 +334,16 @@ class Cluster:
         self.postgres.stop()
         self.workers = []
         if purge:
-            if self.postgres.home.is_symlink():  # data kept outside, see devtools/postgres.py
-                shutil.rmtree(self.postgres.real_home, ignore_errors=True)
+            self.discard_database()
             shutil.rmtree(self.root, ignore_errors=True)
         elif self.root.is_dir():
             self._save()
+
+    def discard_database(self) -> None:
+        """Delete PostgreSQL's data where it lives outside ``root`` (a checkout the server
+        user cannot reach keeps it in /var/tmp, see devtools/postgres.py); logs stay."""
+        if self.postgres.home.is_symlink():
+            shutil.rmtree(self.postgres.real_home, ignore_errors=True)
 
     async def upgrade(self, version: str) -> None:
         """Stop the server, bring the schemas to ``version``'s, start ``version``'s server.
