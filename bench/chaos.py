@@ -168,14 +168,14 @@ async def _last_events(client: Client, run: RunOutcome, count: int = 6) -> None:
         events = (await handle.fetch_history()).events[-count:]
         desc = await handle.describe()
     except Exception as err:  # the server may be what is wrong
-        run.error = f"stuck; its history could not be read: {err}"
+        run.error = f"its history could not be read: {err}"
         return
     names = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in events]
     pending = [
         f"{a.activity_type.name}#{a.activity_id} attempt {a.attempt}"
         for a in desc.raw_description.pending_activities
     ]
-    run.error = f"stuck; last events: {', '.join(names)}; pending: {pending or 'none'}"
+    run.error = f"last events: {', '.join(names)}; pending: {pending or 'none'}"
 
 
 async def run_chaos(cfg: ChaosConfig) -> dict[str, object]:

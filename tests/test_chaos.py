@@ -104,3 +104,23 @@ async def test_model_faults_end_every_run_in_a_documented_status(tmp_path: Path)
     assert result["stuck"] == 0 and result["workflow_task_failure_loops"] == 0, result["evidence"]
     assert result["duplicate_effects"] == result["budget_overruns"] == 0, result["evidence"]
     assert result["llm_faults"] and result["scripted_faults"], result
+
+
+async def test_a_stuck_run_is_named_with_its_last_events(client: Client, tmp_path: Path) -> None:
+    """The harness's evidence for a run it calls stuck says what the run last did."""
+    from bench.chaos import _last_events
+
+    wid = f"run-stuck-{uuid.uuid4().hex[:8]}"
+    handle = await client.start_workflow("AgentRun", id=wid, task_queue="nobody-polls-this")
+    try:
+        run = RunOutcome("r999", wid)
+        await _last_events(client, run)
+        counts, evidence = check([run], tmp_path)
+    finally:
+        await handle.terminate("test over")
+    assert counts["stuck"] == 1
+    assert any(
+        line.startswith(f"{wid}: stuck: last events: WORKFLOW_EXECUTION_STARTED")
+        and "WORKFLOW_TASK_SCHEDULED" in line
+        for line in evidence
+    ), evidence
