@@ -9,7 +9,8 @@ DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup temporal-cli browser demo test lint worker bench chaos clean
+.PHONY: setup temporal-cli temporal-cluster postgres browser demo test test-cluster lint worker \
+	bench chaos cluster cluster-status cluster-down clean
 
 $(DEPS_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "durable-agents needs Python >= 3.11"'
@@ -31,6 +32,45 @@ $(BENCH_STAMP): $(DEPS_STAMP)
 temporal-cli: $(DEPS_STAMP)
 	@$(PY) -m durable_agents._devtools.temporal_cli > /dev/null
 
+# The native cluster's Temporal server, SQL tool and Web UI server, built from Go modules
+# at the versions of deploy/temporal/versions.env into the user cache (a few minutes the
+# first time, on a low priority; instant once cached).
+temporal-cluster: temporal-cli
+	@nice $(PY) -m durable_agents._devtools.cluster_build > /dev/null
+
+# PostgreSQL server binaries from Debian's packages (instant once installed).
+postgres:
+	@sh scripts/install-postgres.sh
+
+# A real Temporal cluster on this machine: PostgreSQL, the Temporal server, the Web UI and
+# CLUSTER_WORKERS agent workers, all on 127.0.0.1, state in .data/cluster/.
+CLUSTER_WORKERS ?= 2
+CLUSTER_ARGS ?=
+cluster: setup temporal-cluster postgres
+	$(PY) -m durable_agents._devtools.cluster up --workers $(CLUSTER_WORKERS) $(CLUSTER_ARGS)
+
+cluster-status: $(DEPS_STAMP)
+	@$(PY) -m durable_agents._devtools.cluster status $(CLUSTER_ARGS)
+
+cluster-down: $(DEPS_STAMP)
+	$(PY) -m durable_agents._devtools.cluster down $(CLUSTER_ARGS)
+
+# The e2e, crash, replay and CLI suites against a cluster of their own (.data/test-cluster,
+# free ports, TEST_CLUSTER_WORKERS workers); each pytest session gets its own namespace, so
+# the cluster may be reused by the next run. `make cluster-down CLUSTER_ARGS="--root
+# .data/test-cluster"` stops it.
+TEST_CLUSTER_ROOT := .data/test-cluster
+TEST_CLUSTER_WORKERS ?= 2
+# (The CLI suites, test_cli.py and test_cli_dev.py, are e2e.)
+TEST_CLUSTER_SUITES := -m "e2e or crash or replay or upgrade" tests/ \
+	--ignore tests/test_dev_server.py --ignore tests/test_cluster_smoke.py \
+	--ignore tests/test_bench_smoke.py
+test-cluster: setup temporal-cluster postgres
+	@nice $(PY) -m durable_agents._devtools.cluster_build --upgrade > /dev/null
+	AGENT_PLUGINS=$(AGENT_PLUGINS),tests.support.test_agent $(PY) -m durable_agents._devtools.cluster up \
+		--root $(TEST_CLUSTER_ROOT) --free-ports --workers $(TEST_CLUSTER_WORKERS)
+	DURABLE_AGENTS_TEST_CLUSTER=$(TEST_CLUSTER_ROOT) $(PY) -m pytest $(TEST_CLUSTER_SUITES) $(PYTEST_ARGS)
+
 # Headless Chromium from Debian's packages for the Web UI test (instant once installed).
 browser:
 	@sh scripts/install-browser.sh
@@ -43,7 +83,7 @@ lint: $(DEPS_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup browser lint
+test: setup temporal-cluster postgres browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The worker serves the example agents unless AGENT_PLUGINS names others.

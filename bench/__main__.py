@@ -261,6 +261,10 @@ async def run(
 
 def main(argv: list[str] | None = None) -> int:
     """Run, write the JSON, print the table; exit 1 if a scenario failed."""
+    if "--cluster" in (sys.argv[1:] if argv is None else argv):  # scale-out, bench/scale_out.py
+        from bench.scale_out import main as scale_out
+
+        return scale_out(argv)
     sizes, args = parse_args(argv)
     configure_logging(logging.WARNING)  # the in-process worker's info logs would drown the table
     only = set(args.only.split(",")) if args.only else set(SCENARIOS)

@@ -30,6 +30,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from bench.chaos_check import RunOutcome, check, failed_invariants
+from bench.chaos_cluster import ClusterUnderChaos
 from bench.chaos_roles import WorkerPool, approval_driver, worker_env
 from bench.chaos_script import ChaosScript, goal_for
 from durable_agents._client.api import AgentsClient
@@ -58,15 +59,18 @@ class ChaosConfig:
     seed: int = 7
     deadline_s: float = 150.0
     out: Path | None = DEFAULT_OUT
-    workdir: Path | None = None
+    workdir: Path | None = None  # None: a new temp dir, kept (named in the results)
+    cluster: bool = False  # the native cluster (bench/chaos_cluster.py), not the dev server
+    postgres_restarts: int = 0  # cluster only
     events: list[str] = field(default_factory=list)
 
 
 def _schedule(cfg: ChaosConfig, rng: random.Random) -> tuple[float, list[tuple[float, str]]]:
     """(run start spacing, sorted chaos events as (seconds from start, kind))."""
     # A kill waits for its replacement to be ready (~3 s), a server restart ~5-10 s.
-    window = max(6.0, 3.5 * cfg.kills + 10.0 * cfg.server_restarts)
+    window = max(6.0, 3.5 * cfg.kills + 10.0 * (cfg.server_restarts + cfg.postgres_restarts))
     kinds = ["kill"] * cfg.kills + ["server_restart"] * cfg.server_restarts
+    kinds += ["postgres_restart"] * cfg.postgres_restarts
     events = sorted((rng.uniform(1.0, window), kind) for kind in kinds)
     return 0.8 * window / max(1, cfg.runs), events
 
@@ -85,7 +89,7 @@ async def _wait_health(client: Client, limit_s: float) -> float:
 async def _chaos(
     cfg: ChaosConfig,
     events: list[tuple[float, str]],
-    server: DevServer,
+    server: DevServer | ClusterUnderChaos,
     pool: WorkerPool,
     client: Client,
     counters: dict[str, float],
@@ -98,6 +102,9 @@ async def _chaos(
             await asyncio.sleep(0.2)
         if kind == "kill":
             await pool.kill_one()
+        elif kind == "postgres_restart" and isinstance(server, ClusterUnderChaos):
+            await server.restart_postgres()
+            counters["reconnect_s"] = max(counters["reconnect_s"], await _wait_health(client, 60))
         else:
             server.kill()
             await asyncio.sleep(1.0)
@@ -154,15 +161,37 @@ async def _history_failures(client: Client, run: RunOutcome) -> None:
         run.workflow_task_failures = sum(1 for e in history.events if e.event_type == failed)
 
 
+async def _last_events(client: Client, run: RunOutcome, count: int = 6) -> None:
+    """Name a run that did not end with what it last did, for the evidence."""
+    try:
+        handle = client.get_workflow_handle(run.workflow_id)
+        events = (await handle.fetch_history()).events[-count:]
+        desc = await handle.describe()
+    except Exception as err:  # the server may be what is wrong
+        run.error = f"its history could not be read: {err}"
+        return
+    names = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in events]
+    pending = [
+        f"{a.activity_type.name}#{a.activity_id} attempt {a.attempt}"
+        for a in desc.raw_description.pending_activities
+    ]
+    run.error = f"last events: {', '.join(names)}; pending: {pending or 'none'}"
+
+
 async def run_chaos(cfg: ChaosConfig) -> dict[str, object]:
     """Run the whole scenario and return the results (also written to ``cfg.out``)."""
     rng = random.Random(cfg.seed)
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
-        root = cfg.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory("chaos")))
+        # Kept afterwards (worker and server logs, the effects ledger): it is the evidence.
+        root = cfg.workdir or Path(tempfile.mkdtemp(prefix="durable-agents-chaos-"))
         root.mkdir(parents=True, exist_ok=True)
         data_dir = root / "agent-data"
-        server = DevServer(db_file=root / "temporal.db", ui=False, log_file=root / "server.log")
+        server: DevServer | ClusterUnderChaos = (
+            ClusterUnderChaos(root)
+            if cfg.cluster
+            else DevServer(db_file=root / "temporal.db", ui=False, log_file=root / "server.log")
+        )
         model = stack.enter_context(ScriptedModelServer())
         script = ChaosScript(cfg.seed, cfg.plan_fault_rate)
         script.install(model)
@@ -196,6 +225,7 @@ async def run_chaos(cfg: ChaosConfig) -> dict[str, object]:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), 60 + 5.0 * len(events))
             await asyncio.gather(*(_history_failures(client, r) for r in runs))
+            await asyncio.gather(*(_last_events(client, r) for r in runs if not r.terminal))
         finally:
             for task in tasks:
                 task.cancel()
@@ -207,6 +237,11 @@ async def run_chaos(cfg: ChaosConfig) -> dict[str, object]:
             "runs": cfg.runs,
             "worker_kills": pool.kills,
             "server_restarts": int(counters["server_restarts"]),
+            "postgres_restarts": server.postgres_restarts
+            if isinstance(server, ClusterUnderChaos)
+            else 0,
+            "backend": "cluster" if cfg.cluster else "dev_server",
+            "workdir": str(root),
             "llm_faults": script.injected_faults(model),
             **counts,
             "seed": cfg.seed,
@@ -255,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--deadline", type=float, default=d.deadline_s)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--cluster", action="store_true", help="on the native cluster")
+    parser.add_argument("--postgres-restarts", type=int, default=0, help="with --cluster")
+    parser.add_argument("--workdir", type=Path, help="kept afterwards (default: a new temp dir)")
     args = parser.parse_args(argv)
     cfg = ChaosConfig(
         runs=args.runs,
@@ -266,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         deadline_s=args.deadline,
         out=args.out,
+        workdir=args.workdir,
+        cluster=args.cluster,
+        postgres_restarts=args.postgres_restarts,
     )
     result = asyncio.run(run_chaos(cfg))
     print(render(result))

@@ -125,6 +125,10 @@ def print_spend(console: Console, report: "SpendReport") -> None:
             f"answered): counted from their {contract.COST_USD}/{contract.TOKENS_USED} search "
             "attributes, no model split"
         )
+    for line in report.unreadable:
+        console.print(
+            f"{line}: counted from its search attributes (set AGENT_CODEC_KEYS to read it)"
+        )
 
 
 def print_runs(console: Console, rows: "list[RunRow]") -> None:

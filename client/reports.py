@@ -5,11 +5,14 @@ finished runs contribute their final report, running ones their live status. A r
 cannot answer (terminated, timed out, or running with no worker to answer the query)
 is counted from its ``CostUsd``/``TokensUsed`` search attributes instead, so one stuck
 run never hides the others; those runs are counted in ``estimated_runs`` and have no
-per-model split.
+per-model split. A run whose payloads this client cannot decode (encrypted with keys it
+lacks) is counted the same way and named in ``unreadable`` with the reason, instead of
+failing the whole report.
 """
 
+import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -34,6 +37,7 @@ from durable_agents._domain.search_attributes import (
 from durable_agents._workflows.agent_run import AgentRun
 
 QUERY_TIMEOUT = timedelta(seconds=5)
+CONCURRENT_QUERIES = 32
 
 
 class Totals(BaseModel):
@@ -71,6 +75,7 @@ class SpendReport(BaseModel):
     by_agent: dict[str, Totals]
     by_user: dict[str, Totals]
     by_model: dict[str, Totals]
+    unreadable: list[str] = []  # "<workflow id>: <why>" per run this client cannot decode
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class RunSpend:
     usage_by_model: dict[str, Usage] = field(default_factory=dict)
     estimated: bool = False  # from search attributes: cost and a token total only
     tokens: int = 0
+    unreadable: str | None = None  # why this client could not decode the run
 
     @classmethod
     def of(cls, item: RunReport | RunView) -> "RunSpend":
@@ -108,6 +114,8 @@ def summarize(items: Iterable[RunSpend], since: datetime) -> SpendReport:
     report = SpendReport(since=since, runs=0, total=Totals(), by_agent={}, by_user={}, by_model={})
     for item in items:
         report.runs += 1
+        if item.unreadable:
+            report.unreadable.append(item.unreadable)
         for into in (
             report.total,
             _slot(report.by_agent, item.agent),
@@ -136,6 +144,9 @@ async def run_spend(agents: AgentsClient, wf: WorkflowExecution) -> RunSpend | N
             return RunSpend.of(await handle.result(follow_runs=False))
     except (RPCError, WorkflowQueryFailedError):
         pass  # no worker answered in time: fall back to what visibility knows
+    except (KeyError, RuntimeError) as err:  # the converter's "Unknown payload encoding ..."
+        why = f"{wf.id}: cannot decode its payloads ({str(err).strip(chr(39))})"
+        return replace(RunSpend.from_search_attributes(wf), unreadable=why)
     return RunSpend.from_search_attributes(wf)
 
 
@@ -146,9 +157,13 @@ async def spend_report(
     query = f"WorkflowType = '{contract.AGENT_RUN}' AND StartTime >= '{since.isoformat()}'"
     if agent:
         query += f" AND {contract.AGENT_NAME} = '{agent}'"
-    items: list[RunSpend] = []
-    async for wf in agents.temporal.list_workflows(query, limit=limit):
-        spend = await run_spend(agents, wf)
-        if spend is not None:
-            items.append(spend)
-    return summarize(items, since)
+    listed = [wf async for wf in agents.temporal.list_workflows(query, limit=limit)]
+    # Concurrently: a running run with no worker to answer costs a whole query timeout.
+    gate = asyncio.Semaphore(CONCURRENT_QUERIES)
+
+    async def one(wf: WorkflowExecution) -> RunSpend | None:
+        async with gate:
+            return await run_spend(agents, wf)
+
+    spends = await asyncio.gather(*(one(wf) for wf in listed))
+    return summarize((s for s in spends if s is not None), since)

@@ -1,13 +1,16 @@
 """The embedded default: a local dev server (SQLite under ``.data/``, Web UI on :8233)
 plus a worker, for ``agentctl dev`` and ``make demo``.
 
-If a server already answers on the address (one you kept running to browse the UI), it
-is reused and left running; otherwise one is started and stopped again at the end.
+A server on the address is reused (and left running) when TEMPORAL_ADDRESS names it or it
+is the one this data dir's dev server started (kept running to browse the UI); a Temporal
+server it did not start on the port it would take (a cluster) is refused, naming both ways
+out. Otherwise one is started and stopped again at the end.
 """
 
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -133,6 +136,8 @@ async def dev_environment(
     if await asyncio.to_thread(_listening, where.host, where.port):
         if not await answers_as_temporal(temporal):
             raise BusyPortError(_not_temporal(where))
+        if where.source != "TEMPORAL_ADDRESS" and not _ours(data_dir, where.port):
+            raise BusyPortError(_not_ours(where))
         console.print(f"reusing the Temporal server already on {address}")
     elif not where.local:
         raise ConnectionError(f"nothing answers at TEMPORAL_ADDRESS={address}")
@@ -153,6 +158,7 @@ async def dev_environment(
         )
         await server.start()
         temporal = TemporalSettings(address=address)
+        await asyncio.to_thread(_claim, data_dir, server)
     client = await connect(temporal)
     ui_url = (
         server.ui_url
@@ -170,6 +176,35 @@ async def dev_environment(
     finally:
         if server is not None and not keep_server:
             await server.stop()
+
+
+def _owner_file(data_dir: Path) -> Path:
+    return data_dir / "dev-server.json"
+
+
+def _claim(data_dir: Path, server: DevServer) -> None:
+    """Note that the server on this port is the one this data dir's dev server runs."""
+    _owner_file(data_dir).write_text(json.dumps({"port": server.port, "pid": server.pid}))
+
+
+def _ours(data_dir: Path, port: int) -> bool:
+    """Whether the server on ``port`` is one `agentctl dev` started on this data dir (and
+    still runs): only that one is reused without being named in TEMPORAL_ADDRESS."""
+    try:
+        owner = json.loads(_owner_file(data_dir).read_text())
+        os.kill(int(owner["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return bool(owner["port"] == port)
+
+
+def _not_ours(where: DevAddress) -> str:
+    return (
+        f"port {where.port} is busy with a Temporal server that agentctl dev did not start "
+        f"(a cluster, or another checkout's dev server): use it with "
+        f"TEMPORAL_ADDRESS={where.address}, or choose another port with --port "
+        f"(e.g. --port {free_port()})"
+    )
 
 
 def _not_temporal(where: DevAddress) -> str:

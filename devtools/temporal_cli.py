@@ -14,28 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+
+from durable_agents._devtools.go_build import GoBuildError, cache_root, exclusive_lock, go_install
 
 TEMPORAL_CLI_VERSION = "1.5.1"
 TEMPORAL_CLI_MODULE = "github.com/temporalio/cli/cmd/temporal"
 
 # `go install` leaves the CLI's version at "0.0.0-DEV"; the release build stamps it like this.
 _VERSION_LDFLAGS = f"-s -w -X github.com/temporalio/cli/temporalcli.Version={TEMPORAL_CLI_VERSION}"
-_BUILD_TIMEOUT_S = 30 * 60
-_PROGRESS_EVERY_S = 15.0
-# A process waiting for another's build checks the lock this often and says how it goes
-# this often.
-_LOCK_POLL_S = 0.5
-_WAIT_PROGRESS_EVERY_S = 10.0
 # `<binary> --version` results, keyed by path and mtime so a replaced file is checked again.
 _probe_cache: dict[tuple[str, int], str | None] = {}
 
@@ -62,8 +55,7 @@ class _StepError(Exception):
 
 def cache_dir() -> Path:
     """Return ``${XDG_CACHE_HOME:-~/.cache}/durable-agents/temporal-<version>``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "durable-agents" / f"temporal-{TEMPORAL_CLI_VERSION}"
+    return cache_root() / f"temporal-{TEMPORAL_CLI_VERSION}"
 
 
 def _to_stderr(message: str) -> None:
@@ -104,64 +96,10 @@ def _cached_build() -> Path | None:
     return path if version and TEMPORAL_CLI_VERSION in version else None
 
 
-@contextmanager
-def _exclusive_lock(lock_file: Path, say: Callable[[str], None]) -> Iterator[None]:
-    """Hold an exclusive flock so two processes never build into the cache at once.
-
-    While another process holds it, say every ``_WAIT_PROGRESS_EVERY_S`` how long we have
-    waited and how far that build has got (from its ``go install -v`` log).
-    """
-    with lock_file.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"waiting for another process that is building the Temporal CLI ({lock_file})")
-            started = time.monotonic()
-            last_said = started
-            while True:
-                time.sleep(_LOCK_POLL_S)
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    now = time.monotonic()
-                    if now - last_said >= _WAIT_PROGRESS_EVERY_S:
-                        last_said = now
-                        say(
-                            f"  still waiting for the other build: {now - started:.0f}s "
-                            f"elapsed{_build_progress(lock_file.parent)}"
-                        )
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _build_progress(parent: Path) -> str:
-    """How far the build running in ``parent`` has got, from its log (or nothing)."""
-    logs = sorted(
-        parent.glob(f"temporal-{TEMPORAL_CLI_VERSION}.build-*/go-install.log"),
-        key=lambda p: p.stat().st_mtime if p.exists() else 0,
-    )
-    if not logs:
-        return ""
-    try:
-        lines = logs[-1].read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    packages = [line for line in lines if line and not line.startswith(("go: ", "#"))]
-    if not packages:
-        return ", downloading modules"
-    return f", {len(packages)} packages compiled (last: {packages[-1]})"
-
-
 def _build(say: Callable[[str], None]) -> Path:
-    go = shutil.which("go")
-    if go is None:
-        raise _StepError("`go` is not on PATH")
     parent = cache_dir().parent
     parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(parent / f".temporal-{TEMPORAL_CLI_VERSION}.lock", say):
+    with exclusive_lock(parent / f".temporal-{TEMPORAL_CLI_VERSION}.lock", "the Temporal CLI", say):
         # Another process may have finished the build while we waited for the lock.
         cached = _cached_build()
         if cached is not None:
@@ -172,47 +110,21 @@ def _build(say: Callable[[str], None]) -> Path:
         with tempfile.TemporaryDirectory(
             prefix=f"temporal-{TEMPORAL_CLI_VERSION}.build-", dir=parent
         ) as tmp:
-            return _go_install(go, Path(tmp), say)
+            return _go_install(Path(tmp), say)
 
 
-def _go_install(go: str, gobin: Path, say: Callable[[str], None]) -> Path:
-    # GOFLAGS=-mod=mod so a user's -mod=vendor/readonly cannot break a module@version install.
+def _go_install(gobin: Path, say: Callable[[str], None]) -> Path:
     # CGO_ENABLED is left alone: the CLI's SQLite is pure Go, Go turns cgo off by itself when
     # there is no C compiler, and keeping it lets a warm Go build cache be reused.
-    env = {**os.environ, "GOBIN": str(gobin), "GOFLAGS": "-mod=mod"}
-    # -v lists each package as it is compiled: the progress a waiting process reports.
-    command = [go, "install", "-v", f"-ldflags={_VERSION_LDFLAGS}"]
-    command.append(f"{TEMPORAL_CLI_MODULE}@v{TEMPORAL_CLI_VERSION}")
-    log_path = gobin / "go-install.log"
     say(
         f"building Temporal CLI v{TEMPORAL_CLI_VERSION} from Go modules into {cache_dir()} "
         "(first time only; takes a few minutes)"
     )
-    started = time.monotonic()
+    package = f"{TEMPORAL_CLI_MODULE}@v{TEMPORAL_CLI_VERSION}"
     try:
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-            while True:
-                try:
-                    code = proc.wait(timeout=_PROGRESS_EVERY_S)
-                    break
-                except subprocess.TimeoutExpired:
-                    elapsed = time.monotonic() - started
-                    if elapsed > _BUILD_TIMEOUT_S:
-                        proc.kill()
-                        proc.wait()
-                        raise _StepError(f"gave up after {elapsed:.0f}s") from None
-                    say(
-                        f"  still building Temporal CLI ... {elapsed:.0f}s elapsed"
-                        f"{_build_progress(gobin.parent)}"
-                    )
-        output = log_path.read_text(errors="replace").strip().splitlines()
-    finally:
-        log_path.unlink(missing_ok=True)
-    elapsed = time.monotonic() - started
-    if code != 0:
-        tail = "\n      ".join(output[-15:])
-        raise _StepError(f"`{' '.join(command)}` exited with {code}:\n      {tail}")
+        elapsed = go_install([package], gobin, "Temporal CLI", say, ldflags=_VERSION_LDFLAGS)
+    except GoBuildError as err:
+        raise _StepError(str(err)) from err
     built = gobin / "temporal"
     version = _probe(built) if _is_executable(built) else None
     if version is None or TEMPORAL_CLI_VERSION not in version:

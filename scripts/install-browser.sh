@@ -12,22 +12,6 @@ if [ -x "$CHROMIUM" ] && [ -e "$EMOJI_FONT" ]; then
     exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-browser: no apt-get here; install Chromium at $CHROMIUM yourself" >&2
-    exit 0
-fi
-
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=""
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    SUDO="sudo -n"
-else
-    echo "install-browser: not root and no passwordless sudo; run: sudo $0" >&2
-    exit 0
-fi
-
-echo "install-browser: installing Debian's chromium and fonts-noto-color-emoji (once)..." >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-noto-color-emoji >/dev/null
+# Without apt or root, apt-install.sh says why; the test then skips with that reason.
+sh "$(dirname "$0")/apt-install.sh" browser chromium fonts-noto-color-emoji || exit 0
 echo "install-browser: $("$CHROMIUM" --version 2>/dev/null)" >&2

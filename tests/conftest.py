@@ -24,6 +24,7 @@ from durable_agents._workers.config import WorkerSettings
 from durable_agents.testing.scripted_model import ScriptedModelServer
 from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
+from tests.support.cluster_target import cluster_root, session_on_cluster
 
 TEST_PLUGINS = f"{EXAMPLE_PLUGINS},tests.support.test_agent"
 # Workers and agentctl that tests start in their own processes serve the same agents and
@@ -70,7 +71,12 @@ def temporal_cli() -> Path:
 async def dev_server(
     temporal_cli: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[DevServer]:
-    """One real dev server for the session, on a SQLite file in a temp dir."""
+    """One real dev server for the session, on a SQLite file in a temp dir; with
+    DURABLE_AGENTS_TEST_CLUSTER, a namespace of the session's own on that cluster."""
+    cluster = cluster_root()
+    if cluster is not None:
+        yield await session_on_cluster(cluster)
+        return
     root = tmp_path_factory.mktemp("temporal")
     server = DevServer(
         db_file=root / "temporal.db", ui=True, log_file=root / "server.log", cli=temporal_cli
@@ -83,7 +89,9 @@ async def dev_server(
 @pytest.fixture(scope="session")
 async def client(dev_server: DevServer) -> Client:
     """A client with the project's data converter."""
-    return await connect(dev_server.address)
+    return await connect(
+        TemporalSettings(address=dev_server.address, namespace=dev_server.namespace)
+    )
 
 
 @pytest.fixture
@@ -105,7 +113,9 @@ def worker_settings(
 ) -> WorkerSettings:
     """Settings of this test's worker: scripted model, private data dir and queue."""
     return WorkerSettings(
-        temporal=TemporalSettings(address=dev_server.address, task_queue=task_queue),
+        temporal=TemporalSettings(
+            address=dev_server.address, namespace=dev_server.namespace, task_queue=task_queue
+        ),
         data_dir=tmp_path / "worker-data",
         openai_api_key="test-key",
         openai_base_url=model.base_url,

@@ -106,7 +106,8 @@ async def test_run_without_terminal_prints_the_approve_command_and_keeps_waiting
     said = await cli.read_until(run, "no terminal", stderr=True)
     assert any("agentctl approve run-cli-wait a1" in line for line in said)
     story = next(line for line in said if line.startswith("its story in the Web UI: "))
-    assert f"{cli.env['TEMPORAL_UI_URL']}/namespaces/default/workflows/run-cli-wait/" in story
+    ui, ns = cli.env["TEMPORAL_UI_URL"], cli.env["TEMPORAL_NAMESPACE"]
+    assert f"{ui}/namespaces/{ns}/workflows/run-cli-wait/" in story
     assert story.rstrip().endswith("/user-metadata")
     await asyncio.sleep(0.5)
     assert run.returncode is None  # still waiting for a decision

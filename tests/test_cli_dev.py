@@ -147,6 +147,23 @@ async def test_dev_reuses_the_temporal_server_at_temporal_address(
     assert dev_server.running  # left running: it is not ours
 
 
+async def test_dev_refuses_a_temporal_server_it_did_not_start(
+    tmp_path: Path, dev_server: DevServer
+) -> None:
+    """A port taken by a Temporal server `agentctl dev` did not start (a cluster, another
+    checkout's) is not silently reused: one line says how to use it or avoid it."""
+    port = dev_server.address.rsplit(":", 1)[1]
+    proc = await _start(
+        "-m", "durable_agents._cli.main", "dev", "--port", port, cwd=tmp_path, env=_env()
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    last = err.decode().strip().splitlines()[-1]
+    assert proc.returncode == 2, err.decode()
+    assert last.startswith(f"error: port {port} is busy with a Temporal server that agentctl")
+    assert f"TEMPORAL_ADDRESS={dev_server.address}" in last and "--port" in last
+    assert "reusing" not in err.decode()
+
+
 async def test_demo_can_be_run_again_and_asks_each_time(tmp_path: Path) -> None:
     port, ui_port = free_port(), free_port()
     for attempt in range(2):

@@ -28,6 +28,7 @@ from durable_agents._workers.config import WorkerSettings
 from durable_agents._workflows.agent_run import AgentRun
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
+from tests.support.cluster_target import ClusterTarget
 from tests.support.plans import plan_reply, tool_task
 
 KEY_A, KEY_B = new_key(), new_key()
@@ -135,6 +136,14 @@ def _scan(*roots: Path, pattern: str = "*") -> bytes:
     return b"".join(found)
 
 
+def _server_storage(server: DevServer) -> bytes:
+    """What the server keeps: its SQLite files, or a cluster's PostgreSQL databases."""
+    if isinstance(server, ClusterTarget):
+        return server.stored_bytes()
+    assert server.db_file is not None
+    return _scan(Path(server.db_file).parent, pattern="temporal.db*")
+
+
 @pytest.mark.e2e
 async def test_server_database_and_payload_store_hold_no_plaintext_with_the_codec_on(
     dev_server: DevServer,
@@ -144,7 +153,9 @@ async def test_server_database_and_payload_store_hold_no_plaintext_with_the_code
     task_queue: str,
 ) -> None:
     codec = EncryptionCodec(parse_keys(f"a:{KEY_A}"))
-    client = await Client.connect(dev_server.address, data_converter=data_converter(codec))
+    client = await Client.connect(
+        dev_server.address, namespace=dev_server.namespace, data_converter=data_converter(codec)
+    )
     marker = uuid.uuid4().hex
     goal, arg = f"GOAL-{marker}", f"ARG-{marker}"
     big = f"BIG-{marker} " * 600  # over the inline limit: the output goes to the payload store
@@ -187,20 +198,20 @@ async def test_server_database_and_payload_store_hold_no_plaintext_with_the_code
     assert any(f"FAILED-{marker}: backend down" in m for m in messages)
     assert any(f"RETRIED-{marker}: service busy" in m for m in messages)
     # ...but the server only ever saw ciphertext, and the payload store holds no plaintext.
-    assert dev_server.db_file is not None
-    db_dir = Path(dev_server.db_file).parent
     store = worker_settings.data_dir / "payloads"
     assert _scan(store), "the test meant to put a tool output in the payload store"
-    assert marker.encode() not in _scan(db_dir, pattern="temporal.db*")
+    assert marker.encode() not in _server_storage(dev_server)
     assert marker.encode() not in _scan(store)
     # Control: the same scan finds what a client without the codec writes.
-    plain_client = await Client.connect(dev_server.address, data_converter=pydantic_data_converter)
+    plain_client = await Client.connect(
+        dev_server.address, namespace=dev_server.namespace, data_converter=pydantic_data_converter
+    )
     control = f"CONTROL-{marker}"
     plain = await plain_client.start_workflow(
         AgentRun.run, {"goal": control}, id=control, task_queue="nobody-listens"
     )
     await plain.terminate("control only")
-    stored = _scan(db_dir, pattern="temporal.db*")
+    stored = _server_storage(dev_server)
     assert control.encode() in stored
     assert marker.encode() not in stored.replace(control.encode(), b"")
     # A client without the key cannot read the run.

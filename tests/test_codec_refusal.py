@@ -167,7 +167,7 @@ async def test_an_unencrypted_signal_from_the_temporal_cli_is_refused_and_never_
         # A well-formed approval, but in plaintext: anyone who reaches the frontend can send it.
         forged = {"request_id": request.id, "approver": "ana", "reason": "PLAINTEXT"}
         await signal_with_temporal_cli(
-            temporal_cli, dev_server.address, wid, contract.APPROVE, forged
+            temporal_cli, dev_server.address, wid, contract.APPROVE, forged, dev_server.namespace
         )
         await _signal_handled(keyed, wid)
         view = await agents.status(wid)  # still answering, still waiting: not approved
@@ -205,7 +205,7 @@ async def test_an_unencrypted_start_from_the_temporal_cli_fails_the_run_with_the
     wid = f"run-plain-{uuid.uuid4().hex[:8]}"
     request = {"request_id": wid[4:], "goal": "PLAINTEXT goal", "agent": "test-agent"}
     async with build_worker(keyed, worker_settings, catalog=catalog):
-        tcli = TemporalCli(temporal_cli, dev_server.address)
+        tcli = TemporalCli(temporal_cli, dev_server.address, dev_server.namespace)
         done = await tcli.start(contract.AGENT_RUN, wid, task_queue, [request])
         assert done.code == 0, done.output
         with pytest.raises(WorkflowFailureError) as failed:

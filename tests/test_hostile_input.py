@@ -144,6 +144,8 @@ async def test_raw_signals_are_recorded_ignored_and_never_leave_the_run_stuck(
             "signal",
             "--address",
             dev_server.address,
+            "--namespace",
+            dev_server.namespace,
             "--workflow-id",
             wid,
             "--name",

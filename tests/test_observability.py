@@ -34,7 +34,7 @@ from durable_agents._domain import contract
 from durable_agents._domain.budget import Budget
 from durable_agents._domain.run import RunReport, RunStatus
 from durable_agents._domain.spec import ModelRoute, ModelRouting
-from durable_agents._infra.connection import connect
+from durable_agents._infra.connection import TemporalSettings, connect
 from durable_agents._infra.logs import HANDLER_NAME, configure_logging
 from durable_agents._infra.telemetry import (
     TelemetryConfigError,
@@ -91,7 +91,11 @@ async def traced_client(
     port = int(metrics_url.rsplit(":", 1)[1].split("/")[0])
     runtime = build_runtime(TelemetrySettings(metrics_port=port), HISTOGRAM_BUCKETS)
     tracer = tracer_provider.get_tracer("tests")
-    return await connect(dev_server.address, tracer=tracer, runtime=runtime)
+    return await connect(
+        TemporalSettings(address=dev_server.address, namespace=dev_server.namespace),
+        tracer=tracer,
+        runtime=runtime,
+    )
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ from tests.support.test_agent import build_spec
 @pytest.fixture
 def tcli(temporal_cli: Path, dev_server: DevServer) -> TemporalCli:
     """The official CLI, pointed at the session's dev server."""
-    return TemporalCli(temporal_cli, dev_server.address)
+    return TemporalCli(temporal_cli, dev_server.address, dev_server.namespace)
 
 
 # -- 6. approval ids are unique for the life of a run, across continue-as-new ----------
@@ -241,7 +241,14 @@ async def test_without_approver_keys_every_view_says_identity_is_not_verified(
     tmp_path: Path,
 ) -> None:
     wid, request = await waiting_run(agents, model)
-    status = await agentctl(dev_server.address, task_queue, tmp_path / "keys", "status", wid)
+    status = await agentctl(
+        dev_server.address,
+        task_queue,
+        tmp_path / "keys",
+        "status",
+        wid,
+        namespace=dev_server.namespace,
+    )
     answer = await agents.approve(wid, Decision(**decision_json(request)))
     assert answer.identity_verified is False
     assert (await report_within(agents, wid, 60)).identity_verified is False

@@ -46,7 +46,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def tcli(temporal_cli: Path, dev_server: DevServer) -> TemporalCli:
     """The official CLI, pointed at the session's dev server."""
-    return TemporalCli(temporal_cli, dev_server.address)
+    return TemporalCli(temporal_cli, dev_server.address, dev_server.namespace)
 
 
 # -- 1. a run's start: the worker resolves the agent, whatever the request says --------

@@ -12,6 +12,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ MADE_UP_SIGNATURE = base64.b64encode(bytes(range(64))).decode()
 @pytest.fixture
 def tcli(temporal_cli: Path, dev_server: DevServer) -> TemporalCli:
     """The official CLI, pointed at the session's dev server."""
-    return TemporalCli(temporal_cli, dev_server.address)
+    return TemporalCli(temporal_cli, dev_server.address, dev_server.namespace)
 
 
 @pytest.fixture
@@ -380,14 +381,20 @@ async def test_an_operator_with_a_key_on_the_workers_corrects_a_ledger(
         await report_within(agents, run.workflow_id, 60)
         before = await agents.user_balance(user)
 
-        ctl = (dev_server.address, task_queue, keyring.directory)
-        adjusted = await agentctl(
-            *ctl, "ledger", "adjust", user, "--usd", "-0.01", "--reason", "refund", "--as", "op"
+        ctl = partial(
+            agentctl,
+            dev_server.address,
+            task_queue,
+            keyring.directory,
+            namespace=dev_server.namespace,
+        )
+        adjusted = await ctl(
+            "ledger", "adjust", user, "--usd", "-0.01", "--reason", "refund", "--as", "op"
         )
         assert adjusted.code == 0, adjusted.output
         after = await agents.user_balance(user)
         assert after.spent_micros == max(0, before.spent_micros - 10_000)
-        shown = await agentctl(*ctl, "ledger", "show", user)
+        shown = await ctl("ledger", "show", user)
         assert shown.code == 0, shown.output
         assert "✓ adjust op -10000 micros: refund" in shown.stdout, shown.stdout
 
@@ -406,12 +413,14 @@ async def test_an_operator_without_a_key_on_the_workers_is_refused(
     user_limits.update({user: 5.0})
     await waiting_run(agents, model, user=user)
     before = await agents.user_balance(user)
-    ctl = (dev_server.address, task_queue, keyring.directory)
-    adjusted = await agentctl(
-        *ctl, "ledger", "adjust", user, "--usd", "-0.01", "--reason", "refund", "--as", "op"
+    ctl = partial(
+        agentctl, dev_server.address, task_queue, keyring.directory, namespace=dev_server.namespace
+    )
+    adjusted = await ctl(
+        "ledger", "adjust", user, "--usd", "-0.01", "--reason", "refund", "--as", "op"
     )
     assert adjusted.code == 8, adjusted.output  # refused, and told why
     assert "'op' is not an operator with a key on the workers" in adjusted.stderr
     _same_balance(await agents.user_balance(user), before)
-    shown = await agentctl(*ctl, "ledger", "show", user)
+    shown = await ctl("ledger", "show", user)
     assert "adjust op" not in shown.stdout, shown.stdout

@@ -18,6 +18,7 @@ class Cli:
         self.env = {
             **os.environ,
             "TEMPORAL_ADDRESS": server.address,
+            "TEMPORAL_NAMESPACE": server.namespace,
             "AGENTS_TASK_QUEUE": task_queue,
             "AGENT_PLUGINS": plugins,
             "TEMPORAL_UI_URL": server.ui_url,

@@ -272,13 +272,20 @@ AGENTCTL = Path(sys.executable).parent / "agentctl"
 
 
 async def agentctl(
-    address: str, task_queue: str, keys_dir: Path, *args: str, timeout: float = 60.0
+    address: str,
+    task_queue: str,
+    keys_dir: Path,
+    *args: str,
+    timeout: float = 60.0,
+    namespace: str = "default",
 ) -> CliResult:
-    """``agentctl ARGS`` against ``address`` and ``task_queue``, with keys in ``keys_dir``."""
+    """``agentctl ARGS`` against ``address``, ``namespace`` and ``task_queue``, with keys in
+    ``keys_dir``."""
     own = ("TEMPORAL_", "AGENT_", "OPENAI_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     env.update(
         TEMPORAL_ADDRESS=address,
+        TEMPORAL_NAMESPACE=namespace,
         AGENTS_TASK_QUEUE=task_queue,
         AGENT_KEYS_DIR=str(keys_dir),
         COLUMNS="200",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 async def signal_with_temporal_cli(
-    cli: Path, address: str, workflow_id: str, name: str, value: object
+    cli: Path, address: str, workflow_id: str, name: str, value: object, namespace: str = "default"
 ) -> None:
     """``temporal workflow signal`` with ``value`` as its JSON input; fails if the CLI does."""
     done = await asyncio.to_thread(
@@ -19,6 +19,8 @@ async def signal_with_temporal_cli(
             "signal",
             "--address",
             address,
+            "--namespace",
+            namespace,
             "--workflow-id",
             workflow_id,
             "--name",
