@@ -22,10 +22,11 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.service import TLSConfig
 
 from durable_agents._devtools.cluster_build import ClusterBinaries, ServerBuild
 from durable_agents._devtools.cluster_parts import (
@@ -55,6 +56,65 @@ def _say(message: str) -> None:
     sys.stderr.flush()
 
 
+@dataclass(frozen=True)
+class ClusterTls:
+    """TLS on the frontend (mTLS with ``require_client_cert``): the server's certificate and
+    key, the CA that signed them and the client certificates, and the client certificate
+    the cluster's own clients present (system workers, namespace setup, Web UI, agent
+    workers). Internode traffic stays plaintext on 127.0.0.1. Not kept in cluster.json: a
+    later ``Cluster(root)`` without it can still stop the cluster, not talk to it.
+    """
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    require_client_cert: bool = False
+
+    def server_env(self) -> dict[str, str]:
+        """The variables deploy/temporal/config/cluster.yaml renders ``global.tls`` from."""
+        return {
+            "FRONTEND_TLS_CERT_FILE": str(self.server_cert),
+            "FRONTEND_TLS_KEY_FILE": str(self.server_key),
+            "FRONTEND_TLS_CA_FILE": str(self.ca_cert),
+            "FRONTEND_TLS_REQUIRE_CLIENT_AUTH": str(self.require_client_cert).lower(),
+            "FRONTEND_TLS_CLIENT_CERT_FILE": str(self.client_cert),
+            "FRONTEND_TLS_CLIENT_KEY_FILE": str(self.client_key),
+        }
+
+    def client_env(self) -> dict[str, str]:
+        """The ``TEMPORAL_TLS_*`` variables (envconfig) of the cluster's own clients."""
+        return {
+            "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(self.ca_cert),
+            "TEMPORAL_TLS_CLIENT_CERT_PATH": str(self.client_cert),
+            "TEMPORAL_TLS_CLIENT_KEY_PATH": str(self.client_key),
+        }
+
+    def ui_env(self) -> dict[str, str]:
+        """The Web UI server's TLS variables (its docker.yaml)."""
+        return {
+            "TEMPORAL_TLS_CA": str(self.ca_cert),
+            "TEMPORAL_TLS_CERT": str(self.client_cert),
+            "TEMPORAL_TLS_KEY": str(self.client_key),
+            "TEMPORAL_TLS_ENABLE_HOST_VERIFICATION": "true",
+            "TEMPORAL_TLS_SERVER_NAME": HOST,
+        }
+
+    def sdk_config(self) -> TLSConfig:
+        """The same, for a `temporalio` client."""
+        return TLSConfig(
+            server_root_ca_cert=self.ca_cert.read_bytes(),
+            client_cert=self.client_cert.read_bytes(),
+            client_private_key=self.client_key.read_bytes(),
+        )
+
+
+# The server's own TLS variables: set from a ClusterTls, or blank (no TLS) whatever the
+# environment holds.
+_NO_TLS = dict.fromkeys(ClusterTls(*(Path(),) * 5).server_env(), "")
+
+
 class Cluster:
     """PostgreSQL + Temporal server + Web UI + workers, under ``root``."""
 
@@ -70,6 +130,7 @@ class Cluster:
         ui: bool = True,
         tie_to_parent: bool = False,
         say: Say = _say,
+        tls: ClusterTls | None = None,
     ) -> None:
         self.root = root.resolve()
         saved = ClusterState.read(self.state_file)
@@ -82,6 +143,7 @@ class Cluster:
         self.ui = ui
         self.tie_to_parent = tie_to_parent
         self.say = say
+        self.tls = tls
         compose = compose_environment("temporal")
         db = compose_environment("temporal-schema")
         self.postgres = Postgres(
@@ -190,6 +252,7 @@ class Cluster:
             "BIND_ON_IP": HOST,
             "DYNAMIC_CONFIG_FILE_PATH": str(dynamic),
             **self.ports.server_env(),
+            **(self.tls.server_env() if self.tls else _NO_TLS),
         }
 
     async def start_server(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109
@@ -213,7 +276,8 @@ class Cluster:
             if not self.server.running:
                 raise ClusterError(f"temporal-server exited:\n{self.server.tail()}")
             try:
-                client = await asyncio.wait_for(Client.connect(self.address), 5)
+                tls = self.tls.sdk_config() if self.tls else False
+                client = await asyncio.wait_for(Client.connect(self.address, tls=tls), 5)
                 if await client.service_client.check_health():
                     return
             except Exception as err:  # not up yet
@@ -237,6 +301,7 @@ class Cluster:
         """Create ``namespace`` (default: the cluster's) and its search attributes."""
         name = namespace or self.namespace
         env = {"TEMPORAL_ADDRESS": self.address, "TEMPORAL_NAMESPACE": name}
+        env.update(self.tls.client_env() if self.tls else {})
         self._script("setup-namespace.sh", env, [self.binaries().cli.parent])
 
     # -- Web UI and workers ---------------------------------------------------------------
@@ -253,6 +318,7 @@ class Cluster:
             "TEMPORAL_UI_PORT": str(self.ports.ui),
             "TEMPORAL_DEFAULT_NAMESPACE": self.namespace,
             "TEMPORAL_CSRF_COOKIE_INSECURE": "true",  # plain http on loopback
+            **(self.tls.ui_env() if self.tls else {}),
         }
         command = [str(ui.server), "--root", str(ui.home), "--config", "config", "--env", "docker"]
         self.web.start([*command, "start"], env, cwd=self.root, tie_to_parent=self.tie_to_parent)
@@ -268,6 +334,7 @@ class Cluster:
             AGENT_DATA_DIR=str(self.agent_data_dir),
             AGENT_PLUGINS=os.environ.get("AGENT_PLUGINS", EXAMPLE_PLUGINS),
         )
+        env.update(self.tls.client_env() if self.tls else {})
         env.update(self.worker_env)
         return env
 

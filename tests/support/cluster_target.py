@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from bench.chaos_roles import PLUGINS
-from durable_agents._devtools.cluster import Cluster
+from durable_agents._devtools.cluster import Cluster, ClusterTls
 from durable_agents._devtools.cluster_parts import ClusterPorts
 from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain.contract import SEARCH_ATTRIBUTE_TYPES
@@ -99,11 +99,17 @@ async def session_on_cluster(root: Path) -> ClusterTarget:
 
 @contextlib.asynccontextmanager
 async def own_cluster(
-    root: Path, model_url: str, task_queue: str, *, ui: bool = True
+    root: Path,
+    model_url: str,
+    task_queue: str,
+    *,
+    ui: bool = True,
+    workers: int = 2,
+    tls: ClusterTls | None = None,
 ) -> AsyncIterator[Cluster]:
-    """A cluster of a test's own under ``root`` on free ports, with two workers serving the
-    test agent on ``task_queue`` with the scripted model at ``model_url``; stopped after
-    (its logs stay under ``root``)."""
+    """A cluster of a test's own under ``root`` on free ports, with ``workers`` workers
+    serving the test agent on ``task_queue`` with the scripted model at ``model_url`` (and
+    ``tls`` on its frontend, if given); stopped after (its logs stay under ``root``)."""
     env = {
         "AGENT_PLUGINS": PLUGINS,
         "AGENTS_TASK_QUEUE": task_queue,
@@ -111,7 +117,13 @@ async def own_cluster(
         "OPENAI_BASE_URL": model_url,
     }
     cluster = Cluster(
-        root, ports=ClusterPorts.free(), workers=2, worker_env=env, ui=ui, tie_to_parent=True
+        root,
+        ports=ClusterPorts.free(),
+        workers=workers,
+        worker_env=env,
+        ui=ui,
+        tie_to_parent=True,
+        tls=tls,
     )
     try:
         await cluster.up()
