@@ -29,9 +29,10 @@ from durable_agents._activities.instrumentation import (
     observe_tool_call,
     record_cache_hit,
 )
-from durable_agents._activities.openai_provider import ModelProvider, ProviderReply
+from durable_agents._activities.openai_provider import ModelProvider, ProviderReply, TextSink
 from durable_agents._activities.payload_store import DEFAULT_INLINE_LIMIT, PayloadStore, preview_of
 from durable_agents._activities.response_cache import CachedReply, ResponseCache
+from durable_agents._activities.token_stream import TokenSender
 from durable_agents._activities.tool_api import (
     ToolContext,
     ToolFailedError,
@@ -112,6 +113,17 @@ class AgentActivities:
             ) from None
 
     async def _complete(self, call: LlmCall) -> tuple[ProviderReply, LlmResult]:
+        """The model's answer to ``call``; its text streamed to the run if it asks so."""
+        if not call.stream_key or not activity.in_activity():
+            return await self._answer(call, None)
+        async with TokenSender(call.stream_key) as sender:
+            reply, result = await self._answer(call, sender.add)
+        # Which attempt answered: clients keep that attempt's text (see domain.events).
+        return reply, result.model_copy(update={"attempt": activity.info().attempt})
+
+    async def _answer(
+        self, call: LlmCall, on_text: TextSink | None
+    ) -> tuple[ProviderReply, LlmResult]:
         messages = self.render(call.messages)
         key: str | None = None
         if self.cache is not None and call.cacheable and call.temperature == 0:
@@ -133,12 +145,14 @@ class AgentActivities:
                     finish_reason=hit.finish_reason,
                 )
                 record_cache_hit(call, reply, self.provider_id, self.tracer)
+                if on_text is not None:
+                    on_text(reply.text)
                 return reply, _result_of(reply, cached=True)
         with observe_llm_call(call, self.provider_id, self.tracer) as seen:
             timeout = activity.info().heartbeat_timeout if activity.in_activity() else None
             beat = _start_heartbeat(timeout)  # a dead worker's call is retried within it
             try:
-                reply = await self.provider.complete(call, messages)
+                reply = await self.provider.complete(call, messages, on_text)
             finally:
                 await _stop_heartbeat(beat)
             seen.replied(reply)

@@ -9,7 +9,7 @@ Agents without a policy get a generic one that ends the run with a plain summary
 import json
 from collections.abc import Callable, Mapping
 
-from durable_agents._activities.openai_provider import ProviderReply
+from durable_agents._activities.openai_provider import ProviderReply, TextSink
 from durable_agents._domain.llm import LlmCall
 from durable_agents._domain.prompts import parse_observations
 from durable_agents._domain.spec import Purpose
@@ -39,10 +39,15 @@ class OfflineProvider:
     def __init__(self, policies: Mapping[str, OfflinePolicy]) -> None:
         self._policies = dict(policies)
 
-    async def complete(self, call: LlmCall, messages: list[dict[str, str]]) -> ProviderReply:
-        """Decide from the last user message; usage is counted like a real model's."""
+    async def complete(
+        self, call: LlmCall, messages: list[dict[str, str]], on_text: TextSink | None = None
+    ) -> ProviderReply:
+        """Decide from the last user message; usage is counted like a real model's. The
+        whole text goes to ``on_text`` at once (it is not written piece by piece)."""
         prompt = messages[-1]["content"] if messages else ""
         text = self._policies.get(call.agent, generic_policy)(call, prompt)
+        if on_text is not None:
+            on_text(text)
         prompt_bytes = sum(len(m["content"].encode()) for m in messages)
         return ProviderReply(
             text=text,

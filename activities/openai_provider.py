@@ -13,7 +13,8 @@ about a second, and a restarted worker should be polling (workflow tasks, tool c
 before then. `OpenAIProvider.warm_up` builds the client ahead of the first model call.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -24,7 +25,10 @@ from durable_agents._domain.llm import LlmCall
 
 if TYPE_CHECKING:
     import openai
+    from openai.types.chat import ChatCompletionChunk
 
+# Where a streaming provider hands each piece of text as it arrives.
+TextSink = Callable[[str], None]
 PURPOSE_HEADER = "X-Agent-Purpose"
 _MAX_RETRY_AFTER_S = 600.0
 
@@ -43,8 +47,11 @@ class ProviderReply:
 class ModelProvider(Protocol):
     """Anything that completes a chat: the OpenAI client, or the offline model."""
 
-    async def complete(self, call: LlmCall, messages: list[dict[str, str]]) -> ProviderReply:
-        """Answer ``messages`` (already rendered) as ``call`` asks."""
+    async def complete(
+        self, call: LlmCall, messages: list[dict[str, str]], on_text: TextSink | None = None
+    ) -> ProviderReply:
+        """Answer ``messages`` (already rendered) as ``call`` asks; text as it comes to
+        ``on_text``, if given."""
         ...
 
 
@@ -92,18 +99,28 @@ def map_openai_error(err: "openai.OpenAIError", model: str) -> ApplicationError:
 
 
 class OpenAIProvider:
-    """Chat completions through the official ``openai`` async client."""
+    """Chat completions through the official ``openai`` async client.
 
-    def __init__(self, client: "openai.AsyncOpenAI | None" = None, **settings: Any) -> None:
+    With ``stream=True`` (the default) replies are streamed (``stream=True`` with
+    ``stream_options.include_usage``): text goes to ``on_text`` as it arrives, and the
+    usage comes from the stream's last chunk, as exact as a whole reply's.
+    """
+
+    def __init__(
+        self, client: "openai.AsyncOpenAI | None" = None, *, stream: bool = True, **settings: Any
+    ) -> None:
         self._client = client
+        self._stream = stream
         self._settings = settings
 
     @classmethod
     def from_settings(
-        cls, api_key: str, base_url: str | None, timeout_s: float = 120.0
+        cls, api_key: str, base_url: str | None, timeout_s: float = 120.0, *, stream: bool = True
     ) -> "OpenAIProvider":
         """A provider whose client is built (retries disabled: Temporal owns them) on use."""
-        return cls(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
+        return cls(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s, stream=stream
+        )
 
     def warm_up(self) -> None:
         """Import ``openai`` and build the client now (blocking; run it in a thread)."""
@@ -116,8 +133,12 @@ class OpenAIProvider:
             self._client = openai.AsyncOpenAI(**self._settings)
         return self._client
 
-    async def complete(self, call: LlmCall, messages: list[dict[str, str]]) -> ProviderReply:
+    async def complete(
+        self, call: LlmCall, messages: list[dict[str, str]], on_text: TextSink | None = None
+    ) -> ProviderReply:
         """One chat completion; errors are raised as typed `ApplicationError`."""
+        if self._stream:
+            return await self._streamed(call, messages, on_text or _ignore)
         extra: dict[str, Any] = {}
         if call.json_mode:
             extra["response_format"] = {"type": "json_object"}
@@ -153,4 +174,81 @@ class OpenAIProvider:
             output_tokens=usage.completion_tokens if usage else 0,
             # Some compatible servers omit it, whatever the type says.
             finish_reason=cast("str | None", choice.finish_reason) or "stop",
+        )
+
+    async def _streamed(
+        self, call: LlmCall, messages: list[dict[str, str]], on_text: TextSink
+    ) -> ProviderReply:
+        """One streamed chat completion: text to ``on_text``, usage from the last chunk."""
+        import httpx
+        import openai
+
+        reply = _Gathered(model=call.model)
+        try:
+            stream = await self._client_now().chat.completions.create(
+                model=call.model,
+                messages=cast(Any, messages),
+                max_completion_tokens=call.max_tokens,
+                temperature=call.temperature,
+                extra_headers={PURPOSE_HEADER: call.purpose},
+                stream=True,
+                stream_options={"include_usage": True},
+                response_format={"type": "json_object"} if call.json_mode else openai.omit,
+            )
+            async for chunk in stream:
+                reply.take(chunk, on_text)
+        except openai.OpenAIError as err:
+            raise map_openai_error(err, call.model) from err
+        except httpx.HTTPError as err:  # the connection broke while the reply streamed
+            raise ApplicationError(
+                f"the stream from model '{call.model}' broke: {err!r}",
+                type=ErrorType.MODEL_UNAVAILABLE,
+            ) from err
+        except ValueError as err:  # a chunk that is not JSON
+            raise ApplicationError(
+                f"model '{call.model}' streamed a chunk that is not JSON: {err}",
+                type=ErrorType.MODEL_UNAVAILABLE,
+            ) from err
+        return reply.finished(call.model)
+
+
+def _ignore(_text: str) -> None:
+    """No one is listening to this call's text."""
+
+
+@dataclass
+class _Gathered:
+    """A streamed reply as its chunks arrive."""
+
+    model: str
+    parts: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def take(self, chunk: "ChatCompletionChunk", on_text: TextSink) -> None:
+        self.model = chunk.model or self.model
+        if chunk.usage is not None:
+            self.input_tokens = chunk.usage.prompt_tokens
+            self.output_tokens = chunk.usage.completion_tokens
+        for choice in chunk.choices[:1]:
+            if choice.delta is not None and choice.delta.content:
+                self.parts.append(choice.delta.content)
+                on_text(choice.delta.content)
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+
+    def finished(self, requested: str) -> ProviderReply:
+        if self.finish_reason is None:
+            # Closed without a finish reason: a proxy or the provider cut the stream.
+            raise ApplicationError(
+                f"the stream from model '{requested}' ended before the reply was complete",
+                type=ErrorType.MODEL_UNAVAILABLE,
+            )
+        return ProviderReply(
+            text="".join(self.parts),
+            model=self.model,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            finish_reason=self.finish_reason,
         )

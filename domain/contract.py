@@ -32,6 +32,18 @@ REJECT: Final = "reject"  # update, and a signal for older clients
 EXTEND_BUDGET: Final = "extend_budget"  # update, and a signal for older clients
 STATUS: Final = "status"  # query: the live `RunView`
 
+# -- AgentRun's event stream (``temporalio.contrib.workflow_streams``) ------------------------
+# The stream's handlers are registered by the SDK's `WorkflowStream` under its own names
+# (``tests/test_run_events.py`` checks these are them); the run replaces the publish
+# signal's handler with its own, which takes only its model calls' `TokenBatch`es.
+
+STREAM_PUBLISH: Final = "__temporal_workflow_stream_publish"  # signal
+STREAM_POLL: Final = "__temporal_workflow_stream_poll"  # update, and a query
+STREAM_OFFSET: Final = "__temporal_workflow_stream_offset"  # query
+EVENTS_TOPIC: Final = "run_events"  # what clients read: `RunEvent`s the run published
+TOKENS_TOPIC: Final = "model_tokens"  # what model activities send the run: `TokenBatch`es
+STREAM_NAMES: Final = frozenset({STREAM_PUBLISH, STREAM_POLL, STREAM_OFFSET})
+
 # -- UserLedger's messages -----------------------------------------------------------------
 # Also the operations a worker (or operator) signs: a signature names the message it is for.
 

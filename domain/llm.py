@@ -138,6 +138,9 @@ class LlmCall(CompactModel):
     json_mode: bool = False
     cacheable: bool = False
     label: str = ""
+    # The key the run's event stream takes this call's token batches with ("" for runs
+    # that do not stream: the activity then sends none).
+    stream_key: str = ""
 
 
 class LlmResult(CompactModel):
@@ -150,3 +153,5 @@ class LlmResult(CompactModel):
     output_tokens: int = 0
     cached: bool = False
     finish_reason: str = "stop"
+    # The activity attempt that answered (0 from workers before streaming).
+    attempt: int = 0

@@ -124,6 +124,10 @@ class RunCarry(CompactModel):
     )
     parent_workflow_id: str | None = None
     depth: int = Field(default=0, ge=0, le=10)
+    stream_state: dict[str, Any] | None = Field(
+        default=None,
+        description="The run's event stream (offset and last events), when it continues as new.",
+    )
 
 
 class RecordedRequest(RunRequest):

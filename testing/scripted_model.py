@@ -21,14 +21,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, Self
 from urllib.parse import urlsplit
 
-ReplyKind = Literal["text", "tool_calls", "fault", "malformed", "truncated", "hang"]
+ReplyKind = Literal["text", "tool_calls", "fault", "malformed", "truncated", "hang", "cut"]
+CutHow = Literal["error", "abort"]
 Responder = Callable[["RecordedRequest"], "Reply"]
 Usage = tuple[int, int] | None  # (prompt_tokens, completion_tokens); None means estimate
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "timeout", "malformed")
@@ -49,16 +50,68 @@ class Reply:
     message: str | None = None
     usage: Usage = None
     delay_s: float = 0.0
+    # Streamed replies (``stream: true``): characters per chunk and the pause after each.
+    chunk_chars: int = 8
+    chunk_delay_s: float = 0.0
+    # A cut stream: after this many content chunks, an error event or a dropped connection.
+    cut_after: int = 0
+    cut_how: CutHow = "error"
 
     @classmethod
-    def text(cls, content: str, *, usage: Usage = None, delay_s: float = 0.0) -> Reply:
-        """A plain assistant message (finish_reason ``stop``)."""
-        return cls("text", content=content, usage=usage, delay_s=delay_s)
+    def text(
+        cls,
+        content: str,
+        *,
+        usage: Usage = None,
+        delay_s: float = 0.0,
+        chunk_chars: int = 8,
+        chunk_delay_s: float = 0.0,
+    ) -> Reply:
+        """A plain assistant message (finish_reason ``stop``); streamed in chunks of
+        ``chunk_chars`` characters, ``chunk_delay_s`` apart, when the client asks."""
+        return cls(
+            "text",
+            content=content,
+            usage=usage,
+            delay_s=delay_s,
+            chunk_chars=chunk_chars,
+            chunk_delay_s=chunk_delay_s,
+        )
 
     @classmethod
-    def json(cls, obj: object, *, usage: Usage = None, delay_s: float = 0.0) -> Reply:
+    def json(
+        cls, obj: object, *, usage: Usage = None, delay_s: float = 0.0, chunk_delay_s: float = 0.0
+    ) -> Reply:
         """An assistant message whose content is ``json.dumps(obj)``."""
-        return cls("text", content=json.dumps(obj), usage=usage, delay_s=delay_s)
+        return cls(
+            "text",
+            content=json.dumps(obj),
+            usage=usage,
+            delay_s=delay_s,
+            chunk_delay_s=chunk_delay_s,
+        )
+
+    @classmethod
+    def cut(
+        cls,
+        content: str,
+        *,
+        after_chunks: int,
+        how: CutHow = "error",
+        chunk_chars: int = 8,
+        chunk_delay_s: float = 0.0,
+    ) -> Reply:
+        """A stream that breaks after ``after_chunks`` chunks of ``content``: an error event
+        (what the API sends when a server fails mid-reply) or a dropped connection
+        (``how="abort"``). Asked without streaming, it is an HTTP 500."""
+        return cls(
+            "cut",
+            content=content,
+            chunk_chars=chunk_chars,
+            chunk_delay_s=chunk_delay_s,
+            cut_after=after_chunks,
+            cut_how=how,
+        )
 
     @classmethod
     def tool_calls(
@@ -117,6 +170,8 @@ class RecordedRequest:
     received_at: float
     status: int = 0
     answered_at: float | None = None
+    # Streamed replies: the text of each content chunk and when it left (``time.time()``).
+    chunks_sent: list[tuple[float, str]] = field(default_factory=list)
 
 
 class _Answer(NamedTuple):
@@ -124,6 +179,10 @@ class _Answer(NamedTuple):
     body: bytes
     delay_s: float = 0.0
     retry_after: float | None = None
+    # A streamed answer: SSE events (each with the content it carries), written one by one.
+    events: tuple[tuple[bytes, str], ...] = ()
+    chunk_delay_s: float = 0.0
+    abort_after: int | None = None
 
 
 def _error(status: int, message: str, code: str | None = None, delay_s: float = 0.0) -> _Answer:
@@ -281,8 +340,8 @@ class ScriptedModelServer:
             answer = _Answer(200, json.dumps({"object": "list", "data": data}).encode())
         elif (method, path) != ("POST", "/v1/chat/completions"):
             answer = _error(404, f"unknown endpoint {method} {path}", "unknown_url")
-        elif problem or body.get("stream"):
-            answer = _error(400, problem or "the scripted model does not support stream=true")
+        elif problem:
+            answer = _error(400, problem)
         else:
             answer = self._complete(record)
         return record, answer._replace(delay_s=answer.delay_s + self.default_delay_s)
@@ -323,8 +382,15 @@ class ScriptedModelServer:
             text = reply.message or f"scripted {reply.kind} (HTTP {reply.status})"
             answer = _error(reply.status, text, delay_s=reply.delay_s)
             return answer._replace(retry_after=reply.retry_after)
+        streamed = bool(record.body.get("stream"))
         if reply.kind == "malformed":
+            if streamed:
+                return _Answer(
+                    200, b"", reply.delay_s, events=((b"data: " + _MALFORMED_BODY + b"\n\n", ""),)
+                )
             return _Answer(200, _MALFORMED_BODY, reply.delay_s)
+        if reply.kind == "cut" and not streamed:
+            return _error(500, "scripted stream cut (asked unstreamed)", delay_s=reply.delay_s)
         self._counter += 1
         message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
         if reply.kind == "tool_calls":
@@ -333,7 +399,9 @@ class ScriptedModelServer:
                 {"id": f"call_{n}", "type": "function", "function": {"name": f, "arguments": a}}
                 for n, (f, a) in enumerate(reply.calls, start=first)
             ]
-        finish = {"text": "stop", "tool_calls": "tool_calls", "truncated": "length"}[reply.kind]
+        finish = {"text": "stop", "cut": "stop", "tool_calls": "tool_calls", "truncated": "length"}[
+            reply.kind
+        ]
         messages = [m for m in record.body.get("messages") or [] if isinstance(m, dict)]
         prompt = math.ceil(sum(_size(m.get("content")) for m in messages) / 4) + 4 * len(messages)
         said = reply.content or "".join(name + args for name, args in reply.calls)
@@ -352,7 +420,52 @@ class ScriptedModelServer:
                 "total_tokens": prompt + completion,
             },
         }
+        if streamed:
+            return _streamed(reply, payload, message, record.body)
         return _Answer(200, json.dumps(payload).encode(), reply.delay_s)
+
+
+def _streamed(
+    reply: Reply, payload: dict[str, Any], message: dict[str, Any], body: dict[str, Any]
+) -> _Answer:
+    """``payload`` (a whole completion) as the API streams it: SSE chunks, then usage."""
+    head = {k: payload[k] for k in ("id", "created", "model")}
+    head["object"] = "chat.completion.chunk"
+
+    def event(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+        return b"data: " + json.dumps({**head, "choices": choices, **extra}).encode() + b"\n\n"
+
+    def delta(d: dict[str, Any], finish: str | None = None) -> bytes:
+        return event([{"index": 0, "delta": d, "finish_reason": finish, "logprobs": None}])
+
+    events: list[tuple[bytes, str]] = [(delta({"role": "assistant", "content": ""}), "")]
+    content = reply.content or ""
+    step = max(1, reply.chunk_chars)
+    pieces = [content[i : i + step] for i in range(0, len(content), step)]
+    events += [(delta({"content": piece}), piece) for piece in pieces]
+    for n, call in enumerate(message.get("tool_calls") or []):
+        events.append((delta({"tool_calls": [{"index": n, **call}]}), ""))
+    if reply.kind == "cut":
+        kept = events[: reply.cut_after + 1]
+        if reply.cut_how == "abort":
+            return _Answer(
+                200,
+                b"",
+                reply.delay_s,
+                events=tuple(kept),
+                chunk_delay_s=reply.chunk_delay_s,
+                abort_after=len(kept),
+            )
+        failure = {"message": "scripted stream cut", "type": "server_error", "code": None}
+        error = b"data: " + json.dumps({"error": failure}).encode() + b"\n\n"
+        return _Answer(
+            200, b"", reply.delay_s, events=(*kept, (error, "")), chunk_delay_s=reply.chunk_delay_s
+        )
+    events.append((delta({}, payload["choices"][0]["finish_reason"]), ""))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        events.append((event([], usage=payload["usage"]), ""))
+    events.append((b"data: [DONE]\n\n", ""))
+    return _Answer(200, b"", reply.delay_s, events=tuple(events), chunk_delay_s=reply.chunk_delay_s)
 
 
 _FAULTS: dict[str, Reply] = {
@@ -395,6 +508,9 @@ class _Handler(BaseHTTPRequestHandler):
             scripted._stopping.wait(answer.delay_s)
         # Logged before writing: once the client has the reply, the test may check the log.
         scripted._answered(record, answer.status)
+        if answer.events:
+            self._stream(record, answer)
+            return
         self.send_response(answer.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer.body)))
@@ -403,11 +519,31 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer.body)
 
+    def _stream(self, record: RecordedRequest, answer: _Answer) -> None:
+        """Write SSE events one by one (chunked, as the API does), pausing between them."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for data, piece in answer.events:
+            self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+            if piece:
+                record.chunks_sent.append((time.time(), piece))
+            if answer.chunk_delay_s > 0 and self.scripted._stopping.wait(answer.chunk_delay_s):
+                self.close_connection = True  # the server stops: drop the reply
+                return
+        if answer.abort_after is not None:
+            self.close_connection = True  # dropped mid-reply: no terminating chunk
+            return
+        self.wfile.write(b"0\r\n\r\n")
+
 
 def _reply_from_spec(spec: Mapping[str, Any]) -> Reply:
     """``{"purpose": p, "kind": k, **kw}`` from a ``--script`` file means ``Reply.<k>(**kw)``."""
     kind = spec.get("kind", "text")
-    if kind not in ("text", "json", "tool_calls", "fault", "malformed", "truncated", "hang"):
+    if kind not in ("text", "json", "tool_calls", "fault", "malformed", "truncated", "hang", "cut"):
         raise ValueError(f"unknown reply kind {kind!r}")
     kwargs = {k: v for k, v in spec.items() if k not in ("purpose", "kind")}
     if "usage" in kwargs:

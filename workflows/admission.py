@@ -71,6 +71,8 @@ def _check_origin(request: RunRequest, carry: RunCarry) -> None:
         raise RunRefused("parent_workflow_id and depth are set only for a run's sub-agents")
     if info.parent is not None and carry.parent_workflow_id != info.parent.workflow_id:
         raise RunRefused("parent_workflow_id does not name this run's parent")
+    if info.continued_run_id is None and carry.stream_state is not None:
+        raise RunRefused("stream_state is set only by the run itself, when it continues as new")
     if not request.agent:
         raise RunRefused("the request names no agent (agent=...)")
 

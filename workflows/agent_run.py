@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from durable_agents._domain import contract
@@ -25,7 +26,8 @@ from durable_agents._domain.approvals import (
     Verdict,
 )
 from durable_agents._domain.budget import BudgetLedger
-from durable_agents._domain.plan import Plan, ready_waves
+from durable_agents._domain.events import EventKind
+from durable_agents._domain.plan import Plan, Task, ready_waves
 from durable_agents._domain.prompts import answer_messages, running_summary
 from durable_agents._domain.run import (
     Admission,
@@ -48,6 +50,7 @@ from durable_agents._workflows.notices import Notices
 from durable_agents._workflows.payloads import one_payload
 from durable_agents._workflows.planning import Escalate, Planner
 from durable_agents._workflows.report import escalation_context, partial_answer, run_report
+from durable_agents._workflows.run_events import RunEvents, prior_stream_state
 from durable_agents._workflows.shares import settle_share
 from durable_agents._workflows.state import RunState
 from durable_agents._workflows.story import Story
@@ -57,6 +60,7 @@ from durable_agents._workflows.versions import (
     lean_steps,
     resolve_by_activity,
     split_input,
+    stream_events,
     worker_owns_agent,
 )
 
@@ -72,6 +76,11 @@ class AgentRun:
         self._state_or_none: RunState | None = None
         self._admission: Admission | None = None
         self._story = Story()
+        # Constructed here (the SDK requires it): the stream's handlers exist from the
+        # run's first task, and a continued run takes on its predecessor's offset.
+        self._stream = WorkflowStream(prior_stream_state(request))
+        self._events = RunEvents(self._stream)
+        self._streaming = False  # decided with the run's patches
 
     @property
     def _state(self) -> RunState:
@@ -82,7 +91,13 @@ class AgentRun:
         self._state_or_none = state
         self._generation_start = state.iteration
         self._approvals = ApprovalBook(state, self._publish, self._escalate)
-        self._models = ModelCaller(state, self._soft_limit_reached, self._ask_for_budget)
+        self._events.approvals(state.approvals, announce=False)  # announced before continuing
+        self._models = ModelCaller(
+            state,
+            self._soft_limit_reached,
+            self._ask_for_budget,
+            events=self._events if self._streaming else None,
+        )
         self._tasks = TaskRunner(state, self._models, self._approvals)
         self._notices = Notices(state, self._approvals)
         self._planner = Planner(state, self._models, self._approvals, self._publish)
@@ -227,6 +242,7 @@ class AgentRun:
             # patch first asked there would not be seen (a non-determinism error).
             compact_history()
             lean_steps()
+            self._streaming = stream_events()
             resolve_by_activity()  # asked again where the run resolves its agent
             try:
                 state, self._admission = await admit(request)
@@ -234,6 +250,8 @@ class AgentRun:
                 self._admission = Admission(
                     admitted=False, agent=refused.agent, reason=str(refused)
                 )
+                self._events.publish(EventKind.RUN_FINISHED, status="refused", detail=str(refused))
+                self._events.detach()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 raise ApplicationError(
                     f"run refused: {refused}", type="RunRefused", non_retryable=True
@@ -273,8 +291,17 @@ class AgentRun:
         if st.spec_hash:  # runs admitted by their worker close what nobody can answer now
             self._approvals.close_pending(f"the run ended: {st.status.value}")
         self._publish()
+        self._events.publish(
+            EventKind.RUN_FINISHED,
+            iteration=st.iteration,
+            status=st.status.value,
+            detail=st.errors[-1] if st.errors else "",
+            cost_micros=st.ledger.spent.cost_micros,
+            tokens=st.ledger.spent.tokens,
+        )
         await self._notices.drain()
         await self._settle_user_ledger()
+        self._events.detach()  # waiting clients return; they read the rest once it closed
         await workflow.wait_condition(workflow.all_handlers_finished)
         return run_report(st, workflow.info().workflow_id)
 
@@ -292,6 +319,13 @@ class AgentRun:
                 st.steps, limits.observation_window, st.earlier_outcomes, st.earlier_failures
             )
             plan = await self._planner.next_plan()
+            self._events.publish(
+                EventKind.PLAN_MADE,
+                iteration=st.iteration,
+                label=", ".join(_task_label(t) for t in plan.tasks),
+                detail=plan.rationale,
+                status="done" if plan.done else "",
+            )
             if not plan.tasks:
                 return
             failed = await self._execute(plan)
@@ -311,6 +345,9 @@ class AgentRun:
             st.problems = [
                 f"task {s.task_id} ({s.label}) {s.outcome.value}: {s.why}" for s in failed
             ]
+            self._events.publish(
+                EventKind.REPLAN, iteration=st.iteration, detail="; ".join(st.problems)
+            )
             if (
                 any(s.why and "not attempted again" in s.why for s in failed)
                 and st.replans > limits.max_replans // 2 + 1
@@ -332,11 +369,14 @@ class AgentRun:
         """Start a fresh execution with the compact state; the workflow id stays."""
         st = self._state
         await self._notices.drain()
+        self._events.publish(EventKind.CONTINUED_AS_NEW, iteration=st.iteration)
+        self._events.detach()  # waiting clients return, and follow to the next execution
         await workflow.wait_condition(workflow.all_handlers_finished)
         carry = RunCarry(
             resume_state=st.carried(st.spec.limits.observation_window),
             parent_workflow_id=st.parent_workflow_id,
             depth=st.depth,
+            stream_state=self._events.carried() if self._streaming else None,
         )
         if split_input():
             workflow.continue_as_new(args=[st.request, carry])
@@ -357,7 +397,7 @@ class AgentRun:
             # gather keeps results in task order, so the record is deterministic. Siblings of
             # a task that stops the run still finish, so their spend and results are kept.
             results = await asyncio.gather(
-                *(self._tasks.run(t) for t in wave), return_exceptions=True
+                *(self._run_task(t) for t in wave), return_exceptions=True
             )
             steps = [r for r in results if isinstance(r, StepRecord)]
             st.steps.extend(steps)
@@ -371,6 +411,37 @@ class AgentRun:
             if failed:
                 break  # later waves depend on what failed; the planner decides what now
         return failed
+
+    async def _run_task(self, task: Task) -> StepRecord:
+        """Run one task, telling the stream when it starts and how it ended."""
+        iteration = self._state.iteration
+        label = _task_label(task)
+        self._events.publish(
+            EventKind.TASK_STARTED, iteration=iteration, task_id=task.id, label=label
+        )
+        try:
+            step = await self._tasks.run(task)
+        except BaseException as err:
+            self._events.publish(
+                EventKind.TASK_FINISHED,
+                iteration=iteration,
+                task_id=task.id,
+                label=label,
+                outcome="error",
+                detail=str(err),
+            )
+            raise
+        self._events.publish(
+            EventKind.TASK_FINISHED,
+            iteration=iteration,
+            task_id=task.id,
+            label=step.label,
+            outcome=step.outcome.value,
+            detail=step.why or "",
+            cost_micros=step.usage.cost_micros,
+            tokens=step.usage.tokens,
+        )
+        return step
 
     async def _answer(self) -> str:
         st = self._state
@@ -393,6 +464,7 @@ class AgentRun:
 
     def _publish(self) -> None:
         self._story.publish(self._state)
+        self._events.approvals(self._state.approvals)
 
     async def _ask_for_budget(self, why: str) -> bool:
         """Ask a human for more budget; True if it was granted before the deadline."""
@@ -417,6 +489,12 @@ class AgentRun:
             "budget soft limit reached", extra={"fraction": ledger.soft_fraction_used()}
         )
         self._notices.soft_limit()
+        self._events.publish(
+            EventKind.BUDGET_ALERT,
+            iteration=self._state.iteration,
+            detail=f"{ledger.soft_fraction_used():.0%} of a hard limit used",
+            cost_micros=ledger.spent.cost_micros,
+        )
         self._publish()
 
     async def _escalate(self, request: ApprovalRequest) -> None:
@@ -442,6 +520,11 @@ class AgentRun:
             )
         except ApplicationError as err:
             self._approvals.audit("user_ledger_settle_failed", detail=str(err))
+
+
+def _task_label(task: Task) -> str:
+    """How a task is named in the stream: its id and its tool (or kind)."""
+    return f"{task.id}:{task.tool or task.kind.value}"
 
 
 def _refusal(err: DecisionRefusedError) -> ApplicationError:

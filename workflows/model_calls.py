@@ -22,6 +22,7 @@ from durable_agents._domain.prices import ModelPrice
 from durable_agents._domain.spec import Purpose
 from durable_agents._workflows.activity_options import llm_options
 from durable_agents._workflows.prompt_memory import PromptMemory
+from durable_agents._workflows.run_events import RunEvents
 from durable_agents._workflows.state import RunState
 
 R = TypeVar("R", bound=BaseModel)
@@ -71,8 +72,11 @@ class ModelCaller:
         state: RunState,
         on_soft_limit: Callable[[], Awaitable[None]] | None = None,
         on_pressure: Callable[[str], Awaitable[bool]] | None = None,
+        *,
+        events: RunEvents | None = None,
     ) -> None:
         self._state = state
+        self._events = events  # None: the run does not stream its model calls
         self._on_soft_limit = on_soft_limit
         self.on_pressure = on_pressure
         self._memory = PromptMemory()
@@ -154,6 +158,7 @@ class ModelCaller:
                 json_mode=json_mode,
                 cacheable=route.cacheable,
                 label=label,
+                stream_key=self._events.open_call(key, label) if self._events else "",
             )
             try:
                 reply = await workflow.execute_activity(
@@ -163,6 +168,8 @@ class ModelCaller:
                     **llm_options(spec.llm, activity_id=key, summary=f"llm {label} ({model})"),
                 )
             except ActivityError as err:
+                if self._events is not None:
+                    self._events.close_call(key, attempt=0, failed=True)
                 self._state.ledger.release(key)
                 if is_cancellation(err):
                     raise asyncio.CancelledError("run cancelled") from err
@@ -173,6 +180,8 @@ class ModelCaller:
                     continue
                 raise
             self._memory.learn(built)
+            if self._events is not None:
+                self._events.close_call(key, attempt=result_of(reply).attempt)
             actual = usage_of(result_of(reply), spec.prices[model])
             self._state.add_model_usage(model, actual)
             if self._state.ledger.settle(key, actual) and self._on_soft_limit is not None:

@@ -85,3 +85,14 @@ RESOLVE_BY_ACTIVITY = "resolve-by-activity-1"
 def resolve_by_activity() -> bool:
     """True for runs that resolve their agent with an ordinary activity."""
     return workflow.patched(RESOLVE_BY_ACTIVITY)
+
+
+# The run streams its events: each model call gets a key for its activity's token batches
+# (in its input), and the stream's last events travel across continue-as-new (in the
+# carry). Decided when the run starts, with the others.
+STREAM_EVENTS = "stream-events-1"
+
+
+def stream_events() -> bool:
+    """True for runs whose model calls stream their tokens to the run's event stream."""
+    return workflow.patched(STREAM_EVENTS)

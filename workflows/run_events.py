@@ -1,0 +1,187 @@
+"""The run's event stream: the run alone publishes on it.
+
+Built on the SDK's Workflow Streams (`WorkflowStream`: an offset-addressed log that
+clients long-poll with an update, and read with a query once the run has closed). The
+stream's publish signal is open to anyone who can reach the frontend, so the run replaces
+its handler: the only thing it takes from outside is a model activity's `TokenBatch`,
+for a call in flight, with the key the run put in that call's input, for its latest
+attempt, once. Everything else a client reads was published by the run itself.
+
+Superseding: the first batch of a later attempt of a call is preceded by a ``superseded``
+event, and ``call_finished`` names the attempt that answered, so a client applying
+`Transcript` shows the final text once whatever was retried or killed.
+"""
+
+import base64
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from temporalio import workflow
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.workflow_streams import (
+    PublishInput,
+    WorkflowStream,
+    WorkflowStreamState,
+)
+
+from durable_agents._domain import contract
+from durable_agents._domain.approvals import ApprovalRequest, ApprovalState
+from durable_agents._domain.events import EventKind, RunEvent, TokenBatch
+
+# Events a continued run keeps from the one before: enough for a client that was a poll
+# behind when the run continued; one further behind resumes at the first event kept.
+CARRIED_EVENTS = 64
+_STATE = TypeAdapter(WorkflowStreamState)
+_PUBLISH = TypeAdapter(PublishInput)
+
+
+@dataclass
+class _OpenCall:
+    key: str
+    label: str
+    attempt: int = 0
+    seq: int = 0
+
+
+def prior_stream_state(inputs: tuple[Any, ...]) -> WorkflowStreamState | None:
+    """The stream a continued run inherits (only a run that continued as new has one)."""
+    if workflow.info().continued_run_id is None or len(inputs) != 2:
+        return None
+    carry = inputs[1]
+    raw = carry.get("stream_state") if isinstance(carry, dict) else None
+    try:
+        return _STATE.validate_python(raw) if isinstance(raw, dict) else None
+    except ValidationError:
+        return None
+
+
+class RunEvents:
+    """Publishes the run's events and takes its model calls' tokens."""
+
+    def __init__(self, stream: WorkflowStream) -> None:
+        self._stream = stream
+        self._topic = stream.topic(contract.EVENTS_TOPIC, type=RunEvent)
+        self._calls: dict[str, _OpenCall] = {}
+        self._announced: dict[str, ApprovalState] = {}
+        self.refused = 0
+        workflow.set_signal_handler(contract.STREAM_PUBLISH, self._take)
+
+    def publish(self, kind: EventKind, **fields: Any) -> None:
+        """Append one event for every client following the run."""
+        self._topic.publish(RunEvent(kind=kind, **fields))
+
+    # -- model calls ---------------------------------------------------------------------
+
+    def open_call(self, call_id: str, label: str) -> str:
+        """Register a model call about to start; the key its token batches must carry."""
+        key = str(workflow.uuid4())
+        self._calls[call_id] = _OpenCall(key=key, label=label)
+        self.publish(EventKind.CALL_STARTED, call_id=call_id, label=label)
+        return key
+
+    def close_call(self, call_id: str, *, attempt: int, failed: bool = False) -> None:
+        """The call ended; later batches for it are refused."""
+        opened = self._calls.pop(call_id, None)
+        self.publish(
+            EventKind.CALL_FINISHED,
+            call_id=call_id,
+            attempt=attempt,
+            label=opened.label if opened else "",
+            outcome="failed" if failed else "ok",
+        )
+
+    def _take(self, *args: Any) -> None:
+        """The stream's publish signal: only checked token batches get through."""
+        batches = self._batches(args)
+        if batches is None:
+            self.refused += 1
+            workflow.logger.warning("refused a publish to the run's event stream")
+            return
+        for batch in batches:
+            self._take_batch(batch)
+
+    def _batches(self, args: tuple[Any, ...]) -> list[TokenBatch] | None:
+        try:
+            (raw,) = args
+            publish = _PUBLISH.validate_python(raw)
+            batches = []
+            for entry in publish.items:
+                if entry.topic != contract.TOKENS_TOPIC:
+                    return None
+                payload = Payload()
+                payload.ParseFromString(_b64(entry.data))
+                batches.append(workflow.payload_converter().from_payload(payload, TokenBatch))
+            return batches
+        except Exception:  # anything malformed is refused; it never fails the run
+            return None
+
+    def _take_batch(self, batch: TokenBatch) -> None:
+        call = self._calls.get(batch.call_id)
+        if call is None or batch.key != call.key or batch.attempt < call.attempt:
+            self.refused += 1
+            return
+        if batch.attempt > call.attempt:
+            if call.attempt:
+                self.publish(
+                    EventKind.SUPERSEDED,
+                    call_id=batch.call_id,
+                    attempt=batch.attempt,
+                    label=call.label,
+                    detail=f"attempt {call.attempt} replaced by attempt {batch.attempt}",
+                )
+            call.attempt, call.seq = batch.attempt, 0
+        if batch.seq <= call.seq:
+            return  # delivered twice
+        call.seq = batch.seq
+        if batch.text:
+            self.publish(
+                EventKind.TOKENS,
+                call_id=batch.call_id,
+                attempt=batch.attempt,
+                label=call.label,
+                text=batch.text,
+            )
+
+    # -- approvals -------------------------------------------------------------------------
+
+    def approvals(self, requests: list[ApprovalRequest], *, announce: bool = True) -> None:
+        """Announce requests asked or decided since the last call (``announce=False``:
+        only note them, for a run that continued with requests announced before)."""
+        for r in requests:
+            seen = self._announced.get(r.id)
+            self._announced[r.id] = r.state
+            if not announce or seen is r.state:
+                continue
+            kind = (
+                EventKind.APPROVAL_ASKED
+                if r.state is ApprovalState.PENDING
+                else EventKind.APPROVAL_DECIDED
+            )
+            self.publish(
+                kind,
+                approval_id=r.id,
+                label=r.what,
+                status=r.state.value,
+                detail=r.why if kind is EventKind.APPROVAL_ASKED else r.reason or "",
+            )
+
+    # -- ending and continuing -------------------------------------------------------------
+
+    def detach(self) -> None:
+        """Release the clients waiting on this execution (it is about to end or continue)."""
+        self._stream.detach_pollers()
+
+    def carried(self) -> dict[str, Any]:
+        """The stream's offset and last events, for the next execution."""
+        state = self._stream.get_state(publisher_ttl=timedelta(0))
+        kept = state.log[-CARRIED_EVENTS:]
+        state.base_offset += len(state.log) - len(kept)
+        state.log = kept
+        dumped: dict[str, Any] = _STATE.dump_python(state, mode="json")
+        return dumped
+
+
+def _b64(data: str) -> bytes:
+    return base64.b64decode(data, validate=True)
