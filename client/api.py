@@ -6,7 +6,7 @@ report = await agents.result(handle.workflow_id)
 """
 
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, cast
@@ -33,6 +33,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from durable_agents._client.events import run_events
 from durable_agents._client.keyring import ApproverKeyring
 from durable_agents._client.web_ui import list_url, run_url, runs_query
 from durable_agents._domain import contract
@@ -48,6 +49,7 @@ from durable_agents._domain.approvals import (
     extension_message,
 )
 from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.events import RunEvent
 from durable_agents._domain.markdown import escape_markdown
 from durable_agents._domain.money import usd_to_micros
 from durable_agents._domain.run import (
@@ -310,6 +312,16 @@ class AgentsClient:
         return view.model_copy(
             update={"status": RunStatus.TERMINATED, "pending_approvals": [], "closed": closed}
         )
+
+    def events(self, workflow_id: str, from_offset: int = 0) -> AsyncIterator[RunEvent]:
+        """The run's events as they happen, from ``from_offset`` on (each carries its
+        ``offset``: resume from the last one seen plus one); the iterator ends with the run.
+
+        Raises `InvalidOffsetError` for an offset that is not a whole number >= 0 and
+        `RunNotFoundError` for an unknown run. Apply the events to a `Transcript` to show
+        each model call's text once, whatever was retried.
+        """
+        return run_events(self.temporal, workflow_id, from_offset)
 
     async def result(self, workflow_id: str) -> RunReport:
         """Wait for a run to end and return its report."""

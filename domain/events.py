@@ -47,7 +47,8 @@ class RunEvent(CompactModel):
     it (the workflow publishes without it); pass it back to resume after it.
     """
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Fields a newer worker adds are ignored, so older clients keep reading its runs.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     always_shown = frozenset({"kind"})
 
     kind: EventKind

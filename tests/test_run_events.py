@@ -1,0 +1,167 @@
+"""A run's event stream, read by a client following it: every step, and each model call's
+text exactly once, through a retried stream, a continue-as-new and a resume from an offset.
+
+Real dev server, real worker, the real ``openai`` client streaming from the scripted model.
+"""
+
+import asyncio
+
+import pytest
+
+from durable_agents._client.events import InvalidOffsetError, RunNotFoundError
+from durable_agents._domain import contract
+from durable_agents._domain.events import EventKind, RunEvent, Transcript
+from durable_agents._domain.run import RunReport, RunStatus
+from durable_agents._domain.spec import LoopLimits
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
+from tests.support.agents import LocalAgents
+from tests.support.plans import plan_reply, tool_task
+
+ANSWER = "The effect was recorded. " * 12  # long enough to arrive in many chunks
+
+
+async def follow(agents: LocalAgents, workflow_id: str, from_offset: int = 0) -> list[RunEvent]:
+    """Every event from ``from_offset`` until the run ends, as a client reads them."""
+    return [event async for event in agents.events(workflow_id, from_offset)]
+
+
+def answer_call(events: list[RunEvent]) -> str:
+    """The call id of the run's answer (its ``llm_complete`` call labelled ``answer``)."""
+    (call,) = {
+        e.call_id for e in events if e.kind is EventKind.CALL_STARTED and e.label == "answer"
+    }
+    return call
+
+
+def shown(events: list[RunEvent], call_id: str) -> str:
+    """What a person following the run sees of ``call_id``."""
+    transcript = Transcript()
+    for event in events:
+        transcript.apply(event)
+    return transcript.text_of(call_id)
+
+
+def check_offsets(events: list[RunEvent], start: int = 0) -> None:
+    """Offsets count up by one from ``start``: nothing lost, nothing repeated."""
+    assert [e.offset for e in events] == list(range(start, start + len(events)))
+
+
+async def test_a_follower_sees_every_step_and_the_answer_once(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
+    model.enqueue(Reply.text(ANSWER, chunk_chars=5, chunk_delay_s=0.01), purpose="summarize")
+    handle = await agents.start_run("test-agent", "record a")
+    events, report = await asyncio.gather(
+        follow(agents, handle.workflow_id), agents.result(handle.workflow_id)
+    )
+    assert report.status is RunStatus.COMPLETED, report.errors
+    kinds = [e.kind for e in events]
+    for kind in (EventKind.PLAN_MADE, EventKind.TASK_STARTED, EventKind.TASK_FINISHED):
+        assert kind in kinds
+    assert kinds[-1] is EventKind.RUN_FINISHED and events[-1].status == "completed"
+    finished = next(e for e in events if e.kind is EventKind.TASK_FINISHED)
+    assert (finished.task_id, finished.outcome) == ("t1", "ok")
+    call = answer_call(events)
+    assert shown(events, call) == ANSWER == report.answer
+    tokens = [e for e in events if e.kind is EventKind.TOKENS and e.call_id == call]
+    assert "".join(e.text for e in tokens) == ANSWER  # nothing to supersede: each token once
+    assert EventKind.SUPERSEDED not in kinds
+    check_offsets(events)
+    # The planner's reply streamed too, and usage settled from the stream's last chunk.
+    assert report.usage.llm_calls == 2 and report.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("how", ["error", "abort"])
+async def test_a_stream_cut_mid_way_is_superseded_by_the_retry(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None, how: str
+) -> None:
+    model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
+    partial = "This answer will be cut off before it ends. " * 3
+    model.enqueue(
+        Reply.cut(partial, after_chunks=6, how=how),  # type: ignore[arg-type]
+        Reply.text(ANSWER, chunk_chars=7),
+        purpose="summarize",
+    )
+    handle = await agents.start_run("test-agent", "record a")
+    events, report = await asyncio.gather(
+        follow(agents, handle.workflow_id), agents.result(handle.workflow_id)
+    )
+    assert report.status is RunStatus.COMPLETED, report.errors
+    call = answer_call(events)
+    raw = "".join(e.text for e in events if e.kind is EventKind.TOKENS and e.call_id == call)
+    assert raw == partial[:48] + ANSWER  # the cut attempt's text was published...
+    superseded = [e for e in events if e.kind is EventKind.SUPERSEDED]
+    assert [(e.call_id, e.attempt) for e in superseded] == [(call, 2)]
+    assert shown(events, call) == ANSWER == report.answer  # ...and shown no more
+    finished = [e for e in events if e.kind is EventKind.CALL_FINISHED and e.call_id == call]
+    assert [e.attempt for e in finished] == [2]
+    assert model.count(purpose="summarize") == 2
+
+
+async def test_a_follower_follows_the_run_across_continue_as_new(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    plans = iter(
+        [
+            plan_reply(tool_task("t1", "record_effect", name="a"), done=False),
+            plan_reply(tool_task("t2", "record_effect", name="b"), done=True),
+        ]
+    )
+    model.set_responder("plan", lambda r: next(plans))
+    model.enqueue(Reply.text(ANSWER, chunk_chars=6), purpose="summarize")
+    spec = agents.resolve("test-agent").model_copy(
+        update={"name": "continuing-agent", "limits": LoopLimits(continue_as_new_every=1)}
+    )
+    handle = await agents.start_run(spec, "record a, continue, record b")
+    events, report = await asyncio.gather(
+        follow(agents, handle.workflow_id), agents.result(handle.workflow_id)
+    )
+    assert report.status is RunStatus.COMPLETED, report.errors
+    kinds = [e.kind for e in events]
+    assert kinds.count(EventKind.CONTINUED_AS_NEW) >= 1
+    started = [e.task_id for e in events if e.kind is EventKind.TASK_STARTED]
+    assert started == ["t1", "t2"]
+    check_offsets(events)
+    assert shown(events, answer_call(events)) == ANSWER == report.answer
+    # A reader starting after the run ended reads the last execution's events: its offsets
+    # continue the stream's, and it ends with the same answer.
+    late = await follow(agents, handle.workflow_id)
+    assert late == events[-len(late) :]
+    assert shown(late, answer_call(late)) == ANSWER
+
+
+async def test_reading_resumes_from_an_offset(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
+    model.enqueue(Reply.text(ANSWER, chunk_chars=9), purpose="summarize")
+    handle = await agents.start_run("test-agent", "record a")
+    report: RunReport = await agents.result(handle.workflow_id)
+    everything = await follow(agents, handle.workflow_id)
+    middle = len(everything) // 2
+    rest = await follow(agents, handle.workflow_id, from_offset=middle)
+    assert rest == everything[middle:]
+    assert shown(everything[:middle] + rest, answer_call(everything)) == report.answer
+    assert await follow(agents, handle.workflow_id, from_offset=len(everything)) == []
+
+
+@pytest.mark.parametrize("offset", [-1, "abc", "1.5", True, None])
+async def test_a_malformed_offset_is_refused_with_the_reason(
+    agents: LocalAgents, offset: object
+) -> None:
+    with pytest.raises(InvalidOffsetError, match="whole number >= 0"):
+        await anext(aiter(agents.events("run-anything", offset)))  # type: ignore[arg-type]
+
+
+async def test_an_unknown_run_is_named(agents: LocalAgents) -> None:
+    with pytest.raises(RunNotFoundError, match="run-nobody"):
+        await anext(aiter(agents.events("run-nobody")))
+
+
+def test_the_contract_names_are_the_sdk_stream_names() -> None:
+    from temporalio.contrib.workflow_streams import _stream
+
+    assert contract.STREAM_PUBLISH == _stream._PUBLISH_SIGNAL
+    assert contract.STREAM_POLL == _stream._POLL
+    assert contract.STREAM_OFFSET == _stream._OFFSET_QUERY
