@@ -1,0 +1,141 @@
+"""Who can break a run's event stream without our client: a raw SDK client publishing
+forged events through the stream's own signal, a malformed poll, and, with codec keys
+set, anyone reading the history on the server."""
+
+import base64
+import json
+import uuid
+
+import pytest
+from temporalio.api.common.v1 import Payload
+from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.workflow_streams import WorkflowStreamClient
+
+from durable_agents._activities.catalog import Catalog
+from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain import contract
+from durable_agents._domain.approvals import Decision
+from durable_agents._domain.events import EventKind, RunEvent, TokenBatch, Transcript
+from durable_agents._domain.run import RunStatus
+from durable_agents._infra.codec import EncryptionCodec, new_key, parse_keys
+from durable_agents._infra.connection import data_converter
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing import pending_request
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
+from tests.support.agents import LocalAgents
+from tests.support.plans import plan_reply, tool_task
+
+FORGED = "FORGED-TEXT"
+
+
+async def test_forged_publishes_never_reach_the_runs_readers(
+    dev_server: DevServer, agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    model.enqueue(plan_reply(tool_task("go", "launch_rocket", name="apollo")), purpose="plan")
+    model.enqueue(plan_reply(done=True), purpose="plan")
+    model.enqueue(Reply.text("launched", chunk_chars=3), purpose="summarize")
+    handle = await agents.start_run("test-agent", "launch")
+    request = await pending_request(agents, handle.workflow_id)
+    # The run waits for a person. An outsider publishes with the SDK's own stream client:
+    raw = await Client.connect(
+        dev_server.address, namespace=dev_server.namespace, data_converter=pydantic_data_converter
+    )
+    outsider = WorkflowStreamClient.create(raw, handle.workflow_id)
+    # an event the run never published, on the topic clients read,
+    outsider.topic(contract.EVENTS_TOPIC).publish(
+        RunEvent(kind=EventKind.RUN_FINISHED, status="completed", text=FORGED)
+    )
+    await outsider.flush()
+    # tokens for the run's calls without the key (the planner's first call: llm-1...),
+    for call in ("llm-1", "llm-2", "llm-3"):
+        outsider.topic(contract.TOKENS_TOPIC).publish(
+            TokenBatch(call_id=call, attempt=9, seq=1, key="guessed", text=FORGED)
+        )
+        await outsider.flush()
+    # and whatever else fits the signal: junk, wrong shapes, several payloads.
+    rogue = raw.get_workflow_handle(handle.workflow_id)
+    for args in (["junk"], [{"items": [{"topic": contract.TOKENS_TOPIC, "data": "!!"}]}], [1, 2]):
+        await rogue.signal(contract.STREAM_PUBLISH, args=args)
+    # A malformed poll is refused; the run goes on.
+    with pytest.raises(WorkflowUpdateFailedError):
+        await rogue.execute_update(contract.STREAM_POLL, {"from_offset": "x"})
+    await agents.approve(
+        handle.workflow_id,
+        Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
+    )
+    report = await agents.result(handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED, report.errors
+    events = [e async for e in agents.events(handle.workflow_id)]
+    assert all(FORGED not in e.model_dump_json() for e in events)
+    assert [e.kind for e in events].count(EventKind.RUN_FINISHED) == 1
+    transcript = Transcript()
+    for event in events:
+        transcript.apply(event)
+    answers = [c.text for c in transcript.calls.values() if c.label == "answer"]
+    assert answers == ["launched"] == [report.answer]
+    asked = [e for e in events if e.kind is EventKind.APPROVAL_ASKED]
+    decided = [e for e in events if e.kind is EventKind.APPROVAL_DECIDED]
+    assert [e.approval_id for e in asked] == [request.id] == [e.approval_id for e in decided]
+    assert decided[0].status == "approved"
+
+
+def _stream_payloads(history: WorkflowHistory) -> list[Payload]:
+    """The payloads of the stream's messages in ``history``: publishes and poll answers."""
+    found: list[Payload] = []
+    for event in history.events:
+        if event.HasField("workflow_execution_signaled_event_attributes"):
+            signaled = event.workflow_execution_signaled_event_attributes
+            if signaled.signal_name == contract.STREAM_PUBLISH:
+                found += signaled.input.payloads
+        if event.HasField("workflow_execution_update_completed_event_attributes"):
+            outcome = event.workflow_execution_update_completed_event_attributes.outcome
+            found += outcome.success.payloads
+    return found
+
+
+def _texts(payload: Payload) -> str:
+    """Every text a decoded stream payload carries (its items are nested payloads)."""
+    body = json.loads(payload.data)
+    texts = []
+    for item in body.get("items", []):
+        nested = Payload()
+        nested.ParseFromString(base64.b64decode(item["data"]))
+        texts.append(json.loads(nested.data).get("text", ""))
+    return "".join(texts)
+
+
+@pytest.mark.e2e
+async def test_stream_payloads_are_encrypted_with_the_codec_on(
+    dev_server: DevServer,
+    catalog: Catalog,
+    model: ScriptedModelServer,
+    worker_settings: WorkerSettings,
+    task_queue: str,
+) -> None:
+    codec = EncryptionCodec(parse_keys(f"a:{new_key()}"))
+    client = await Client.connect(
+        dev_server.address, namespace=dev_server.namespace, data_converter=data_converter(codec)
+    )
+    marker = uuid.uuid4().hex
+    answer = f"ANSWER-{marker} " * 4
+    model.enqueue(plan_reply(tool_task("t", "record_effect", name="a")), purpose="plan")
+    model.enqueue(Reply.text(answer, chunk_chars=4, chunk_delay_s=0.01), purpose="summarize")
+    agents = LocalAgents(client, catalog, task_queue)
+    async with build_worker(client, worker_settings, catalog=catalog):
+        handle = await agents.start_run("test-agent", "record a")
+        events = [e async for e in agents.events(handle.workflow_id)]
+    tokens = "".join(e.text for e in events if e.kind is EventKind.TOKENS)
+    assert answer in tokens  # read back, decrypted, by a client with the key
+    plain = await Client.connect(
+        dev_server.address, namespace=dev_server.namespace, data_converter=pydantic_data_converter
+    )
+    history = await plain.get_workflow_handle(handle.workflow_id).fetch_history()
+    payloads = _stream_payloads(history)
+    assert payloads, "the run was followed: its history holds stream messages"
+    assert all(p.metadata["encoding"] == b"binary/encrypted" for p in payloads)
+    assert marker.encode() not in history.to_json().encode()
+    # The same payloads, decrypted, are the stream: the check above looked at the tokens.
+    decoded = await codec.decode(payloads)
+    assert marker in "".join(_texts(p) for p in decoded)
