@@ -26,6 +26,7 @@ from durable_agents._client.api import (
     InvalidRunRequestError,
     RunEndedError,
 )
+from durable_agents._client.events import InvalidOffsetError
 from durable_agents._domain import contract
 from durable_agents._domain.run import RunReport, RunStatus, workflow_id_for
 from durable_agents._infra.connection import TemporalSettings
@@ -109,7 +110,7 @@ def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
         except RunEndedError as e:
             err.print(f"[yellow]{e}[/]")
             raise typer.Exit(EXIT_ENDED) from None
-        except (InvalidRunRequestError, ConnectionError, LookupError) as e:
+        except (InvalidRunRequestError, InvalidOffsetError, ConnectionError, LookupError) as e:
             err.print(f"[red]error:[/] {e}")
             raise typer.Exit(1) from None
         except RPCError as e:

@@ -26,7 +26,15 @@ from durable_agents._cli.app import (
 from durable_agents._cli.follow import decided_elsewhere, detached, follow
 from durable_agents._cli.prompt import Overtaken, ask_yes_no, detach_on_ctrl_c, until_detached
 from durable_agents._cli.render import IDENTITY_NOT_VERIFIED, print_request, print_view, to_json
+from durable_agents._cli.watch import (
+    WatchPosition,
+    WatchView,
+    load_position,
+    print_json_events,
+    show_events,
+)
 from durable_agents._client.api import AgentsClient, DecisionRefusedError, RunEndedError
+from durable_agents._client.events import parse_offset
 from durable_agents._domain.approvals import (
     ApprovalRequest,
     BudgetExtension,
@@ -177,23 +185,45 @@ def _interactive_approval(
 @run_async
 async def watch(
     run: str = run_argument(),
-    as_json: bool = typer.Option(False, "--json", help="One JSON status object per line."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON event per line, then the report."),
+    from_offset: str | None = typer.Option(
+        None,
+        "--from-offset",
+        help="Start at this event (by default: where the last watch of RUN stopped).",
+    ),
 ) -> None:
-    """Follow RUN live until it ends."""
+    """Follow RUN live until it ends: its steps, and its models' text as it is written.
+
+    Ctrl-C detaches; ``agentctl watch RUN`` again goes on where it stopped.
+    """
     client = await connect_client()
     wid = workflow_id_of(run)
-    report = await follow(
-        client,
-        wid,
-        on_view=(lambda v: print(v.model_dump_json(), flush=True))  # noqa: T201 - JSON lines
-        if as_json
-        else (lambda v: print_view(out, v)),
-        on_approval=None if as_json else (lambda v, r: _print_request_async(wid, r, v)),
-    )
+    start = parse_offset(from_offset) if from_offset is not None else None
     if as_json:
+        async with detach_on_ctrl_c() as pressed:
+            ended = await until_detached(print_json_events(client, wid, start or 0), pressed)
+        if ended is None:
+            err.print(await detached(client, wid))
+            raise typer.Exit(EXIT_CODES[RunStatus.RUNNING])
+        report = await client.result(wid)
         print(report.model_dump_json(), flush=True)  # noqa: T201 - the last JSON line
         raise typer.Exit(EXIT_CODES[report.status])
-    finish(report, False)
+    position = (
+        load_position(wid)
+        if start is None
+        else WatchPosition(printed_upto=start, replay_from=start)
+    )
+    view = WatchView(out, wid, position)
+    with view.live:
+        async with detach_on_ctrl_c() as pressed:
+            ended = await until_detached(show_events(client, wid, view), pressed)
+    if ended is None:
+        err.print(await detached(client, wid))
+        err.print(
+            f"(at event {view.position.printed_upto}; `agentctl watch {wid}` goes on from there)"
+        )
+        raise typer.Exit(EXIT_CODES[RunStatus.RUNNING])
+    finish(await client.result(wid), False)
 
 
 async def _print_request_async(workflow_id: str, request: ApprovalRequest, view: RunView) -> None:

@@ -63,6 +63,7 @@ class RunEvent(CompactModel):
     tokens: int = 0
     approval_id: str = ""
     call_id: str = ""
+    purpose: str = ""  # of a model call: plan, evaluate, summarize...
     attempt: int = 0
     text: str = ""
 
@@ -88,6 +89,7 @@ class CallText(CompactModel):
     """The text of one model call as a client has it: the latest attempt's only."""
 
     label: str = ""
+    purpose: str = ""
     attempt: int = 0
     text: str = ""
     finished: bool = False
@@ -109,7 +111,9 @@ class Transcript:
         """Take ``event``; the call it changed, if it is about a model call."""
         if not event.call_id:
             return None
-        call = self.calls.setdefault(event.call_id, CallText(label=event.label))
+        call = self.calls.setdefault(
+            event.call_id, CallText(label=event.label, purpose=event.purpose)
+        )
         if event.attempt and event.attempt < call.attempt:
             return call  # a late batch of an attempt already superseded
         if event.attempt > call.attempt:

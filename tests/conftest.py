@@ -151,6 +151,9 @@ def agents(client: Client, catalog: Catalog, task_queue: str) -> LocalAgents:
 
 
 @pytest.fixture
-def cli(dev_server: DevServer, task_queue: str) -> Cli:
-    """``agentctl`` with this test's server, queue and plugins."""
-    return Cli(dev_server, task_queue, TEST_PLUGINS)
+def cli(dev_server: DevServer, task_queue: str, tmp_path: Path) -> Cli:
+    """``agentctl`` with this test's server, queue and plugins (and its own state dir,
+    where ``agentctl watch`` keeps its positions)."""
+    cli = Cli(dev_server, task_queue, TEST_PLUGINS)
+    cli.env["XDG_STATE_HOME"] = str(tmp_path / "agentctl-state")
+    return cli

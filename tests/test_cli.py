@@ -257,22 +257,25 @@ async def test_status_of_unknown_or_unanswered_run_is_one_clear_line(
     assert rc == 1 and "error:" in err and "Traceback" not in err, err
 
 
-async def test_watch_json_streams_status_lines_and_ends_with_the_report(
+async def test_watch_json_streams_events_and_ends_with_the_report(
     cli: Cli, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     _launch_plan(model)
     handle = await agents.start_run("test-agent", "launch")
     request = await pending_request(agents, handle.workflow_id)
     watch = await cli.stream("watch", handle.workflow_id, "--json")
-    first = await cli.read_until(watch, "pending_approvals")
+    first = await cli.read_until(watch, "approval_asked")
     await agents.approve(
         handle.workflow_id,
         Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
     )
     rest, _ = await asyncio.wait_for(watch.communicate(), 30)
     lines = [json.loads(line) for line in [*first, *rest.decode().splitlines()]]
-    assert watch.returncode == 0 and lines[0]["pending_approvals"][0]["id"] == "a1"
-    assert lines[-1]["status"] == "completed" and "answer" in lines[-1]
+    events, report = lines[:-1], lines[-1]
+    assert watch.returncode == 0 and first and json.loads(first[-1])["approval_id"] == "a1"
+    assert [e["offset"] for e in events] == list(range(len(events)))  # one event per line
+    assert events[0]["kind"] == "call_started" and events[-1]["kind"] == "run_finished"
+    assert report["status"] == "completed" and "answer" in report
 
 
 async def test_extend_budget_json(

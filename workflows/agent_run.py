@@ -421,7 +421,7 @@ class AgentRun:
         )
         try:
             step = await self._tasks.run(task)
-        except BaseException as err:
+        except Exception as err:  # not GeneratorExit: an evicted run publishes nothing
             self._events.publish(
                 EventKind.TASK_FINISHED,
                 iteration=iteration,
@@ -435,7 +435,7 @@ class AgentRun:
             EventKind.TASK_FINISHED,
             iteration=iteration,
             task_id=task.id,
-            label=step.label,
+            label=label,
             outcome=step.outcome.value,
             detail=step.why or "",
             cost_micros=step.usage.cost_micros,

@@ -158,7 +158,9 @@ class ModelCaller:
                 json_mode=json_mode,
                 cacheable=route.cacheable,
                 label=label,
-                stream_key=self._events.open_call(key, label) if self._events else "",
+                stream_key=self._events.open_call(key, label, purpose.value)
+                if self._events
+                else "",
             )
             try:
                 reply = await workflow.execute_activity(

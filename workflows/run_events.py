@@ -74,11 +74,11 @@ class RunEvents:
 
     # -- model calls ---------------------------------------------------------------------
 
-    def open_call(self, call_id: str, label: str) -> str:
+    def open_call(self, call_id: str, label: str, purpose: str) -> str:
         """Register a model call about to start; the key its token batches must carry."""
         key = str(workflow.uuid4())
         self._calls[call_id] = _OpenCall(key=key, label=label)
-        self.publish(EventKind.CALL_STARTED, call_id=call_id, label=label)
+        self.publish(EventKind.CALL_STARTED, call_id=call_id, label=label, purpose=purpose)
         return key
 
     def close_call(self, call_id: str, *, attempt: int, failed: bool = False) -> None:
