@@ -209,6 +209,26 @@ def codec_key() -> None:
     out.print(f"k{datetime.now(UTC):%Y%m%d}:{new_key()}")
 
 
+@app.command("serve-events", rich_help_panel=PANEL)
+@run_async
+async def serve_events(
+    port: int = typer.Option(8787, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Bind address (keep it local without a proxy)."),
+) -> None:
+    """Serve runs' events as Server-Sent Events: GET /runs/RUN/events (Last-Event-ID resumes)."""
+    from durable_agents._cli.prompt import detach_on_ctrl_c
+    from durable_agents._client.event_server import EventServer
+
+    client = await connect_client()
+    server = await EventServer(client, host=host, port=port).start()
+    out.print(f"events of RUN at {server.url}/runs/RUN/events · Ctrl-C to stop", highlight=False)
+    try:
+        async with detach_on_ctrl_c() as pressed:
+            await pressed.wait()
+    finally:
+        await server.close()
+
+
 @app.command("codec-server", rich_help_panel=PANEL)
 def codec_server(
     port: int = typer.Option(8081, help="Port on 127.0.0.1."),
