@@ -57,6 +57,7 @@ NAMES: frozenset[str] = frozenset(
         *(n for h in contract.WORKFLOWS for n in h.updates | h.signals | h.queries),
         *contract.ACTIVITIES,
         *contract.SEARCH_ATTRIBUTE_TYPES,
+        *contract.STREAM_NAMES,  # registered by the SDK's WorkflowStream, not the class
     }
 )
 # No ordinary word: an underscore, or a capital inside (CamelCase).

@@ -27,7 +27,11 @@ declared local ran as a local activity, and a normal one carried its heartbeat t
 ``unreplayable/admission_query_race.json`` is a run recorded when the agent was resolved
 by a local activity, which no code replays (see its test); ``admitted_run_resolve_activity``
 is one that resolved it with an activity (the resolve-by-activity patch;
-``UPDATE_HISTORIES=1`` re-records it).
+``UPDATE_HISTORIES=1`` re-records it). ``admitted_run_pre_stream``, ``continued_first_pre_stream``
+and ``continued_next_pre_stream`` were recorded from the code before the run streamed its
+events (the stream-events patch); ``streamed_run_first`` and ``streamed_run_next`` are a
+streamed run followed by a client, with a forged publish, a cut stream retried and a
+continue-as-new (``UPDATE_HISTORIES=1`` re-records them).
 """
 
 import asyncio
@@ -47,6 +51,7 @@ from durable_agents._activities.user_limits import UserLimits
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import Decision
 from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.events import RunEvent
 from durable_agents._domain.run import RunReport, RunRequest, RunStatus, workflow_id_for
 from durable_agents._domain.spec import LoopLimits
 from durable_agents._domain.user_ledger import ledger_workflow_id
@@ -201,6 +206,57 @@ async def test_continued_run_with_a_subagent_replays(
         await _replayer().replay_workflow(history)
         if os.environ.get("UPDATE_HISTORIES") == "1":
             (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def test_streamed_run_replays(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    """The stream-events path, followed by a client: token batches arrive as the stream's
+    publish signal (one forged, refused), polls as its update, a cut stream is retried, the
+    run continues as new. ``UPDATE_HISTORIES=1`` re-records ``streamed_run*.json``."""
+    plans = iter(
+        [
+            plan_reply(tool_task("t1", "record_effect", name="a"), done=False),
+            plan_reply(tool_task("t2", "record_effect", name="b")),
+        ]
+    )
+    model.set_responder("plan", lambda r: next(plans))
+    answer = "a and b recorded, streamed. " * 3
+    model.enqueue(
+        Reply.cut(answer, after_chunks=3), Reply.text(answer, chunk_chars=6), purpose="summarize"
+    )
+    spec = agents.resolve("test-agent").model_copy(
+        update={"name": "streamed-agent", "limits": LoopLimits(continue_as_new_every=1)}
+    )
+    handle = await agents.start_run(spec, "record a, continue, record b", request_id="streamed")
+    await agents.temporal.get_workflow_handle(handle.workflow_id).signal(
+        contract.STREAM_PUBLISH, "forged"
+    )
+    events, report = await asyncio.gather(
+        _all_events(agents, handle.workflow_id), agents.result(handle.workflow_id)
+    )
+    assert report.status is RunStatus.COMPLETED, report.errors
+    assert any(e.kind.value == "superseded" for e in events)
+    runs = [
+        wf async for wf in agents.temporal.list_workflows(f"WorkflowId = '{handle.workflow_id}'")
+    ]
+    first = min(runs, key=lambda wf: wf.start_time)
+    histories = {
+        "streamed_run_first": await agents.temporal.get_workflow_handle(
+            first.id, run_id=first.run_id
+        ).fetch_history(),
+        "streamed_run_next": await agents.temporal.get_workflow_handle(
+            handle.workflow_id
+        ).fetch_history(),
+    }
+    for name, history in histories.items():
+        await _replayer().replay_workflow(history)
+        if os.environ.get("UPDATE_HISTORIES") == "1":
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def _all_events(agents: LocalAgents, workflow_id: str) -> list[RunEvent]:
+    return [e async for e in agents.events(workflow_id)]
 
 
 QUERY_RACE = HISTORIES / "unreplayable" / "admission_query_race.json"
