@@ -2,32 +2,33 @@
 
 The model client hands over text piece by piece; `TokenSender` gathers it and sends one
 `TokenBatch` per ``interval`` (the first piece at once, so the first words show without
-waiting) through the SDK's `WorkflowStreamClient` (a signal, retried and deduplicated by
-it). The run checks each batch (see ``workflows/run_events.py``) and publishes its text.
+waiting) with the run's ``stream_tokens`` update. The run checks each batch (see
+``workflows/run_events.py``) and publishes its text on its event stream. An update, not
+the stream's publish signal: the run can refuse it without writing anything, and the
+server caps signals at 64 per execution.
 
-Streaming is best effort: a batch that cannot be sent (the run has ended, the frontend is
-unreachable for longer than the retry window) stops the streaming of this attempt, never
-the model call. What counts is the call's result; clients reconcile with it.
+Streaming is best effort: a batch the run refuses (the call is no longer in flight) or
+cannot be sent for `_GIVE_UP` stops the streaming of this attempt, never the model call.
+A batch that failed for a passing reason is sent again (same ``seq``: taken once).
 """
 
 import asyncio
 import contextlib
+import time
 from datetime import timedelta
 from typing import Self
 
 from temporalio import activity
-from temporalio.contrib.workflow_streams import WorkflowStreamClient
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from durable_agents._domain import contract
 from durable_agents._domain.events import MAX_BATCH_CHARS, TokenBatch
 
-# How long text waits to be sent: the latency it adds, against one signal per interval.
+# How long text waits to be sent: the latency it adds, against one update per interval.
 DEFAULT_INTERVAL = timedelta(milliseconds=100)
-# A flush that cannot reach the run gives up after this long (the call goes on).
-_FLUSH_RETRY = timedelta(seconds=20)
-# Sends of an attempt's last batch before giving up on it.
-_LAST_TRIES = 50
+# A batch that cannot be delivered for this long is given up (the call goes on).
+_GIVE_UP_S = 20.0
 # Answers after which sending again cannot help (the run has ended, or refuses us).
 _FINAL = frozenset(
     {
@@ -44,29 +45,37 @@ class TokenSender:
 
     def __init__(self, key: str, interval: timedelta = DEFAULT_INTERVAL) -> None:
         info = activity.info()
+        assert info.workflow_id is not None, "model calls run for a workflow"
         self._key = key
         self._call_id = info.activity_id
         self._attempt = info.attempt
         self._interval = interval.total_seconds()
-        self._client = WorkflowStreamClient.from_within_activity(max_retry_duration=_FLUSH_RETRY)
-        self._topic = self._client.topic(contract.TOKENS_TOPIC, type=TokenBatch)
+        self._run = activity.client().get_workflow_handle(
+            info.workflow_id, run_id=info.workflow_run_id
+        )
         self._pending: list[str] = []
+        self._unsent: list[TokenBatch] = []
+        self._failing_since: float | None = None
         self._seq = 0
         self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._broken = False
 
     async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._run())
         if self._attempt > 1:  # supersede the earlier attempt's text even if this one says nothing
-            self._send_now("")
+            self._batch("")
+            self._wake.set()
+        self._task = asyncio.create_task(self._run_loop())
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
+        # Not cancelled: a cancelled update call is an error the sender would take for a
+        # passing one. The loop ends after the batch it is sending, if any.
+        self._closing.set()
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         await self._drain()
 
     def add(self, text: str) -> None:
@@ -75,47 +84,66 @@ class TokenSender:
             self._pending.append(text)
             self._wake.set()
 
-    def _send_now(self, text: str) -> None:
+    def _batch(self, text: str) -> None:
         self._seq += 1
-        batch = TokenBatch(
-            call_id=self._call_id, attempt=self._attempt, seq=self._seq, key=self._key, text=text
+        self._unsent.append(
+            TokenBatch(
+                call_id=self._call_id,
+                attempt=self._attempt,
+                seq=self._seq,
+                key=self._key,
+                text=text,
+            )
         )
-        self._topic.publish(batch)
 
-    async def _run(self) -> None:
+    async def _run_loop(self) -> None:
         while not self._broken:
             await self._wake.wait()
+            if self._closing.is_set():
+                return
             await self._flush()
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):  # the pause between batches, unless closing
+                await asyncio.wait_for(self._closing.wait(), self._interval)
 
     async def _flush(self) -> bool:
-        """Send what is queued; False if it could not be sent this time."""
+        """Send what is queued, in order; False if some of it could not be sent now."""
         self._wake.clear()
         text, self._pending = "".join(self._pending), []
         for start in range(0, len(text), MAX_BATCH_CHARS):
-            self._send_now(text[start : start + MAX_BATCH_CHARS])
-        if self._broken:
-            return True
+            self._batch(text[start : start + MAX_BATCH_CHARS])
+        while self._unsent and not self._broken:
+            if not await self._send(self._unsent[0]):
+                return False
+            if self._unsent:  # (emptied if the run refused it)
+                self._unsent.pop(0)
+        return True
+
+    async def _send(self, batch: TokenBatch) -> bool:
         try:
-            await self._client.flush()
-        except RPCError as err:
-            # The batch stays pending and goes with the next flush, unless the run is gone.
-            if err.status in _FINAL:
+            await self._run.execute_update(contract.STREAM_TOKENS, batch)
+        except WorkflowUpdateFailedError as err:  # refused: the call is over, or not ours
+            self._stop(err)
+        except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+            now = time.monotonic()
+            self._failing_since = self._failing_since or now
+            if (isinstance(err, RPCError) and err.status in _FINAL) or (
+                now - self._failing_since > _GIVE_UP_S
+            ):
                 self._stop(err)
             return self._broken
-        except TimeoutError as err:  # pending past the retry window: dropped by the client
-            self._stop(err)
+        self._failing_since = None
         return True
 
     async def _drain(self) -> None:
-        """The last text of the attempt: retried until sent or given up (the call's
-        result goes to the run after it, so a client has the whole text first)."""
-        for _ in range(_LAST_TRIES):
+        """The attempt's last text: sent before the call returns its result to the run, so
+        a client has the whole text before ``call_finished``."""
+        for _ in range(int(_GIVE_UP_S / self._interval) + 2):
             if await self._flush():
                 return
             await asyncio.sleep(self._interval)
-        self._stop(TimeoutError("the last batch could not be sent"))
 
     def _stop(self, err: Exception) -> None:
         self._broken = True
-        activity.logger.warning("streaming this model call's tokens stopped: %s", err)
+        self._unsent.clear()
+        cause = err.cause if isinstance(err, WorkflowUpdateFailedError) else err
+        activity.logger.warning("streaming this model call's tokens stopped: %s", cause)

@@ -29,6 +29,7 @@ from bench.history import long_run
 from bench.recovery import SDK_DEFAULT_STICKY_S, measure_memory, measure_recovery
 from bench.report import machine, table, targets
 from bench.runs import measure_overhead, measure_throughput, uid
+from bench.streaming import measure_streaming
 from durable_agents._infra.logs import configure_logging
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -44,7 +45,7 @@ CONTENDERS_NOTE = (
     "not counted. writes_per_step: SQLite write transactions of the Temporal server's "
     "file (langgraph: of its checkpoint file), from the WAL index's commit counter."
 )
-SCENARIOS = ("overhead", "throughput", "history", "recovery", "memory")  # in run order
+SCENARIOS = ("overhead", "throughput", "history", "recovery", "memory", "streaming")  # run order
 # The headline numbers (durable-agents'); null when their scenario did not run.
 METRICS = (
     "overhead_ms_per_step",
@@ -58,6 +59,9 @@ METRICS = (
     "recovery_s",
     "mid_tool_recovery_s",
     "memory_kib_per_waiting_run",
+    "stream_token_latency_ms",
+    "stream_history_bytes_per_1000_tokens",
+    "stream_extra_step_ratio",
 )
 
 
@@ -78,6 +82,10 @@ class Sizes:
     sticky_timeout_s: float = 1.0  # agent-worker's default
     default_sticky: bool = True
     mid_tool: bool = True  # also the mid_tool and failover situations
+    stream_tokens: int = 1000  # the streamed answer's length
+    stream_runs: int = 3
+    stream_steps: int = 10  # steps of the runs timed with streaming on and off
+    stream_chunk_delay_ms: float = 10.0  # the model writes a chunk (~1 token) this often
 
 
 SMOKE = Sizes(
@@ -91,6 +99,9 @@ SMOKE = Sizes(
     memory_runs=10,
     default_sticky=False,
     mid_tool=False,
+    stream_tokens=50,
+    stream_runs=1,
+    stream_steps=2,
 )
 
 
@@ -199,6 +210,16 @@ async def _memory(h: Harness, s: Sizes, result: dict[str, Any]) -> None:
     }
 
 
+async def _streaming(h: Harness, s: Sizes, result: dict[str, Any]) -> None:
+    m = await measure_streaming(
+        h, s.stream_tokens, s.stream_runs, s.stream_steps, s.stream_chunk_delay_ms
+    )
+    result["stream_token_latency_ms"] = m["token_latency_ms"]
+    result["stream_history_bytes_per_1000_tokens"] = m["history_bytes_per_1000_tokens"]
+    result["stream_extra_step_ratio"] = m["extra_step_ratio"]
+    result["streaming"] = m
+
+
 Scenario = Callable[[Harness, Sizes, dict[str, Any]], Awaitable[None]]
 PHASES: dict[str, tuple[str, Scenario]] = {
     "overhead": ("step times at 0 ms model latency", _overhead),
@@ -206,6 +227,7 @@ PHASES: dict[str, tuple[str, Scenario]] = {
     "history": ("long run with large replies", _history),
     "recovery": ("kill -9 and restart of a worker", _recovery),
     "memory": ("runs waiting for approval", _memory),
+    "streaming": ("model tokens streamed to a client", _streaming),
 }
 
 

@@ -50,7 +50,15 @@ def targets(result: dict[str, Any]) -> dict[str, bool | None]:
     cpu = _get(result, "cpu_s_per_step", "total")
     memory = result.get("memory_kib_per_waiting_run")
     floor_memory = _get(result, "floors", "floor_temporal", "memory_kib_per_waiting_run")
+    stream_p50 = _get(result, "stream_token_latency_ms", "p50")
+    stream_bytes = _get(result, "stream_history_bytes_per_1000_tokens", "beyond_text")
+    stream_extra = result.get("stream_extra_step_ratio")
     return {
+        "stream_token_p50_le_250ms": None if stream_p50 is None else stream_p50 <= 250,
+        "stream_history_le_4kb_per_1000_tokens_beyond_text": (
+            None if stream_bytes is None else stream_bytes <= 4096
+        ),
+        "stream_extra_step_le_10pct": None if stream_extra is None else stream_extra <= 0.10,
         "overhead_ratio_le_1.1": None if ratio is None else ratio <= 1.1,
         "overhead_ratio_vs_langgraph_le_3": None if peer_ratio is None else peer_ratio <= 3,
         "throughput_ge_40_steps_per_s": None if throughput is None else throughput >= 40,
@@ -179,6 +187,15 @@ def table(result: dict[str, Any]) -> str:
             None,
             None,
         ),
+    ]
+    latency = result.get("stream_token_latency_ms") or {}
+    stream_bytes = result.get("stream_history_bytes_per_1000_tokens") or {}
+    rows += [
+        ("stream token latency p50 ms", latency.get("p50"), None, None, None),
+        ("stream token latency p99 ms", latency.get("p99"), None, None, None),
+        ("stream history B / 1000 tokens", stream_bytes.get("total"), None, None, None),
+        ("  of which beyond the text", stream_bytes.get("beyond_text"), None, None, None),
+        ("stream extra step time", result.get("stream_extra_step_ratio"), None, None, None),
     ]
     for name, met in (result.get("targets") or {}).items():
         rows.append((f"target {name}", met, None, None, None))

@@ -34,14 +34,17 @@ STATUS: Final = "status"  # query: the live `RunView`
 
 # -- AgentRun's event stream (``temporalio.contrib.workflow_streams``) ------------------------
 # The stream's handlers are registered by the SDK's `WorkflowStream` under its own names
-# (``tests/test_run_events.py`` checks these are them); the run replaces the publish
-# signal's handler with its own, which takes only its model calls' `TokenBatch`es.
+# (``tests/test_run_events.py`` checks these are them). The run replaces the publish
+# signal's handler with one that refuses everything: model activities send their tokens
+# with the ``stream_tokens`` update instead, which the run validates (a refused update
+# writes nothing; signals are capped at 64 per execution by the server's configuration).
+
+STREAM_TOKENS: Final = "stream_tokens"  # update: a model call's `TokenBatch`
 
 STREAM_PUBLISH: Final = "__temporal_workflow_stream_publish"  # signal
 STREAM_POLL: Final = "__temporal_workflow_stream_poll"  # update, and a query
 STREAM_OFFSET: Final = "__temporal_workflow_stream_offset"  # query
 EVENTS_TOPIC: Final = "run_events"  # what clients read: `RunEvent`s the run published
-TOKENS_TOPIC: Final = "model_tokens"  # what model activities send the run: `TokenBatch`es
 STREAM_NAMES: Final = frozenset({STREAM_PUBLISH, STREAM_POLL, STREAM_OFFSET})
 
 # -- UserLedger's messages -----------------------------------------------------------------
@@ -108,7 +111,7 @@ class Handlers:
 WORKFLOWS: Final = (
     Handlers(
         AGENT_RUN,
-        updates=frozenset({ADMISSION, APPROVE, REJECT, EXTEND_BUDGET}),
+        updates=frozenset({ADMISSION, APPROVE, REJECT, EXTEND_BUDGET, STREAM_TOKENS}),
         signals=frozenset({APPROVE, REJECT, EXTEND_BUDGET}),
         queries=frozenset({STATUS}),
     ),

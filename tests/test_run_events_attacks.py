@@ -48,16 +48,19 @@ async def test_forged_publishes_never_reach_the_runs_readers(
         RunEvent(kind=EventKind.RUN_FINISHED, status="completed", text=FORGED)
     )
     await outsider.flush()
-    # tokens for the run's calls without the key (the planner's first call: llm-1...),
-    for call in ("llm-1", "llm-2", "llm-3"):
-        outsider.topic(contract.TOKENS_TOPIC).publish(
-            TokenBatch(call_id=call, attempt=9, seq=1, key="guessed", text=FORGED)
-        )
-        await outsider.flush()
     # and whatever else fits the signal: junk, wrong shapes, several payloads.
     rogue = raw.get_workflow_handle(handle.workflow_id)
-    for args in (["junk"], [{"items": [{"topic": contract.TOKENS_TOPIC, "data": "!!"}]}], [1, 2]):
+    for args in (["junk"], [{"items": [{"topic": "x", "data": "!!"}]}], [1, 2]):
         await rogue.signal(contract.STREAM_PUBLISH, args=args)
+    # Tokens through the update model calls use: refused (no call in flight, no key, junk).
+    for batch in (
+        TokenBatch(call_id="g0-1-llm", attempt=9, seq=1, key="guessed", text=FORGED),
+        TokenBatch(call_id="llm-9", attempt=1, seq=1, key="guessed", text=FORGED),
+        {"text": FORGED},
+        "junk",
+    ):
+        with pytest.raises(WorkflowUpdateFailedError):
+            await rogue.execute_update(contract.STREAM_TOKENS, batch)
     # A malformed poll is refused; the run goes on.
     with pytest.raises(WorkflowUpdateFailedError):
         await rogue.execute_update(contract.STREAM_POLL, {"from_offset": "x"})
@@ -69,6 +72,15 @@ async def test_forged_publishes_never_reach_the_runs_readers(
     assert report.status is RunStatus.COMPLETED, report.errors
     events = [e async for e in agents.events(handle.workflow_id)]
     assert all(FORGED not in e.model_dump_json() for e in events)
+    # The refused updates wrote nothing; the run's own token batches were accepted.
+    history = await rogue.fetch_history()
+    accepted = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    tokens = [a.args.payloads[0].data for a in accepted if a.name == contract.STREAM_TOKENS]
+    assert tokens and not [t for t in tokens if FORGED.encode() in t]
     assert [e.kind for e in events].count(EventKind.RUN_FINISHED) == 1
     transcript = Transcript()
     for event in events:
@@ -82,13 +94,13 @@ async def test_forged_publishes_never_reach_the_runs_readers(
 
 
 def _stream_payloads(history: WorkflowHistory) -> list[Payload]:
-    """The payloads of the stream's messages in ``history``: publishes and poll answers."""
+    """The payloads of the stream's messages in ``history``: token batches, polls and
+    their answers."""
     found: list[Payload] = []
     for event in history.events:
-        if event.HasField("workflow_execution_signaled_event_attributes"):
-            signaled = event.workflow_execution_signaled_event_attributes
-            if signaled.signal_name == contract.STREAM_PUBLISH:
-                found += signaled.input.payloads
+        if event.HasField("workflow_execution_update_accepted_event_attributes"):
+            accepted = event.workflow_execution_update_accepted_event_attributes
+            found += accepted.accepted_request.input.args.payloads
         if event.HasField("workflow_execution_update_completed_event_attributes"):
             outcome = event.workflow_execution_update_completed_event_attributes.outcome
             found += outcome.success.payloads
@@ -97,8 +109,12 @@ def _stream_payloads(history: WorkflowHistory) -> list[Payload]:
 
 def _texts(payload: Payload) -> str:
     """Every text a decoded stream payload carries (its items are nested payloads)."""
+    if payload.metadata.get("encoding") != b"json/plain":
+        return ""  # an update's empty answer (binary/null)
     body = json.loads(payload.data)
-    texts = []
+    if not isinstance(body, dict):
+        return ""
+    texts = [str(body.get("text", ""))]
     for item in body.get("items", []):
         nested = Payload()
         nested.ParseFromString(base64.b64decode(item["data"]))

@@ -50,7 +50,7 @@ from durable_agents._workflows.notices import Notices
 from durable_agents._workflows.payloads import one_payload
 from durable_agents._workflows.planning import Escalate, Planner
 from durable_agents._workflows.report import escalation_context, partial_answer, run_report
-from durable_agents._workflows.run_events import RunEvents, prior_stream_state
+from durable_agents._workflows.run_events import RunEvents, TokensRefusedError, prior_stream_state
 from durable_agents._workflows.shares import settle_share
 from durable_agents._workflows.state import RunState
 from durable_agents._workflows.story import Story
@@ -156,6 +156,21 @@ class AgentRun:
             self._started().check_extension(one_payload(extension))
         except DecisionRefusedError as err:
             raise _refusal(err) from None
+
+    @workflow.update(name=contract.STREAM_TOKENS)
+    def stream_tokens(self, *batch: Any) -> None:
+        """A model activity's text for the run's event stream (``TokenBatch``)."""
+        try:
+            self._events.take(self._events.check(one_payload(batch)))
+        except TokensRefusedError as err:  # the validator does not run on replay
+            raise ApplicationError(str(err), type="TokensRefused", non_retryable=True) from None
+
+    @stream_tokens.validator
+    def _check_stream_tokens(self, *batch: Any) -> None:
+        try:
+            self._events.check(one_payload(batch))
+        except TokensRefusedError as err:
+            raise ApplicationError(str(err), type="TokensRefused", non_retryable=True) from None
 
     @workflow.signal(name=contract.APPROVE)
     def approve_signal(self, *args: Any) -> None:

@@ -3,28 +3,25 @@
 Built on the SDK's Workflow Streams (`WorkflowStream`: an offset-addressed log that
 clients long-poll with an update, and read with a query once the run has closed). The
 stream's publish signal is open to anyone who can reach the frontend, so the run replaces
-its handler: the only thing it takes from outside is a model activity's `TokenBatch`,
-for a call in flight, with the key the run put in that call's input, for its latest
-attempt, once. Everything else a client reads was published by the run itself.
+its handler with one that refuses everything. The only thing it takes from outside is a
+model activity's `TokenBatch`, through the ``stream_tokens`` update: for a call in
+flight, with the key the run put in that call's input, for its latest attempt, once. The
+update's validator refuses anything else, and a refused update writes nothing to the
+history (a signal always would, and the server caps them at 64 per execution). Everything
+a client reads was published by the run itself.
 
 Superseding: the first batch of a later attempt of a call is preceded by a ``superseded``
 event, and ``call_finished`` names the attempt that answered, so a client applying
 `Transcript` shows the final text once whatever was retried or killed.
 """
 
-import base64
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from temporalio import workflow
-from temporalio.api.common.v1 import Payload
-from temporalio.contrib.workflow_streams import (
-    PublishInput,
-    WorkflowStream,
-    WorkflowStreamState,
-)
+from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
 
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalRequest, ApprovalState
@@ -34,7 +31,10 @@ from durable_agents._domain.events import EventKind, RunEvent, TokenBatch
 # behind when the run continued; one further behind resumes at the first event kept.
 CARRIED_EVENTS = 64
 _STATE = TypeAdapter(WorkflowStreamState)
-_PUBLISH = TypeAdapter(PublishInput)
+
+
+class TokensRefusedError(Exception):
+    """A token batch the run does not take; the message says why."""
 
 
 @dataclass
@@ -66,7 +66,7 @@ class RunEvents:
         self._calls: dict[str, _OpenCall] = {}
         self._announced: dict[str, ApprovalState] = {}
         self.refused = 0
-        workflow.set_signal_handler(contract.STREAM_PUBLISH, self._take)
+        workflow.set_signal_handler(contract.STREAM_PUBLISH, self._refuse_publish)
 
     def publish(self, kind: EventKind, **fields: Any) -> None:
         """Append one event for every client following the run."""
@@ -92,36 +92,31 @@ class RunEvents:
             outcome="failed" if failed else "ok",
         )
 
-    def _take(self, *args: Any) -> None:
-        """The stream's publish signal: only checked token batches get through."""
-        batches = self._batches(args)
-        if batches is None:
-            self.refused += 1
-            workflow.logger.warning("refused a publish to the run's event stream")
-            return
-        for batch in batches:
-            self._take_batch(batch)
+    def _refuse_publish(self, *_args: Any) -> None:
+        """The stream's publish signal: nobody publishes on the run's stream but the run."""
+        self.refused += 1
+        workflow.logger.warning("refused a publish to the run's event stream (signal)")
 
-    def _batches(self, args: tuple[Any, ...]) -> list[TokenBatch] | None:
+    def check(self, raw: Any) -> TokenBatch:
+        """``raw`` as a batch the run takes, or `TokensRefusedError` saying why not."""
         try:
-            (raw,) = args
-            publish = _PUBLISH.validate_python(raw)
-            batches = []
-            for entry in publish.items:
-                if entry.topic != contract.TOKENS_TOPIC:
-                    return None
-                payload = Payload()
-                payload.ParseFromString(_b64(entry.data))
-                batches.append(workflow.payload_converter().from_payload(payload, TokenBatch))
-            return batches
-        except Exception:  # anything malformed is refused; it never fails the run
-            return None
-
-    def _take_batch(self, batch: TokenBatch) -> None:
+            batch = TokenBatch.model_validate(raw)
+        except ValidationError as err:
+            raise TokensRefusedError(f"not a token batch: {err.error_count()} problem(s)") from None
         call = self._calls.get(batch.call_id)
-        if call is None or batch.key != call.key or batch.attempt < call.attempt:
-            self.refused += 1
-            return
+        if call is None:
+            raise TokensRefusedError(f"no model call {batch.call_id!r} is in flight")
+        if batch.key != call.key:
+            raise TokensRefusedError(f"wrong key for model call {batch.call_id!r}")
+        if batch.attempt < call.attempt:
+            raise TokensRefusedError(
+                f"attempt {batch.attempt} of {batch.call_id!r} was superseded by {call.attempt}"
+            )
+        return batch
+
+    def take(self, batch: TokenBatch) -> None:
+        """Publish a checked batch (once: a batch delivered twice is taken once)."""
+        call = self._calls[batch.call_id]
         if batch.attempt > call.attempt:
             if call.attempt:
                 self.publish(
@@ -133,7 +128,7 @@ class RunEvents:
                 )
             call.attempt, call.seq = batch.attempt, 0
         if batch.seq <= call.seq:
-            return  # delivered twice
+            return
         call.seq = batch.seq
         if batch.text:
             self.publish(
@@ -181,7 +176,3 @@ class RunEvents:
         state.log = kept
         dumped: dict[str, Any] = _STATE.dump_python(state, mode="json")
         return dumped
-
-
-def _b64(data: str) -> bytes:
-    return base64.b64decode(data, validate=True)

@@ -80,6 +80,12 @@ _EXPORTS: dict[str, str] = {
     "RunStatus": "_domain.run",
     "RunView": "_domain.run",
     "RunReport": "_domain.run",
+    # following a run as it happens: its event stream
+    "RunEvent": "_domain.events",
+    "EventKind": "_domain.events",
+    "Transcript": "_domain.events",
+    "InvalidOffsetError": "_client.events",
+    "RunNotFoundError": "_client.events",
     # operating workers
     "WorkerSettings": "_workers.config",
     "build_worker": "_workers.build",
@@ -99,6 +105,8 @@ __all__ = [  # the keys of _EXPORTS (tests/test_public_api.py keeps them equal)
     "DecisionAnswer",
     "DecisionRefusedError",
     "Effect",
+    "EventKind",
+    "InvalidOffsetError",
     "InvalidRunRequestError",
     "LlmCall",
     "LoopLimits",
@@ -114,7 +122,9 @@ __all__ = [  # the keys of _EXPORTS (tests/test_public_api.py keeps them equal)
     "RequestBounds",
     "RetrySpec",
     "RunEndedError",
+    "RunEvent",
     "RunHandle",
+    "RunNotFoundError",
     "RunReport",
     "RunStatus",
     "RunView",
@@ -129,6 +139,7 @@ __all__ = [  # the keys of _EXPORTS (tests/test_public_api.py keeps them equal)
     "ToolRegistry",
     "ToolSpec",
     "ToolUnavailable",
+    "Transcript",
     "WorkerSettings",
     "build_worker",
     "parse_observations",
@@ -175,7 +186,9 @@ if TYPE_CHECKING:
         DecisionAnswer,
         OnTimeout,
     )
+    from durable_agents._client.events import InvalidOffsetError, RunNotFoundError
     from durable_agents._domain.budget import Budget, BudgetOverride
+    from durable_agents._domain.events import EventKind, RunEvent, Transcript
     from durable_agents._domain.llm import LlmCall
     from durable_agents._domain.permissions import Effect, PermissionMatrix, PermissionRule
     from durable_agents._domain.plan import Plan, Task, TaskKind

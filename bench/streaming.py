@@ -1,0 +1,155 @@
+"""Streaming: how soon a client sees a model's tokens, what they cost in history and time.
+
+- ``token_latency_ms``: from a chunk leaving the scripted model (its ``time.time()``, this
+  process) to a client following the run (`AgentsClient.events`) receiving the event
+  that carries it; p50 and p99 over every chunk of the answers.
+- ``history_bytes_per_1000_tokens``: the history of a run streamed and followed, minus
+  the same run with streaming off (no client), per 1,000 answer tokens (usage the model
+  reported); ``beyond_text`` also takes off the answer text's own UTF-8 bytes.
+- ``extra_step_ratio``: step time (run time / steps, short answers) with streaming on and
+  a client following, over streaming off, minus 1.
+
+The model runs in this process (a thread) so its send times and the client's receive
+times are on one clock; the answer streams in ``chunk_chars`` pieces every
+``chunk_delay_ms``, like a model writing about one token per piece.
+"""
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench.agent import Goal, bench_budget, install
+from bench.harness import Harness
+from bench.runs import percentile, uid
+from durable_agents._activities.openai_provider import OpenAIProvider
+from durable_agents._domain.events import EventKind, RunEvent
+from durable_agents._workers.build import build_worker
+from durable_agents.testing.scripted_model import RecordedRequest, Reply, ScriptedModelServer
+from tests.support.agents import LocalAgents
+
+CHUNK_CHARS = 4  # about one token
+
+
+async def measure_streaming(
+    h: Harness, tokens: int, runs: int, steps: int, chunk_delay_ms: float
+) -> dict[str, Any]:
+    """The streaming numbers (see the module docstring)."""
+    answer = ("stream " * (tokens * CHUNK_CHARS // 7 + 1))[: tokens * CHUNK_CHARS]
+    with ScriptedModelServer() as model:
+        install(model)
+
+        def summary(_: RecordedRequest) -> Reply:
+            return Reply.text(answer, chunk_chars=CHUNK_CHARS, chunk_delay_s=chunk_delay_ms / 1000)
+
+        model.set_responder("summarize", summary)
+        on = await _mode(h, model, streaming=True, runs=runs, steps=1)
+        off = await _mode(h, model, streaming=False, runs=runs, steps=1)
+        model.set_responder("summarize", lambda _: Reply.text("done"))
+        steps_on = await _mode(h, model, streaming=True, runs=runs, steps=steps)
+        steps_off = await _mode(h, model, streaming=False, runs=runs, steps=steps)
+    extra = (on["history_bytes"] - off["history_bytes"]) / on["output_tokens"] * 1000
+    text_bytes = len(answer.encode()) / on["output_tokens"] * 1000
+    return {
+        "token_latency_ms": {
+            "p50": round(percentile(on["latencies_ms"], 50), 1),
+            "p99": round(percentile(on["latencies_ms"], 99), 1),
+            "samples": len(on["latencies_ms"]),
+        },
+        "history_bytes_per_1000_tokens": {
+            "total": round(extra),
+            "beyond_text": round(extra - text_bytes),
+            "token_events_per_1000_tokens": round(on["token_events"] / on["output_tokens"] * 1000),
+        },
+        "extra_step_ratio": round(steps_on["step_s"] / steps_off["step_s"] - 1, 3),
+        "step_s": {"streaming": round(steps_on["step_s"], 4), "off": round(steps_off["step_s"], 4)},
+        "config": {
+            "answer_tokens": tokens,
+            "runs": runs,
+            "steps": steps,
+            "chunk_chars": CHUNK_CHARS,
+            "chunk_delay_ms": chunk_delay_ms,
+        },
+    }
+
+
+async def _mode(
+    h: Harness, model: ScriptedModelServer, *, streaming: bool, runs: int, steps: int
+) -> dict[str, Any]:
+    """``runs`` runs one after the other on a worker streaming or not; their numbers."""
+    queue = h.queue("stream-on" if streaming else "stream-off")
+    provider = OpenAIProvider.from_settings("bench-key", model.base_url, stream=streaming)
+    agents = h.agents(queue)
+    settings = h.settings(queue, openai_base_url=model.base_url)
+    totals: dict[str, Any] = {
+        "latencies_ms": [],
+        "history_bytes": 0,
+        "output_tokens": 0,
+        "token_events": 0,
+        "step_s": 0.0,
+    }
+    async with build_worker(h.client, settings, provider=provider, catalog=h.catalog):
+        for _ in range(runs):
+            run = await _one_run(agents, model, steps, follow=streaming)
+            for key in ("history_bytes", "output_tokens", "token_events"):
+                totals[key] += run[key]
+            totals["latencies_ms"] += run["latencies_ms"]
+            totals["step_s"] += run["seconds"] / steps / runs
+    return totals
+
+
+async def _one_run(
+    agents: LocalAgents, model: ScriptedModelServer, steps: int, *, follow: bool
+) -> dict[str, Any]:
+    goal = Goal(uid("stream"), steps, kind="tool")
+    seen: list[tuple[float, RunEvent]] = []
+
+    async def follower(workflow_id: str) -> None:
+        async for event in agents.events(workflow_id):
+            seen.append((time.time(), event))
+
+    started = time.monotonic()
+    handle = await agents.start_run(
+        "test-agent", goal.text(), budget=bench_budget(agents.catalog, steps + 2)
+    )
+    task = asyncio.create_task(follower(handle.workflow_id)) if follow else None
+    report = await agents.result(handle.workflow_id)
+    seconds = time.monotonic() - started
+    if task is not None:
+        await task
+    history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
+    answers = [r for r in model.requests if r.purpose == "summarize" and goal.tag in str(r.body)]
+    sent = answers[-1].chunks_sent if answers else []
+    return {
+        "seconds": seconds,
+        "history_bytes": sum(e.ByteSize() for e in history.events),
+        "output_tokens": _answer_tokens(report.usage.output_tokens, answers),
+        "token_events": sum(1 for _, e in seen if e.kind is EventKind.TOKENS),
+        "latencies_ms": _latencies(sent, [(t, e) for t, e in seen if e.label == "answer"]),
+    }
+
+
+def _answer_tokens(total: int, answers: Sequence[RecordedRequest]) -> int:
+    """Completion tokens of the answer (its text, as the model counted it: ~chars / 4)."""
+    sent = "".join(piece for _, piece in answers[-1].chunks_sent) if answers else ""
+    return max(1, -(-len(sent) // CHUNK_CHARS)) if sent else max(total, 1)
+
+
+def _latencies(
+    sent: Sequence[tuple[float, str]], seen: Sequence[tuple[float, RunEvent]]
+) -> list[float]:
+    """For each chunk sent, the ms until the client held an event with its last char."""
+    arrivals: list[tuple[int, float]] = []  # (chars received so far, when)
+    received = 0
+    for when, event in seen:
+        if event.kind is EventKind.TOKENS:
+            received += len(event.text)
+            arrivals.append((received, when))
+    out: list[float] = []
+    position = 0
+    for sent_at, piece in sent:
+        position += len(piece)
+        seen_at = next((t for n, t in arrivals if n >= position), None)
+        if seen_at is not None:
+            out.append((seen_at - sent_at) * 1000)
+    return out
