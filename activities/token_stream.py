@@ -1,8 +1,9 @@
 """Sending a model call's tokens to its run as they arrive, in batches.
 
 The model client hands over text piece by piece; `TokenSender` gathers it and sends one
-`TokenBatch` per ``interval`` (the first piece at once, so the first words show without
-waiting) with the run's ``stream_tokens`` update. The run checks each batch (see
+`TokenBatch` per ``interval`` with the run's ``stream_tokens`` update. A reply complete
+within the first interval is not streamed: the run publishes its text from the result,
+so a fast call costs no extra round trip. The run checks each batch (see
 ``workflows/run_events.py``) and publishes its text on its event stream. An update, not
 the stream's publish signal: the run can refuse it without writing anything, and the
 server caps signals at 64 per execution.
@@ -76,7 +77,8 @@ class TokenSender:
         self._wake.set()
         if self._task is not None:
             await self._task
-        await self._drain()
+        if self._seq:  # streaming began: the rest goes the same way, before the result
+            await self._drain()
 
     def add(self, text: str) -> None:
         """Queue ``text``; it is sent with the next batch."""
@@ -99,11 +101,13 @@ class TokenSender:
     async def _run_loop(self) -> None:
         while not self._broken:
             await self._wake.wait()
+            # Text gathers for one interval: a reply complete by then is not streamed at all
+            # (its result carries it to the run, which publishes it with ``call_finished``).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self._interval)
             if self._closing.is_set():
                 return
             await self._flush()
-            with contextlib.suppress(TimeoutError):  # the pause between batches, unless closing
-                await asyncio.wait_for(self._closing.wait(), self._interval)
 
     async def _flush(self) -> bool:
         """Send what is queued, in order; False if some of it could not be sent now."""

@@ -101,7 +101,9 @@ class Transcript:
 
     Tokens of an attempt older than the latest one seen for their call are dropped; a
     ``superseded`` event (or the first tokens of a later attempt) clears the text shown
-    so far for that call; ``call_finished`` names the attempt whose answer counted.
+    so far for that call; ``call_finished`` names the attempt whose answer counted, and
+    carries its text when that attempt streamed none (a reply complete within the
+    sender's first interval; a large one is then its preview).
     """
 
     def __init__(self) -> None:
@@ -122,6 +124,8 @@ class Transcript:
             call.text += event.text
         elif event.kind is EventKind.CALL_FINISHED:
             call.finished, call.failed = True, event.outcome == "failed"
+            if event.text:  # the answer, when its attempt streamed none of it
+                call.text = event.text
         return call
 
     def text_of(self, call_id: str) -> str:

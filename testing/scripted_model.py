@@ -56,6 +56,10 @@ class Reply:
     # A cut stream: after this many content chunks, an error event or a dropped connection.
     cut_after: int = 0
     cut_how: CutHow = "error"
+    # A streamed reply waits after ``gate_after`` content chunks until ``gate`` is set (so a
+    # test can act at that point, without guessing how long it takes).
+    gate: threading.Event | None = None
+    gate_after: int = 0
 
     @classmethod
     def text(
@@ -66,9 +70,12 @@ class Reply:
         delay_s: float = 0.0,
         chunk_chars: int = 8,
         chunk_delay_s: float = 0.0,
+        gate: threading.Event | None = None,
+        gate_after: int = 1,
     ) -> Reply:
         """A plain assistant message (finish_reason ``stop``); streamed in chunks of
-        ``chunk_chars`` characters, ``chunk_delay_s`` apart, when the client asks."""
+        ``chunk_chars`` characters, ``chunk_delay_s`` apart, when the client asks (and
+        held after ``gate_after`` chunks until ``gate`` is set, if given)."""
         return cls(
             "text",
             content=content,
@@ -76,6 +83,8 @@ class Reply:
             delay_s=delay_s,
             chunk_chars=chunk_chars,
             chunk_delay_s=chunk_delay_s,
+            gate=gate,
+            gate_after=gate_after,
         )
 
     @classmethod
@@ -100,10 +109,12 @@ class Reply:
         how: CutHow = "error",
         chunk_chars: int = 8,
         chunk_delay_s: float = 0.0,
+        gate: threading.Event | None = None,
     ) -> Reply:
         """A stream that breaks after ``after_chunks`` chunks of ``content``: an error event
         (what the API sends when a server fails mid-reply) or a dropped connection
-        (``how="abort"``). Asked without streaming, it is an HTTP 500."""
+        (``how="abort"``); with ``gate``, it breaks only once ``gate`` is set. Asked
+        without streaming, it is an HTTP 500."""
         return cls(
             "cut",
             content=content,
@@ -111,6 +122,8 @@ class Reply:
             chunk_delay_s=chunk_delay_s,
             cut_after=after_chunks,
             cut_how=how,
+            gate=gate,
+            gate_after=after_chunks,
         )
 
     @classmethod
@@ -183,6 +196,8 @@ class _Answer(NamedTuple):
     events: tuple[tuple[bytes, str], ...] = ()
     chunk_delay_s: float = 0.0
     abort_after: int | None = None
+    gate: threading.Event | None = None
+    gate_after: int = 0
 
 
 def _error(status: int, message: str, code: str | None = None, delay_s: float = 0.0) -> _Answer:
@@ -421,7 +436,8 @@ class ScriptedModelServer:
             },
         }
         if streamed:
-            return _streamed(reply, payload, message, record.body)
+            answer = _streamed(reply, payload, message, record.body)
+            return answer._replace(gate=reply.gate, gate_after=reply.gate_after)
         return _Answer(200, json.dumps(payload).encode(), reply.delay_s)
 
 
@@ -466,6 +482,9 @@ def _streamed(
         events.append((event([], usage=payload["usage"]), ""))
     events.append((b"data: [DONE]\n\n", ""))
     return _Answer(200, b"", reply.delay_s, events=tuple(events), chunk_delay_s=reply.chunk_delay_s)
+
+
+GATE_TIMEOUT_S = 120.0  # a gate nobody opens lets the reply go on after this
 
 
 _FAULTS: dict[str, Reply] = {
@@ -531,6 +550,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             if piece:
                 record.chunks_sent.append((time.time(), piece))
+                if answer.gate is not None and len(record.chunks_sent) == answer.gate_after:
+                    answer.gate.wait(GATE_TIMEOUT_S)
             if answer.chunk_delay_s > 0 and self.scripted._stopping.wait(answer.chunk_delay_s):
                 self.close_connection = True  # the server stops: drop the reply
                 return

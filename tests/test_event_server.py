@@ -121,8 +121,12 @@ async def test_agentctl_serve_events_serves_an_ended_run(
         await cli.read_until(proc, "Ctrl-C to stop")
         url = f"http://127.0.0.1:{port}/runs/{handle.workflow_id}/events?from=0"
         async with httpx.AsyncClient(timeout=30) as http, http.stream("GET", url) as response:
-            kinds = [kind async for _, kind, _ in sse_events(response)]
+            read = [(kind, data) async for _, kind, data in sse_events(response)]
     finally:
         proc.terminate()
         await proc.wait()
-    assert kinds[-2:] == ["run_finished", "end"] and "tokens" in kinds
+    assert [kind for kind, _ in read[-2:]] == ["run_finished", "end"]
+    transcript = Transcript()
+    for _, data in read[:-1]:
+        transcript.apply(RunEvent.model_validate_json(data))
+    assert [c.text for c in transcript.calls.values() if c.label == "answer"] == [ANSWER]

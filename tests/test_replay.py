@@ -37,6 +37,7 @@ continue-as-new (``UPDATE_HISTORIES=1`` re-records them).
 import asyncio
 import contextlib
 import os
+import threading
 import uuid
 from pathlib import Path
 
@@ -222,8 +223,11 @@ async def test_streamed_run_replays(
     )
     model.set_responder("plan", lambda r: next(plans))
     answer = "a and b recorded, streamed. " * 3
+    seen_some = threading.Event()  # cut once the client has seen some of it
     model.enqueue(
-        Reply.cut(answer, after_chunks=3), Reply.text(answer, chunk_chars=6), purpose="summarize"
+        Reply.cut(answer, after_chunks=3, gate=seen_some),
+        Reply.text(answer, chunk_chars=6),
+        purpose="summarize",
     )
     spec = agents.resolve("test-agent").model_copy(
         update={"name": "streamed-agent", "limits": LoopLimits(continue_as_new_every=1)}
@@ -233,7 +237,7 @@ async def test_streamed_run_replays(
         contract.STREAM_PUBLISH, "forged"
     )
     events, report = await asyncio.gather(
-        _all_events(agents, handle.workflow_id), agents.result(handle.workflow_id)
+        _all_events(agents, handle.workflow_id, seen_some), agents.result(handle.workflow_id)
     )
     assert report.status is RunStatus.COMPLETED, report.errors
     assert any(e.kind.value == "superseded" for e in events)
@@ -255,8 +259,15 @@ async def test_streamed_run_replays(
             (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
-async def _all_events(agents: LocalAgents, workflow_id: str) -> list[RunEvent]:
-    return [e async for e in agents.events(workflow_id)]
+async def _all_events(
+    agents: LocalAgents, workflow_id: str, on_tokens: threading.Event
+) -> list[RunEvent]:
+    events = []
+    async for event in agents.events(workflow_id):
+        events.append(event)
+        if event.kind.value == "tokens":
+            on_tokens.set()
+    return events
 
 
 QUERY_RACE = HISTORIES / "unreplayable" / "admission_query_race.json"

@@ -5,6 +5,7 @@ Real dev server, real worker, the real ``openai`` client streaming from the scri
 """
 
 import asyncio
+import threading
 
 import pytest
 
@@ -20,9 +21,20 @@ from tests.support.plans import plan_reply, tool_task
 ANSWER = "The effect was recorded. " * 12  # long enough to arrive in many chunks
 
 
-async def follow(agents: LocalAgents, workflow_id: str, from_offset: int = 0) -> list[RunEvent]:
-    """Every event from ``from_offset`` until the run ends, as a client reads them."""
-    return [event async for event in agents.events(workflow_id, from_offset)]
+async def follow(
+    agents: LocalAgents,
+    workflow_id: str,
+    from_offset: int = 0,
+    open_on_tokens: threading.Event | None = None,
+) -> list[RunEvent]:
+    """Every event from ``from_offset`` until the run ends, as a client reads them; the
+    first answer tokens seen open ``open_on_tokens`` (a scripted reply waits on it)."""
+    events = []
+    async for event in agents.events(workflow_id, from_offset):
+        events.append(event)
+        if open_on_tokens and event.kind is EventKind.TOKENS and event.label == "answer":
+            open_on_tokens.set()
+    return events
 
 
 def answer_call(events: list[RunEvent]) -> str:
@@ -50,10 +62,15 @@ async def test_a_follower_sees_every_step_and_the_answer_once(
     agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
     model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
-    model.enqueue(Reply.text(ANSWER, chunk_chars=5, chunk_delay_s=0.01), purpose="summarize")
+    # The reply waits after 3 chunks until the client has seen some of it: streamed for sure.
+    seen_some = threading.Event()
+    model.enqueue(
+        Reply.text(ANSWER, chunk_chars=5, gate=seen_some, gate_after=3), purpose="summarize"
+    )
     handle = await agents.start_run("test-agent", "record a")
     events, report = await asyncio.gather(
-        follow(agents, handle.workflow_id), agents.result(handle.workflow_id)
+        follow(agents, handle.workflow_id, open_on_tokens=seen_some),
+        agents.result(handle.workflow_id),
     )
     assert report.status is RunStatus.COMPLETED, report.errors
     kinds = [e.kind for e in events]
@@ -78,14 +95,17 @@ async def test_a_stream_cut_mid_way_is_superseded_by_the_retry(
 ) -> None:
     model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
     partial = "This answer will be cut off before it ends. " * 3
+    # Cut once the client has seen some of it, so there is something to supersede.
+    seen_some = threading.Event()
     model.enqueue(
-        Reply.cut(partial, after_chunks=6, how=how),  # type: ignore[arg-type]
+        Reply.cut(partial, after_chunks=6, how=how, gate=seen_some),  # type: ignore[arg-type]
         Reply.text(ANSWER, chunk_chars=7),
         purpose="summarize",
     )
     handle = await agents.start_run("test-agent", "record a")
     events, report = await asyncio.gather(
-        follow(agents, handle.workflow_id), agents.result(handle.workflow_id)
+        follow(agents, handle.workflow_id, open_on_tokens=seen_some),
+        agents.result(handle.workflow_id),
     )
     assert report.status is RunStatus.COMPLETED, report.errors
     call = answer_call(events)

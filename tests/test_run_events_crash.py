@@ -3,6 +3,7 @@ worker, and a client that followed the whole time sees the answer's text once.""
 
 import asyncio
 import dataclasses
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,8 +34,9 @@ async def test_kill_9_mid_stream_shows_the_answer_once(
     agents: LocalAgents, model: ScriptedModelServer, worker_settings: WorkerSettings, tmp_path: Path
 ) -> None:
     model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
+    held = threading.Event()  # the first reply stops after 4 chunks: killed while it streams
     model.enqueue(
-        Reply.text(ANSWER, chunk_chars=5, chunk_delay_s=0.1),  # ~6 s: killed while it streams
+        Reply.text(ANSWER, chunk_chars=5, gate=held, gate_after=4),
         Reply.text(ANSWER, chunk_chars=5),
         purpose="summarize",
     )
@@ -59,6 +61,7 @@ async def test_kill_9_mid_stream_shows_the_answer_once(
         await _until(lambda: any(e.kind is EventKind.TOKENS and e.label == "answer" for e in seen))
     finally:
         first.kill()
+        held.set()  # the dead worker's reply may end now
     assert model.count(purpose="summarize") == 1
     second = await WorkerProcess(env, tmp_path / "worker-2.log").start()
     try:

@@ -183,7 +183,8 @@ class ModelCaller:
                 raise
             self._memory.learn(built)
             if self._events is not None:
-                self._events.close_call(key, attempt=result_of(reply).attempt)
+                answered = result_of(reply)
+                self._events.close_call(key, attempt=answered.attempt, text=answered.text)
             actual = usage_of(result_of(reply), spec.prices[model])
             self._state.add_model_usage(model, actual)
             if self._state.ledger.settle(key, actual) and self._on_soft_limit is not None:

@@ -43,6 +43,7 @@ class _OpenCall:
     label: str
     attempt: int = 0
     seq: int = 0
+    chars: int = 0  # of the attempt's text taken
 
 
 def prior_stream_state(inputs: tuple[Any, ...]) -> WorkflowStreamState | None:
@@ -81,15 +82,20 @@ class RunEvents:
         self.publish(EventKind.CALL_STARTED, call_id=call_id, label=label, purpose=purpose)
         return key
 
-    def close_call(self, call_id: str, *, attempt: int, failed: bool = False) -> None:
-        """The call ended; later batches for it are refused."""
+    def close_call(
+        self, call_id: str, *, attempt: int, text: str = "", failed: bool = False
+    ) -> None:
+        """The call ended; later batches for it are refused. ``text`` (the answer) is
+        published with it when the answering attempt streamed none of it."""
         opened = self._calls.pop(call_id, None)
+        streamed = opened is not None and opened.attempt == attempt and opened.chars > 0
         self.publish(
             EventKind.CALL_FINISHED,
             call_id=call_id,
             attempt=attempt,
             label=opened.label if opened else "",
             outcome="failed" if failed else "ok",
+            text="" if streamed or failed else text,
         )
 
     def _refuse_publish(self, *_args: Any) -> None:
@@ -126,10 +132,11 @@ class RunEvents:
                     label=call.label,
                     detail=f"attempt {call.attempt} replaced by attempt {batch.attempt}",
                 )
-            call.attempt, call.seq = batch.attempt, 0
+            call.attempt, call.seq, call.chars = batch.attempt, 0, 0
         if batch.seq <= call.seq:
             return
         call.seq = batch.seq
+        call.chars += len(batch.text)
         if batch.text:
             self.publish(
                 EventKind.TOKENS,
