@@ -6,8 +6,10 @@
 - ``history_bytes_per_1000_tokens``: the history of a run streamed and followed, minus
   the same run with streaming off (no client), per 1,000 answer tokens (usage the model
   reported); ``beyond_text`` also takes off the answer text's own UTF-8 bytes.
-- ``extra_step_ratio``: step time (run time / steps, short answers) with streaming on and
-  a client following, over streaming off, minus 1.
+- ``extra_step_ratio``: median step time (run time / steps, short answers) with streaming
+  on and a client following, over streaming off, minus 1; ``extra_step_ratio_unfollowed``
+  the same with streaming on and nobody following (what the worker side costs alone). The
+  modes take turns, run by run, so the machine's load weighs on each alike.
 
 The model runs in this process (a thread) so its send times and the client's receive
 times are on one clock; the answer streams in ``chunk_chars`` pieces every
@@ -15,8 +17,10 @@ times are on one clock; the answer streams in ``chunk_chars`` pieces every
 """
 
 import asyncio
+import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from bench.agent import Goal, bench_budget, install
@@ -24,6 +28,7 @@ from bench.harness import Harness
 from bench.runs import percentile, uid
 from durable_agents._activities.openai_provider import OpenAIProvider
 from durable_agents._domain.events import EventKind, RunEvent
+from durable_agents._domain.spec import AgentSpec, LlmPolicy
 from durable_agents._workers.build import build_worker
 from durable_agents.testing.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
@@ -42,12 +47,13 @@ async def measure_streaming(
         def summary(_: RecordedRequest) -> Reply:
             return Reply.text(answer, chunk_chars=CHUNK_CHARS, chunk_delay_s=chunk_delay_ms / 1000)
 
-        model.set_responder("summarize", summary)
-        on = await _mode(h, model, streaming=True, runs=runs, steps=1)
-        off = await _mode(h, model, streaming=False, runs=runs, steps=1)
-        model.set_responder("summarize", lambda _: Reply.text("done"))
-        steps_on = await _mode(h, model, streaming=True, runs=runs, steps=steps)
-        steps_off = await _mode(h, model, streaming=False, runs=runs, steps=steps)
+        async with _workers(h, model) as (streamer, plain):
+            model.set_responder("summarize", summary)
+            on, off = await _interleaved(model, runs, 1, [(streamer, True), (plain, False)])
+            model.set_responder("summarize", lambda _: Reply.text("done"))
+            steps_on, steps_off, steps_alone = await _interleaved(
+                model, runs, steps, [(streamer, True), (plain, False), (streamer, False)]
+            )
     extra = (on["history_bytes"] - off["history_bytes"]) / on["output_tokens"] * 1000
     text_bytes = len(answer.encode()) / on["output_tokens"] * 1000
     return {
@@ -62,7 +68,12 @@ async def measure_streaming(
             "token_events_per_1000_tokens": round(on["token_events"] / on["output_tokens"] * 1000),
         },
         "extra_step_ratio": round(steps_on["step_s"] / steps_off["step_s"] - 1, 3),
-        "step_s": {"streaming": round(steps_on["step_s"], 4), "off": round(steps_off["step_s"], 4)},
+        "extra_step_ratio_unfollowed": round(steps_alone["step_s"] / steps_off["step_s"] - 1, 3),
+        "step_s": {
+            "streaming_followed": round(steps_on["step_s"], 4),
+            "streaming_unfollowed": round(steps_alone["step_s"], 4),
+            "off": round(steps_off["step_s"], 4),
+        },
         "config": {
             "answer_tokens": tokens,
             "runs": runs,
@@ -73,28 +84,42 @@ async def measure_streaming(
     }
 
 
-async def _mode(
-    h: Harness, model: ScriptedModelServer, *, streaming: bool, runs: int, steps: int
-) -> dict[str, Any]:
-    """``runs`` runs one after the other on a worker streaming or not; their numbers."""
-    queue = h.queue("stream-on" if streaming else "stream-off")
-    provider = OpenAIProvider.from_settings("bench-key", model.base_url, stream=streaming)
-    agents = h.agents(queue)
-    settings = h.settings(queue, openai_base_url=model.base_url)
-    totals: dict[str, Any] = {
-        "latencies_ms": [],
-        "history_bytes": 0,
-        "output_tokens": 0,
-        "token_events": 0,
-        "step_s": 0.0,
-    }
-    async with build_worker(h.client, settings, provider=provider, catalog=h.catalog):
-        for _ in range(runs):
-            run = await _one_run(agents, model, steps, follow=streaming)
+@asynccontextmanager
+async def _workers(
+    h: Harness, model: ScriptedModelServer
+) -> AsyncIterator[tuple[LocalAgents, LocalAgents]]:
+    """Two workers, streaming and not, both up for the whole measurement."""
+    pairs = []
+    async with AsyncExitStack() as stack:
+        for streaming in (True, False):
+            queue = h.queue("stream-on" if streaming else "stream-off")
+            provider = OpenAIProvider.from_settings("bench-key", model.base_url, stream=streaming)
+            settings = h.settings(queue, openai_base_url=model.base_url)
+            worker = build_worker(h.client, settings, provider=provider, catalog=h.catalog)
+            await stack.enter_async_context(worker)
+            pairs.append(h.agents(queue))
+        yield pairs[0], pairs[1]
+
+
+async def _interleaved(
+    model: ScriptedModelServer, runs: int, steps: int, modes: list[tuple[LocalAgents, bool]]
+) -> list[dict[str, Any]]:
+    """Each mode (a worker, and whether a client follows) ``runs`` times, taking turns so
+    the machine's load weighs on each alike; per mode: totals, and the median step time."""
+    totals: list[dict[str, Any]] = [
+        {"latencies_ms": [], "history_bytes": 0, "output_tokens": 0, "token_events": 0}
+        for _ in modes
+    ]
+    step_times: list[list[float]] = [[] for _ in modes]
+    for _ in range(runs):
+        for n, (agents, follow) in enumerate(modes):
+            run = await _one_run(agents, model, steps, follow=follow)
             for key in ("history_bytes", "output_tokens", "token_events"):
-                totals[key] += run[key]
-            totals["latencies_ms"] += run["latencies_ms"]
-            totals["step_s"] += run["seconds"] / steps / runs
+                totals[n][key] += run[key]
+            totals[n]["latencies_ms"] += run["latencies_ms"]
+            step_times[n].append(run["seconds"] / steps)
+    for total, times in zip(totals, step_times, strict=True):
+        total["step_s"] = statistics.median(times)
     return totals
 
 
@@ -110,7 +135,7 @@ async def _one_run(
 
     started = time.monotonic()
     handle = await agents.start_run(
-        "test-agent", goal.text(), budget=bench_budget(agents.catalog, steps + 2)
+        _streaming_agent(agents), goal.text(), budget=bench_budget(agents.catalog, steps + 2)
     )
     task = asyncio.create_task(follower(handle.workflow_id)) if follow else None
     report = await agents.result(handle.workflow_id)
@@ -127,6 +152,12 @@ async def _one_run(
         "token_events": sum(1 for _, e in seen if e.kind is EventKind.TOKENS),
         "latencies_ms": _latencies(sent, [(t, e) for t, e in seen if e.label == "answer"]),
     }
+
+
+def _streaming_agent(agents: LocalAgents) -> AgentSpec:
+    """The test agent with room for a long answer (its model calls time out after 5 s)."""
+    spec = agents.catalog.plugin("test-agent").build_spec()
+    return spec.model_copy(update={"name": "stream-agent", "llm": LlmPolicy(timeout_s=120)})
 
 
 def _answer_tokens(total: int, answers: Sequence[RecordedRequest]) -> int:

@@ -20,7 +20,7 @@ from durable_agents._domain.events import RunEvent
 
 # How often a reader that has caught up asks again (each ask that finds nothing new
 # waits in the run, so this is the pause between answers, not a polling interval).
-POLL_COOLDOWN = timedelta(milliseconds=50)
+POLL_COOLDOWN = timedelta(milliseconds=100)
 
 
 class InvalidOffsetError(ValueError):

@@ -26,6 +26,9 @@ METRICS = (
     "long_run_completed",
     "recovery_s",
     "memory_kib_per_waiting_run",
+    "stream_token_latency_ms",
+    "stream_history_bytes_per_1000_tokens",
+    "stream_extra_step_ratio",
     "contenders",
     "server",
     "machine",
@@ -117,6 +120,15 @@ def test_smoke_history_recovery_and_memory(smoke: tuple[dict[str, Any], str]) ->
     assert _positive(result["recovery"]["worker_start_s"])
     memory = result["memory_kib_per_waiting_run"]
     assert isinstance(memory, float | int) and not isinstance(memory, bool)
+
+
+def test_smoke_streaming(smoke: tuple[dict[str, Any], str]) -> None:
+    result, stdout = smoke
+    latency = result["stream_token_latency_ms"]
+    assert _positive(latency["p50"]) and latency["p99"] >= latency["p50"] and latency["samples"]
+    assert _positive(result["stream_history_bytes_per_1000_tokens"]["total"])
+    assert isinstance(result["stream_extra_step_ratio"], float)
+    assert "stream token latency p50 ms" in stdout
 
 
 def test_smoke_prints_a_table(smoke: tuple[dict[str, Any], str]) -> None:
