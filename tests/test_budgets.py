@@ -13,6 +13,7 @@ from durable_agents._client.api import InvalidRunRequestError
 from durable_agents._domain import search_attributes as sa
 from durable_agents._domain.approvals import ApprovalKind, ApprovalPolicy, BudgetExtension, Decision
 from durable_agents._domain.budget import Budget
+from durable_agents._domain.events import EventKind
 from durable_agents._domain.money import usd_cost_to_micros, usd_to_micros
 from durable_agents._domain.run import Outcome, RunStatus
 from durable_agents._domain.spec import AgentSpec, ModelRoute, ModelRouting
@@ -133,6 +134,9 @@ async def test_soft_alert_fires_exactly_once(
     assert [a.event for a in report.audit].count("soft_limit_reached") == 1
     desc = await agents.temporal.get_workflow_handle(handle.workflow_id).describe()
     assert desc.typed_search_attributes.get(sa.BUDGET_ALERT) is True
+    # ...and once on the run's event stream.
+    events = [e async for e in agents.events(handle.workflow_id)]
+    assert [e.kind for e in events].count(EventKind.BUDGET_ALERT) == 1
     assert desc.typed_search_attributes.get(sa.TOKENS_USED) == report.usage.tokens
 
 
