@@ -128,6 +128,13 @@ START_ATTACKS: dict[str, tuple[Any, str]] = {
         lambda a: [_request(agent="test-agent"), {"parent_workflow_id": "run-x", "depth": 1}],
         "parent_workflow_id and depth are set only for a run's sub-agents",
     ),
+    "carry-with-stream-state": (  # forged events for the run's readers, from its start
+        lambda a: [
+            _request(agent="test-agent"),
+            {"stream_state": {"log": [{"topic": "run_events", "data": "e30="}]}},
+        ],
+        "stream_state is set only by the run itself, when it continues as new",
+    ),
     "carry-twice": (
         lambda a: [_request(agent="test-agent", depth=1), {"depth": 1}],
         "the carry comes in the second payload, not in the request",

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import termios
 
+import pytest
+
 from durable_agents._domain.run import RunStatus
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agentctl import Cli
@@ -108,3 +110,17 @@ async def test_watch_in_a_terminal_detaches_on_ctrl_c_and_resumes(
     assert both.count("── answer ──") == 1
     printed = second.screen.split("── answer ──", 1)[1].lstrip("\n")
     assert printed.startswith(ANSWER.rstrip()), printed[:400]
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["watch", "run-nobody"], "no run 'run-nobody'"),
+        (["watch", "run-nobody", "--json"], "no run 'run-nobody'"),
+        (["watch", "run-x", "--from-offset", "-1"], "whole number >= 0, got '-1'"),
+        (["watch", "run-x", "--from-offset", "ten"], "whole number >= 0, got 'ten'"),
+    ],
+)
+async def test_watch_refuses_with_one_line(cli: Cli, args: list[str], reason: str) -> None:
+    code, out, err = await cli(*args)
+    assert code == 1 and reason in err and "Traceback" not in err + out, err
