@@ -116,7 +116,9 @@ class AgentActivities:
         """The model's answer to ``call``; its text streamed to the run if it asks so."""
         if not call.stream_key or not activity.in_activity():
             return await self._answer(call, None)
-        async with TokenSender(call.stream_key) as sender:
+        # At most the inline limit is streamed: what is longer belongs in the payload
+        # store, and the text streamed is in the history.
+        async with TokenSender(call.stream_key, self.inline_limit) as sender:
             reply, result = await self._answer(call, sender.add)
         # Which attempt answered: clients keep that attempt's text (see domain.events).
         return reply, result.model_copy(update={"attempt": activity.info().attempt})

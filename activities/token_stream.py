@@ -44,7 +44,7 @@ _FINAL = frozenset(
 class TokenSender:
     """Batches one activity attempt's text to its run; use ``async with``."""
 
-    def __init__(self, key: str, interval: timedelta = DEFAULT_INTERVAL) -> None:
+    def __init__(self, key: str, max_chars: int, interval: timedelta = DEFAULT_INTERVAL) -> None:
         info = activity.info()
         assert info.workflow_id is not None, "model calls run for a workflow"
         self._key = key
@@ -55,6 +55,9 @@ class TokenSender:
             info.workflow_id, run_id=info.workflow_run_id
         )
         self._pending: list[str] = []
+        self._room = max_chars  # what may still be streamed (the rest stays in the result)
+        self._capped = False  # text was left out
+        self._capped_sent = False
         self._unsent: list[TokenBatch] = []
         self._failing_since: float | None = None
         self._seq = 0
@@ -81,10 +84,14 @@ class TokenSender:
             await self._drain()
 
     def add(self, text: str) -> None:
-        """Queue ``text``; it is sent with the next batch."""
-        if text and not self._broken:
-            self._pending.append(text)
-            self._wake.set()
+        """Queue ``text``; it is sent with the next batch (up to the limit)."""
+        if not text or self._broken or self._capped_sent:
+            return
+        piece = text[: max(self._room, 0)]
+        self._room -= len(piece)
+        self._pending.append(piece)
+        self._capped = self._capped or len(piece) < len(text)
+        self._wake.set()
 
     def _batch(self, text: str) -> None:
         self._seq += 1
@@ -115,6 +122,11 @@ class TokenSender:
         text, self._pending = "".join(self._pending), []
         for start in range(0, len(text), MAX_BATCH_CHARS):
             self._batch(text[start : start + MAX_BATCH_CHARS])
+        if self._capped and not self._capped_sent:  # the limit was reached: the last batch
+            if not self._unsent:
+                self._batch("")
+            self._unsent[-1] = self._unsent[-1].model_copy(update={"capped": True})
+            self._capped_sent = True
         while self._unsent and not self._broken:
             if not await self._send(self._unsent[0]):
                 return False

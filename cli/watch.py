@@ -126,7 +126,9 @@ class WatchView:
             self._console.print(f"[red]model call {call.label} failed[/]")
         elif call.text and call.purpose not in MACHINE_READ:
             header = Text.from_markup(f"[dim]── {call.label} ──[/]")
-            self._console.print(Group(header, Text(call.text)))  # one print: one block
+            rest = Text("… (longer than what streams: the whole text is in the result)")
+            parts = [header, Text(call.text), *([rest] if call.capped else [])]
+            self._console.print(Group(*parts))  # one print: one block
 
     def _redraw(self) -> None:
         streaming = [

@@ -83,6 +83,7 @@ class TokenBatch(CompactModel):
     seq: int = Field(ge=1)
     key: str = Field(min_length=1, max_length=200)
     text: str = Field(default="", max_length=MAX_BATCH_CHARS)
+    capped: bool = False  # the last batch: the rest of the reply is only in the result
 
 
 class CallText(CompactModel):
@@ -94,6 +95,7 @@ class CallText(CompactModel):
     text: str = ""
     finished: bool = False
     failed: bool = False
+    capped: bool = False  # streamed up to the worker's limit; the rest is in the result
 
 
 class Transcript:
@@ -122,6 +124,7 @@ class Transcript:
             call.attempt, call.text = event.attempt, ""
         if event.kind is EventKind.TOKENS:
             call.text += event.text
+            call.capped = call.capped or event.outcome == "capped"
         elif event.kind is EventKind.CALL_FINISHED:
             call.finished, call.failed = True, event.outcome == "failed"
             if event.text:  # the answer, when its attempt streamed none of it

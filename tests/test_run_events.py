@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from durable_agents._activities.payload_store import DEFAULT_INLINE_LIMIT
 from durable_agents._client.events import InvalidOffsetError, RunNotFoundError
 from durable_agents._domain import contract
 from durable_agents._domain.events import EventKind, RunEvent, Transcript
@@ -185,3 +186,26 @@ def test_the_contract_names_are_the_sdk_stream_names() -> None:
     assert contract.STREAM_PUBLISH == _stream._PUBLISH_SIGNAL
     assert contract.STREAM_POLL == _stream._POLL
     assert contract.STREAM_OFFSET == _stream._OFFSET_QUERY
+
+
+async def test_a_reply_longer_than_the_inline_limit_streams_up_to_it(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    long = "A long answer, kept in the payload store. " * 150  # 6,300 characters
+    model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
+    seen_some = threading.Event()
+    reply = Reply.text(long, chunk_chars=50, gate=seen_some, gate_after=3)
+    model.enqueue(reply, purpose="summarize")
+    handle = await agents.start_run("test-agent", "record a")
+    events, report = await asyncio.gather(
+        follow(agents, handle.workflow_id, open_on_tokens=seen_some),
+        agents.result(handle.workflow_id),
+    )
+    assert report.status is RunStatus.COMPLETED, report.errors
+    call = answer_call(events)
+    transcript = Transcript()
+    for event in events:
+        transcript.apply(event)
+    # The history holds at most the inline limit of it; the client knows the rest is missing.
+    assert transcript.text_of(call) == long[:DEFAULT_INLINE_LIMIT]
+    assert transcript.calls[call].capped and transcript.calls[call].finished

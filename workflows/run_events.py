@@ -137,13 +137,14 @@ class RunEvents:
             return
         call.seq = batch.seq
         call.chars += len(batch.text)
-        if batch.text:
+        if batch.text or batch.capped:
             self.publish(
                 EventKind.TOKENS,
                 call_id=batch.call_id,
                 attempt=batch.attempt,
                 label=call.label,
                 text=batch.text,
+                outcome="capped" if batch.capped else "",
             )
 
     # -- approvals -------------------------------------------------------------------------
