@@ -43,6 +43,7 @@ from durable_agents._activities.tool_api import (
 from durable_agents._domain import contract
 from durable_agents._domain.errors import ErrorType
 from durable_agents._domain.evaluation import EvalReply, Judgement
+from durable_agents._domain.events import text_digest
 from durable_agents._domain.llm import (
     LlmCall,
     LlmResult,
@@ -120,8 +121,10 @@ class AgentActivities:
         # store, and the text streamed is in the history.
         async with TokenSender(call.stream_key, self.inline_limit) as sender:
             reply, result = await self._answer(call, sender.add)
-        # Which attempt answered: clients keep that attempt's text (see domain.events).
-        return reply, result.model_copy(update={"attempt": activity.info().attempt})
+        # Which attempt answered, and its text's digest: clients keep that attempt's text
+        # and check it (see domain.events).
+        answered = {"attempt": activity.info().attempt, "text_sha256": text_digest(reply.text)}
+        return reply, result.model_copy(update=answered)
 
     async def _answer(
         self, call: LlmCall, on_text: TextSink | None

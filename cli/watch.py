@@ -127,7 +127,12 @@ class WatchView:
         elif call.text and call.purpose not in MACHINE_READ:
             header = Text.from_markup(f"[dim]── {call.label} ──[/]")
             rest = Text("… (longer than what streams: the whole text is in the result)")
+            wrong = Text.from_markup(
+                "[red]this text is not the call's answer (forged or lost on the way); "
+                "the answer is in the run's result[/]"
+            )
             parts = [header, Text(call.text), *([rest] if call.capped else [])]
+            parts += [wrong] if call.verified is False else []
             self._console.print(Group(*parts))  # one print: one block
 
     def _redraw(self) -> None:

@@ -12,6 +12,7 @@ apply) drops the text of every earlier attempt, so what a person reads is the fi
 answer's text, each token once.
 """
 
+import hashlib
 from enum import StrEnum
 
 from pydantic import ConfigDict, Field
@@ -66,6 +67,7 @@ class RunEvent(CompactModel):
     purpose: str = ""  # of a model call: plan, evaluate, summarize...
     attempt: int = 0
     text: str = ""
+    sha256: str = ""  # of a finished call's answer: the streamed text must have it
 
 
 class TokenBatch(CompactModel):
@@ -96,6 +98,26 @@ class CallText(CompactModel):
     finished: bool = False
     failed: bool = False
     capped: bool = False  # streamed up to the worker's limit; the rest is in the result
+    # The streamed text has the answer's digest (None: nothing to check it against). False
+    # means text that was not the answer's got in: forged by someone holding the call's
+    # key, or lost; the answer itself is in the run's result.
+    verified: bool | None = None
+
+
+def text_digest(text: str) -> str:
+    """The SHA-256 of ``text``'s UTF-8 bytes, hex: how ``call_finished`` names the answer."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _finish(call: CallText, event: RunEvent) -> None:
+    """``call_finished``: the answering attempt's text, checked against its digest."""
+    call.finished, call.failed = True, event.outcome == "failed"
+    if event.attempt and event.attempt != call.attempt:  # streamed text of another attempt
+        call.attempt, call.text, call.capped = event.attempt, "", False
+    if event.text:  # the answer, when its attempt streamed none of it
+        call.text = event.text
+    elif event.sha256 and not call.capped:
+        call.verified = text_digest(call.text) == event.sha256
 
 
 class Transcript:
@@ -118,6 +140,9 @@ class Transcript:
         call = self.calls.setdefault(
             event.call_id, CallText(label=event.label, purpose=event.purpose)
         )
+        if event.kind is EventKind.CALL_FINISHED:
+            _finish(call, event)  # the run's word on the call: it names the attempt
+            return call
         if event.attempt and event.attempt < call.attempt:
             return call  # a late batch of an attempt already superseded
         if event.attempt > call.attempt:
@@ -125,10 +150,6 @@ class Transcript:
         if event.kind is EventKind.TOKENS:
             call.text += event.text
             call.capped = call.capped or event.outcome == "capped"
-        elif event.kind is EventKind.CALL_FINISHED:
-            call.finished, call.failed = True, event.outcome == "failed"
-            if event.text:  # the answer, when its attempt streamed none of it
-                call.text = event.text
         return call
 
     def text_of(self, call_id: str) -> str:

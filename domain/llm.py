@@ -153,5 +153,7 @@ class LlmResult(CompactModel):
     output_tokens: int = 0
     cached: bool = False
     finish_reason: str = "stop"
-    # The activity attempt that answered (0 from workers before streaming).
+    # The activity attempt that answered (0 from workers before streaming), and, for a
+    # streamed call, the SHA-256 of its whole text (what its readers check theirs against).
     attempt: int = 0
+    text_sha256: str = ""

@@ -84,6 +84,10 @@ async def test_a_follower_sees_every_step_and_the_answer_once(
     assert shown(events, call) == ANSWER == report.answer
     tokens = [e for e in events if e.kind is EventKind.TOKENS and e.call_id == call]
     assert "".join(e.text for e in tokens) == ANSWER  # nothing to supersede: each token once
+    transcript = Transcript()
+    for event in events:
+        transcript.apply(event)
+    assert transcript.calls[call].verified is True  # the answer's digest: the text is it
     assert EventKind.SUPERSEDED not in kinds
     check_offsets(events)
     # The planner's reply streamed too, and usage settled from the stream's last chunk.

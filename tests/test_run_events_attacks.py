@@ -162,3 +162,49 @@ async def test_stream_payloads_are_encrypted_with_the_codec_on(
     # The same payloads, decrypted, are the stream: the check above looked at the tokens.
     decoded = await codec.decode(payloads)
     assert marker in "".join(_texts(p) for p in decoded)
+
+
+async def test_text_sent_with_a_key_read_from_the_history_is_flagged(
+    dev_server: DevServer, agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    """Without codec keys, whoever reads the history reads a call's key: what they send
+    is taken, and readers see the streamed text does not match the answer's digest."""
+    model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
+    answer = "The real answer, streamed while an outsider writes into it. " * 4
+    forger_done = threading.Event()
+    model.enqueue(
+        Reply.text(answer, chunk_chars=6, gate=forger_done, gate_after=3), purpose="summarize"
+    )
+    handle = await agents.start_run("test-agent", "record a")
+    raw = await Client.connect(
+        dev_server.address, namespace=dev_server.namespace, data_converter=pydantic_data_converter
+    )
+    rogue = raw.get_workflow_handle(handle.workflow_id)
+    events: list[RunEvent] = []
+    async for event in agents.events(handle.workflow_id):
+        events.append(event)
+        if event.kind is EventKind.TOKENS and not forger_done.is_set():
+            scheduled = [
+                e.activity_task_scheduled_event_attributes
+                for e in (await rogue.fetch_history()).events
+                if e.HasField("activity_task_scheduled_event_attributes")
+            ]
+            call = json.loads(scheduled[-1].input.payloads[0].data)
+            await rogue.execute_update(
+                contract.STREAM_TOKENS,
+                TokenBatch(
+                    call_id=scheduled[-1].activity_id,
+                    attempt=1,
+                    seq=1_000,
+                    key=call["stream_key"],
+                    text=FORGED,
+                ),
+            )
+            forger_done.set()
+    report = await agents.result(handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED and report.answer == answer
+    transcript = Transcript()
+    for event in events:
+        transcript.apply(event)
+    (shown,) = [c for c in transcript.calls.values() if c.label == "answer"]
+    assert FORGED in shown.text and shown.verified is False

@@ -184,7 +184,9 @@ class ModelCaller:
             self._memory.learn(built)
             if self._events is not None:
                 answered = result_of(reply)
-                self._events.close_call(key, attempt=answered.attempt, text=answered.text)
+                self._events.close_call(
+                    key, attempt=answered.attempt, text=answered.text, sha256=answered.text_sha256
+                )
             actual = usage_of(result_of(reply), spec.prices[model])
             self._state.add_model_usage(model, actual)
             if self._state.ledger.settle(key, actual) and self._on_soft_limit is not None:

@@ -83,7 +83,13 @@ class RunEvents:
         return key
 
     def close_call(
-        self, call_id: str, *, attempt: int, text: str = "", failed: bool = False
+        self,
+        call_id: str,
+        *,
+        attempt: int,
+        text: str = "",
+        sha256: str = "",
+        failed: bool = False,
     ) -> None:
         """The call ended; later batches for it are refused. ``text`` (the answer) is
         published with it when the answering attempt streamed none of it."""
@@ -96,6 +102,7 @@ class RunEvents:
             label=opened.label if opened else "",
             outcome="failed" if failed else "ok",
             text="" if streamed or failed else text,
+            sha256=sha256 if streamed else "",
         )
 
     def _refuse_publish(self, *_args: Any) -> None:
