@@ -4,7 +4,7 @@ Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
 5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``, Ctrl-C at
 ``run``) ·
 8 refused (the run or ledger refused what was sent, and said why) · 9 the run has ended
-(a decision or cancel came too late).
+(a decision or cancel came too late) · 10 an eval gate found a regression.
 """
 
 import asyncio

@@ -109,6 +109,7 @@ def build_request(
     user: str = "anonymous",
     budget: BudgetOverride | None = None,
     model: str | None = None,
+    shadow: bool = False,
 ) -> RunRequest:
     """Validate what the caller asks for, raising `InvalidRunRequestError` with the fixes.
 
@@ -125,6 +126,7 @@ def build_request(
                 "user": user,
                 "budget": budget.model_dump() if budget else None,
                 "model": model,
+                "shadow": shadow,
             }
         )
     except pydantic.ValidationError as err:
@@ -179,6 +181,7 @@ class AgentsClient:
         user: str = "anonymous",
         budget: BudgetOverride | None = None,
         model: str | None = None,
+        shadow: bool = False,
         admission_timeout: timedelta | None = ADMISSION_TIMEOUT,
     ) -> RunHandle:
         """Start a run and wait until its worker admits it (or refuses it, saying why).
@@ -186,6 +189,7 @@ class AgentsClient:
         A repeated ``request_id`` returns the existing run. With no worker answering
         within ``admission_timeout`` the run stays started and waits for one
         (``RunHandle.admitted`` is None); ``None`` waits as long as it takes.
+        ``shadow``: write and irreversible tools are only recorded (`RunRequest.shadow`).
         """
         request = build_request(
             agent,
@@ -194,6 +198,7 @@ class AgentsClient:
             user=user,
             budget=budget,
             model=model,
+            shadow=shadow,
         )
         workflow_id = workflow_id_for(request.request_id)
         try:

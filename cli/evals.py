@@ -1,0 +1,94 @@
+"""``agentctl eval``: run a dataset of cases on the runtime, per variant; a CI gate."""
+
+import asyncio
+import os
+from pathlib import Path
+
+import typer
+
+from durable_agents._cli.app import app, connect_client, err, out, run_async
+from durable_agents._cli.eval_render import markdown, print_eval
+from durable_agents._cli.render import to_json
+from durable_agents._client.evals import EvalRunner
+from durable_agents._domain.eval_cases import Dataset, DatasetError, parse_dataset
+from durable_agents._domain.eval_report import EvalReport, regressions
+
+PANEL = "Change an agent safely"
+EXIT_REGRESSED = 10
+
+
+def load_dataset(path: Path) -> Dataset:
+    """The dataset in ``path`` (``.toml`` read as TOML, anything else as JSON)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise DatasetError(f"cannot read the dataset {path}: {e.strerror}") from None
+    return parse_dataset(text, toml=path.suffix == ".toml")
+
+
+def load_baseline(path: Path) -> EvalReport:
+    """A report written by ``agentctl eval --json`` (or ``--out``)."""
+    try:
+        return EvalReport.model_validate_json(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise DatasetError(f"cannot read the baseline {path}: {e.strerror}") from None
+    except ValueError:
+        raise DatasetError(
+            f"{path} is not an eval report: write one with `agentctl eval DATASET --out FILE`"
+        ) from None
+
+
+@app.command("eval", rich_help_panel=PANEL)
+@run_async
+async def eval_(
+    dataset: Path = typer.Argument(..., help="The dataset: a JSON or TOML file of cases."),
+    concurrency: int | None = typer.Option(
+        None, min=1, help="Runs at a time (default: the dataset's, else 4)."
+    ),
+    baseline: Path | None = typer.Option(
+        None, help="A report to hold each variant against (from --out or --json)."
+    ),
+    max_regression: float | None = typer.Option(
+        None,
+        min=0.0,
+        max=1.0,
+        help="The success rate may drop this much (0.05 = 5 points) before the exit is "
+        f"{EXIT_REGRESSED}; without --baseline, against the first variant.",
+    ),
+    out_file: Path | None = typer.Option(None, "--out", help="Also write the report as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    as_markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table."),
+    case_timeout: float = typer.Option(
+        600.0, min=1.0, help="Seconds a run may take before its case fails."
+    ),
+) -> None:
+    """Run every case of DATASET as real runs, per variant, and compare the variants."""
+    from durable_agents._workers.state_checks import PluginStateChecks
+
+    try:
+        cases = load_dataset(dataset)
+        base = load_baseline(baseline) if baseline else None
+    except DatasetError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    if concurrency:
+        cases = cases.model_copy(update={"concurrency": concurrency})
+    checks = PluginStateChecks.load(os.environ.get("AGENT_PLUGINS")) if _has_state(cases) else None
+    client = await connect_client()
+    runner = EvalRunner(client.temporal, client.task_queue, checks, case_timeout_s=case_timeout)
+    report = await runner.run(cases)
+    gate = max_regression if max_regression is not None else (0.0 if base else None)
+    found = [] if gate is None else regressions(report, base, gate)
+    if out_file:
+        await asyncio.to_thread(out_file.write_text, report.model_dump_json(indent=2), "utf-8")
+    if as_json:
+        out.print_json(to_json(report))
+    elif as_markdown:
+        out.print(markdown(report, found), markup=False, highlight=False)
+    else:
+        print_eval(out, report, found)
+    raise typer.Exit(EXIT_REGRESSED if found else 0)
+
+
+def _has_state(dataset: Dataset) -> bool:
+    return any(c.expect.state for c in dataset.cases)

@@ -1,0 +1,110 @@
+"""Shadow runs: the same request, with write and irreversible tools recorded, never run.
+
+A caller may ask for a shadow run (with the raw SDK here, not our client): the flag only
+takes effects away, and which tools write is the worker's own spec. Nothing a shadow run
+does reaches the world: not its own writes, not an irreversible call (for which it asks
+nobody), not its sub-agents' writes. Reads still run, so its plan and answer compare with
+a live run's.
+"""
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from durable_agents._domain import contract
+from durable_agents._domain.eval_checks import called, would_have_called
+from durable_agents._domain.run import RunReport, RunRequest, RunStatus, workflow_id_for
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
+from examples.db_tuner.data import default_db_path, generate
+from tests.support.agents import LocalAgents
+from tests.support.plans import plan_reply, tool_task
+from tests.support.test_agent import executions
+
+pytestmark = pytest.mark.e2e
+
+
+async def _start_raw(client: Client, task_queue: str, agent: str, goal: str) -> RunReport:
+    """A shadow run started with the SDK alone, as anyone reaching the frontend could."""
+    request = RunRequest(request_id=uuid.uuid4().hex, agent=agent, goal=goal, shadow=True)
+    handle = await client.start_workflow(
+        contract.AGENT_RUN,
+        request,
+        id=workflow_id_for(request.request_id),
+        task_queue=task_queue,
+        result_type=RunReport,
+    )
+    report: RunReport = await handle.result()
+    return report
+
+
+async def test_a_shadow_run_executes_no_write_not_even_in_its_sub_agents(
+    client: Client,
+    task_queue: str,
+    model: ScriptedModelServer,
+    worker: None,
+    worker_settings: WorkerSettings,
+) -> None:
+    sub = {"id": "s1", "kind": "subagent", "prompt": "record the child effect", "depends_on": []}
+    plans = iter(
+        [
+            plan_reply(
+                tool_task("w", "record_effect", name="parent"),
+                tool_task("l", "record_local", name="local"),
+                tool_task("x", "launch_rocket", name="irreversible"),
+                sub,
+            ),
+            plan_reply(tool_task("k", "record_effect", name="child")),
+        ]
+    )
+    model.set_responder("plan", lambda _: next(plans))
+    model.set_responder("summarize", lambda _: Reply.text("would have launched"))
+    report = await _start_raw(client, task_queue, "test-agent", "launch everything")
+
+    assert report.status is RunStatus.COMPLETED, report.errors
+    assert executions(worker_settings.data_dir, "started") == []  # no tool ran, at all
+    assert called(report) == [] and report.approvals == []  # and nobody was asked
+    assert sorted(would_have_called(report)) == [
+        "launch_rocket(irreversible)",
+        "record_effect(parent)",
+        "record_local(local)",
+    ]
+    child = next(s for s in report.steps if s.task_id == "s1")
+    assert child.output["status"] == "completed"
+    children = [
+        wf async for wf in client.list_workflows(f"ParentWorkflowId = '{report.workflow_id}'")
+    ]
+    (child_run,) = children
+    child_report = await client.get_workflow_handle(child_run.id, result_type=RunReport).result()
+    assert would_have_called(child_report) == ["record_effect(child)"]
+
+
+def _indexes(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+
+
+async def test_a_shadow_db_tuner_reads_and_measures_but_changes_no_index(
+    client: Client, agents: LocalAgents, worker_settings: WorkerSettings
+) -> None:
+    offline = WorkerSettings(
+        **{**worker_settings.__dict__, "openai_api_key": None, "openai_base_url": None}
+    )
+    db = default_db_path(offline.data_dir)
+    generate(db, scale=0.05)
+    before = _indexes(db)
+    async with build_worker(client, offline):
+        report = await _start_raw(
+            client, agents.task_queue, "db-tuner", "make the slow queries fast"
+        )
+    assert report.status is RunStatus.COMPLETED, report.errors
+    assert _indexes(db) == before
+    tools = {label.partition("(")[0] for label in called(report)}
+    assert {"explain_query", "time_query", "list_tables"} <= tools
+    assert not tools & {"create_index", "analyze", "drop_index"}
+    assert any(c.startswith("create_index(") for c in would_have_called(report))
+    assert report.approvals == []
