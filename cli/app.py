@@ -91,9 +91,13 @@ def connection_options(
 async def connect_client() -> AgentsClient:
     """The API for this command line: the chosen profile, the ``TEMPORAL_*`` variables,
     ``AGENTS_TASK_QUEUE``. Errors are `ConnectionError`s that `run_async` prints."""
+    return await AgentsClient.connect(temporal_settings())
+
+
+def temporal_settings() -> TemporalSettings:
+    """The connection settings this command line chose (profile, file, environment)."""
     choice = _choice.get() or TemporalChoice()
-    settings = TemporalSettings.from_env(profile=choice.profile, config_file=choice.config_file)
-    return await AgentsClient.connect(settings)
+    return TemporalSettings.from_env(profile=choice.profile, config_file=choice.config_file)
 
 
 def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:

@@ -4,6 +4,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from durable_agents._domain.eval_regression import RegressionResult
 from durable_agents._domain.eval_report import EvalReport, Regression, VariantSummary
 from durable_agents._domain.markdown import escape_markdown as _escape_dollars
 
@@ -75,3 +76,20 @@ def markdown(report: EvalReport, regressions: list[Regression]) -> str:
         lines += ["", "**Regressions**", ""]
         lines += [f"- {escape_markdown(g.describe())}" for g in regressions]
     return "\n".join(lines) + "\n"
+
+
+def print_regressions(console: Console, results: list[RegressionResult]) -> None:
+    """Each re-run recorded run: the same, or what differs (or why it was not re-run)."""
+    for r in results:
+        if r.error:
+            console.print(f"[yellow]SKIP[/] {escape(r.workflow_id)}: {escape(r.error)}")
+        elif not r.differences:
+            console.print(f"same  {escape(r.workflow_id)} (re-run {escape(r.rerun_workflow_id)})")
+        else:
+            console.print(
+                f"[red]DIFF[/]  {escape(r.workflow_id)} (re-run {escape(r.rerun_workflow_id)})"
+            )
+            for d in r.differences:
+                console.print(f"      {d.kind.value}: {escape(d.detail)}")
+    differ = sum(bool(r.differences) for r in results)
+    console.print(f"{len(results)} runs re-run, {differ} differ")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from durable_agents._cli.app import app, connect_client, err, out, run_async
-from durable_agents._cli.eval_render import markdown, print_eval
+from durable_agents._cli.app import app, connect_client, err, out, run_async, temporal_settings
+from durable_agents._cli.eval_render import markdown, print_eval, print_regressions
 from durable_agents._cli.render import to_json
 from durable_agents._client.evals import EvalRunner
 from durable_agents._domain.eval_cases import Dataset, DatasetError, parse_dataset
@@ -41,7 +41,22 @@ def load_baseline(path: Path) -> EvalReport:
 @app.command("eval", rich_help_panel=PANEL)
 @run_async
 async def eval_(
-    dataset: Path = typer.Argument(..., help="The dataset: a JSON or TOML file of cases."),
+    dataset: Path | None = typer.Argument(
+        None, help="The dataset: a JSON or TOML file of cases (or --from-runs)."
+    ),
+    from_runs: str | None = typer.Option(
+        None,
+        "--from-runs",
+        help="Re-run the finished runs this visibility query matches against the current "
+        "code, their model replies replayed, and report what differs (needs no model).",
+    ),
+    limit: int = typer.Option(20, min=1, help="With --from-runs: runs at most."),
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="With --from-runs: the data the re-run's tools work on (a copy of it as it was "
+        "before the runs; default: a new empty directory) and the payload store they read.",
+    ),
     concurrency: int | None = typer.Option(
         None, min=1, help="Runs at a time (default: the dataset's, else 4)."
     ),
@@ -65,6 +80,12 @@ async def eval_(
     """Run every case of DATASET as real runs, per variant, and compare the variants."""
     from durable_agents._workers.state_checks import PluginStateChecks
 
+    if from_runs is not None:
+        await _from_runs(from_runs, limit, data_dir, as_json, case_timeout)
+        return
+    if dataset is None:
+        err.print("[red]error:[/] name a DATASET file, or re-run finished runs with --from-runs")
+        raise typer.Exit(2)
     try:
         cases = load_dataset(dataset)
         base = load_baseline(baseline) if baseline else None
@@ -92,3 +113,20 @@ async def eval_(
 
 def _has_state(dataset: Dataset) -> bool:
     return any(c.expect.state for c in dataset.cases)
+
+
+async def _from_runs(
+    query: str, limit: int, data_dir: Path | None, as_json: bool, case_timeout: float
+) -> None:
+    from durable_agents.testing.regression import RecordedRunsRerun, settings_for_rerun
+
+    client = await connect_client()
+    settings = settings_for_rerun(temporal_settings(), os.environ.get("AGENT_PLUGINS"), data_dir)
+    rerun = RecordedRunsRerun(client.temporal, settings, case_timeout_s=case_timeout)
+    results = await rerun.rerun_query(query, limit, read_from=data_dir)
+    if as_json:
+        out.print_json(to_json([r.model_dump(mode="json") for r in results]))
+    else:
+        print_regressions(out, results)
+    changed = [r for r in results if r.differences or r.error]
+    raise typer.Exit(EXIT_REGRESSED if changed else 0)

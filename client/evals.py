@@ -73,21 +73,9 @@ class EvalRunner:
 
     async def run_case(self, variant: Variant, case: EvalCase) -> CaseResult:
         """One case as a real run under ``variant``, checked."""
-        agents = AgentsClient(self.temporal, variant.task_queue or self.task_queue)
         began = time.monotonic()
         try:
-            handle = await agents.start_run(
-                case.agent,
-                case.goal,
-                request_id=self.request_id(variant, case),
-                user=case.user,
-                budget=case.budget,
-                model=variant.model,
-                shadow=variant.shadow,
-            )
-            report = await asyncio.wait_for(
-                self._until_done(agents, handle.workflow_id, case), self.case_timeout_s
-            )
+            report = await self.run_report(variant, case, self.request_id(variant, case))
         except InvalidRunRequestError as err:
             return _error(variant, case, str(err))
         except TimeoutError:
@@ -109,6 +97,23 @@ class EvalRunner:
             answer=report.answer,
             calls=called(report),
             would_have_called=would_have_called(report),
+        )
+
+    async def run_report(self, variant: Variant, case: EvalCase, request_id: str) -> RunReport:
+        """Start the case's run under ``variant`` and answer its approvals until it ends;
+        `TimeoutError` after ``case_timeout_s``."""
+        agents = AgentsClient(self.temporal, variant.task_queue or self.task_queue)
+        handle = await agents.start_run(
+            case.agent,
+            case.goal,
+            request_id=request_id,
+            user=case.user,
+            budget=case.budget,
+            model=variant.model,
+            shadow=variant.shadow,
+        )
+        return await asyncio.wait_for(
+            self._until_done(agents, handle.workflow_id, case), self.case_timeout_s
         )
 
     async def _until_done(

@@ -1,0 +1,155 @@
+"""Re-run finished runs against the current code, their model replies replayed.
+
+``agentctl eval --from-runs QUERY`` (and tests) use this: a `ScriptedModelServer` serves
+each recorded run's replies, in order, per purpose, to a worker of this process running
+the current code (``AGENT_PLUGINS``) on a task queue of its own; each run starts again
+with the same request, and its approvals are answered as they were (anything it asks
+that the recorded run did not is refused, and reported). No model endpoint is needed.
+
+The re-run's tools run for real against ``data_dir``: give it a copy of the data as it
+was before the recorded runs (a database, a workspace), or the effects will differ.
+"""
+
+import tempfile
+import uuid
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from pathlib import Path
+
+from temporalio.client import Client
+
+from durable_agents._activities.payload_store import LocalPayloadStore
+from durable_agents._activities.plugins import load_plugins, plugin_modules
+from durable_agents._client.api import InvalidRunRequestError
+from durable_agents._client.evals import EvalRunner
+from durable_agents._client.recorded_runs import (
+    RecordedRun,
+    UnreplayableRunError,
+    finished_runs,
+    read_recorded_run,
+)
+from durable_agents._domain.approvals import ApprovalState
+from durable_agents._domain.eval_cases import ApprovalAnswer, EvalCase, Variant
+from durable_agents._domain.eval_regression import RegressionResult, compare_runs
+from durable_agents._domain.llm import PayloadRef
+from durable_agents._domain.tools import SideEffect
+from durable_agents._infra.connection import TemporalSettings, codec_keyring
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
+
+REPLAYED_KEY = "recorded-replies"
+
+
+def _case(run: RecordedRun) -> EvalCase:
+    """The recorded request as a case whose approvals are answered as they were."""
+    decided = {
+        r.tool: ApprovalAnswer.APPROVE
+        if r.state is ApprovalState.APPROVED
+        else ApprovalAnswer.REJECT
+        for r in run.report.approvals
+        if r.tool
+    }
+    return EvalCase(
+        id="rerun",
+        agent=run.request.agent_name,
+        goal=run.request.goal,
+        user=run.request.user,
+        budget=run.request.budget,
+        approvals=ApprovalAnswer.REJECT,
+        approvals_by_tool=decided,
+    )
+
+
+class RecordedRunsRerun:
+    """A scripted model and a worker of the current code, re-running recorded runs."""
+
+    def __init__(
+        self, temporal: Client, settings: WorkerSettings, *, case_timeout_s: float = 300.0
+    ) -> None:
+        self.temporal = temporal
+        self.settings = settings
+        self.case_timeout_s = case_timeout_s
+        plugins = load_plugins(plugin_modules(settings.plugins))
+        self.writes = {
+            spec.name
+            for p in plugins.values()
+            for spec in p.tools.specs()
+            if spec.side_effect is not SideEffect.READ
+        }
+
+    async def rerun_query(
+        self, query: str, limit: int = 20, read_from: Path | None = None
+    ) -> list[RegressionResult]:
+        """Re-run the finished runs ``query`` matches (newest first, at most ``limit``)."""
+        store = (
+            LocalPayloadStore(read_from / "payloads", codec_keyring(self.temporal))
+            if read_from
+            else None
+        )
+
+        def read_ref(ref: PayloadRef) -> str:
+            assert store is not None
+            return store.get(ref).decode()
+
+        runs: list[RecordedRun | RegressionResult] = []
+        async for wid in finished_runs(self.temporal, query, limit):
+            try:
+                runs.append(
+                    await read_recorded_run(self.temporal, wid, read_ref if store else None)
+                )
+            except UnreplayableRunError as err:
+                runs.append(RegressionResult(workflow_id=wid, error=str(err)))
+        return await self.rerun(runs)
+
+    async def rerun(self, runs: Sequence[RecordedRun | RegressionResult]) -> list[RegressionResult]:
+        """Re-run each recorded run, one at a time (each has its replies to itself)."""
+        results: list[RegressionResult] = []
+        async with AsyncExitStack() as stack:
+            model = stack.enter_context(ScriptedModelServer())
+            queue = f"rerun-{uuid.uuid4().hex[:10]}"
+            data_dir = self.settings.data_dir
+            settings = replace(
+                self.settings,
+                temporal=replace(self.settings.temporal, task_queue=queue),
+                data_dir=data_dir,
+                openai_api_key=REPLAYED_KEY,
+                openai_base_url=model.base_url,
+            )
+            await stack.enter_async_context(build_worker(self.temporal, settings))
+            runner = EvalRunner(self.temporal, queue, case_timeout_s=self.case_timeout_s)
+            for run in runs:
+                if isinstance(run, RegressionResult):
+                    results.append(run)
+                    continue
+                results.append(await self._one(runner, model, run))
+        return results
+
+    async def _one(
+        self, runner: EvalRunner, model: ScriptedModelServer, run: RecordedRun
+    ) -> RegressionResult:
+        model.reset()
+        for reply in run.replies:
+            usage = (reply.input_tokens, reply.output_tokens)
+            model.enqueue(Reply.text(reply.text, usage=usage), purpose=reply.purpose)
+        request_id = f"rerun-{runner.tag}-{run.request.request_id}"[:128]
+        variant = Variant(name="current", model=run.request.model)
+        try:
+            report = await runner.run_report(variant, _case(run), request_id)
+        except (InvalidRunRequestError, TimeoutError) as err:
+            return RegressionResult(workflow_id=run.workflow_id, error=str(err) or "timed out")
+        return RegressionResult(
+            workflow_id=run.workflow_id,
+            rerun_workflow_id=report.workflow_id,
+            differences=compare_runs(run.report, report, self.writes),
+        )
+
+
+def settings_for_rerun(
+    temporal: TemporalSettings, plugins: str | None, data_dir: Path | None
+) -> WorkerSettings:
+    """Worker settings for a re-run: the given plugins, and ``data_dir`` (else a new
+    temporary directory)."""
+    where = data_dir or Path(tempfile.mkdtemp(prefix="agentctl-rerun-"))
+    return replace(WorkerSettings.from_env(), temporal=temporal, data_dir=where, plugins=plugins)
