@@ -49,8 +49,27 @@ def print_eval(console: Console, report: EvalReport, regressions: list[Regressio
         if not r.passed:
             why = "; ".join(f.detail for f in r.failures)
             console.print(f"[red]FAIL[/] {escape(r.variant)} {escape(r.case_id)}: {escape(why)}")
+    for line in shadow_lines(report):
+        console.print(escape(line))
     for g in regressions:
         console.print(f"[red]REGRESSION[/] {escape(g.describe())}")
+
+
+def shadow_lines(report: EvalReport) -> list[str]:
+    """One line per shadow comparison: same plan and answer, or what differs."""
+    lines = []
+    for c in report.shadow:
+        plan = (
+            "same plan"
+            if c.same_plan
+            else (
+                f"plan differs (only live: {', '.join(c.only_live) or '-'}; "
+                f"only shadow: {', '.join(c.only_shadow) or '-'})"
+            )
+        )
+        answer = "same answer" if c.same_answer else "answer differs"
+        lines.append(f"shadow {c.shadow} vs {c.live}, {c.case_id}: {plan}, {answer}")
+    return lines
 
 
 def markdown(report: EvalReport, regressions: list[Regression]) -> str:
@@ -72,6 +91,9 @@ def markdown(report: EvalReport, regressions: list[Regression]) -> str:
             + escape_markdown("; ".join(f.detail for f in r.failures))
             for r in failed
         ]
+    if report.shadow:
+        lines += ["", "**Shadow runs**", ""]
+        lines += [f"- {escape_markdown(line)}" for line in shadow_lines(report)]
     if regressions:
         lines += ["", "**Regressions**", ""]
         lines += [f"- {escape_markdown(g.describe())}" for g in regressions]

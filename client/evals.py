@@ -65,7 +65,8 @@ class EvalRunner:
         results = await asyncio.gather(
             *(one(v, c) for v in dataset.variants for c in dataset.cases)
         )
-        return build_report(dataset.name, [v.name for v in dataset.variants], results)
+        shadows = {v.name: v.compare_to for v in dataset.variants if v.compare_to}
+        return build_report(dataset.name, [v.name for v in dataset.variants], results, shadows)
 
     def request_id(self, variant: Variant, case: EvalCase) -> str:
         """A request id of this eval's own for the case (a rerun of the eval starts anew)."""

@@ -108,6 +108,9 @@ class Variant(BaseModel):
     task_queue: str | None = Field(default=None, description="None: the client's queue.")
     model: str | None = Field(default=None, max_length=200)
     shadow: bool = Field(default=False, description="Write and irreversible tools not run.")
+    compare_to: str | None = Field(
+        default=None, description="A live variant whose plans and answers this one's compare with."
+    )
     data_dir: str | None = None
 
 
@@ -130,6 +133,15 @@ class Dataset(BaseModel):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"each {what} must be unique; repeated: {', '.join(dupes)}")
+        variants = {v.name for v in self.variants}
+        for v in self.variants:
+            if v.compare_to is not None and (
+                v.compare_to not in variants or v.compare_to == v.name
+            ):
+                raise ValueError(
+                    f"variant '{v.name}' compares to '{v.compare_to}', which is not another "
+                    f"variant; the variants: {', '.join(sorted(variants))}"
+                )
         return self
 
 

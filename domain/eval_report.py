@@ -7,7 +7,7 @@ times are nearest-rank percentiles of the measured runs.
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
@@ -60,12 +60,25 @@ class VariantSummary(BaseModel):
     failures_by_class: dict[str, int]
 
 
+class ShadowComparison(BaseModel):
+    """A case's shadow run beside its live run: the same calls planned? the same answer?"""
+
+    case_id: str
+    shadow: str
+    live: str
+    same_plan: bool
+    only_live: list[str] = Field(default=[], description="Calls the live run made, not planned.")
+    only_shadow: list[str] = Field(default=[], description="Calls only the shadow run planned.")
+    same_answer: bool
+
+
 class EvalReport(BaseModel):
     """An evaluation: per-variant summaries (in the dataset's order) and every result."""
 
     dataset: str
     summaries: list[VariantSummary]
     results: list[CaseResult]
+    shadow: list[ShadowComparison] = []
 
     def summary(self, variant: str) -> VariantSummary | None:
         """The summary of ``variant``, if it ran."""
@@ -116,14 +129,44 @@ def summarize(variant: str, results: Sequence[CaseResult]) -> VariantSummary:
 
 
 def build_report(
-    dataset: str, variants: Sequence[str], results: Sequence[CaseResult]
+    dataset: str,
+    variants: Sequence[str],
+    results: Sequence[CaseResult],
+    shadows: Mapping[str, str] | None = None,
 ) -> EvalReport:
-    """The report of an evaluation, variants in the order given."""
+    """The report of an evaluation, variants in the order given; ``shadows`` maps each
+    shadow variant to the live variant it is compared with."""
     return EvalReport(
         dataset=dataset,
         summaries=[summarize(v, results) for v in variants],
         results=list(results),
+        shadow=[
+            c
+            for shadow, live in (shadows or {}).items()
+            for c in compare_shadow(results, shadow, live)
+        ],
     )
+
+
+def compare_shadow(results: Sequence[CaseResult], shadow: str, live: str) -> list[ShadowComparison]:
+    """Each case's shadow run against its live run (cases both ran)."""
+    lives = {r.case_id: r for r in results if r.variant == live}
+    found: list[ShadowComparison] = []
+    for s in (r for r in results if r.variant == shadow and r.case_id in lives):
+        planned = Counter(s.calls + s.would_have_called)
+        made = Counter(lives[s.case_id].calls)
+        found.append(
+            ShadowComparison(
+                case_id=s.case_id,
+                shadow=shadow,
+                live=live,
+                same_plan=planned == made,
+                only_live=sorted((made - planned).elements()),
+                only_shadow=sorted((planned - made).elements()),
+                same_answer=s.answer.strip() == lives[s.case_id].answer.strip(),
+            )
+        )
+    return found
 
 
 class Regression(BaseModel):

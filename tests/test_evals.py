@@ -4,10 +4,7 @@ and a model worse by construction (it plans nothing) that the real openai client
 """
 
 import json
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import replace
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -15,32 +12,12 @@ from temporalio.client import Client
 
 from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain.eval_report import EvalReport
-from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
 from durable_agents.testing.scripted_model import ScriptedModelServer
 from tests.support.agentctl import Cli
-from tests.support.evals import CASES, lazy_model, prepare_data, write_dataset
+from tests.support.evals import CASES, lazy_model, variant_worker, write_dataset
 
 pytestmark = pytest.mark.e2e
-
-
-@asynccontextmanager
-async def variant_worker(
-    client: Client, base: WorkerSettings, root: Path, model: ScriptedModelServer | None
-) -> AsyncIterator[dict[str, str]]:
-    """A worker version of its own (queue, data dir, model); yields its dataset variant."""
-    queue = f"eval-{uuid.uuid4().hex[:10]}"
-    data_dir = root / queue
-    prepare_data(data_dir)
-    settings = replace(
-        base,
-        temporal=replace(base.temporal, task_queue=queue),
-        data_dir=data_dir,
-        openai_api_key="scripted" if model else None,
-        openai_base_url=model.base_url if model else None,
-    )
-    async with build_worker(client, settings):
-        yield {"task_queue": queue, "data_dir": str(data_dir)}
 
 
 async def test_a_worse_variant_shows_in_the_report_and_fails_the_gate(

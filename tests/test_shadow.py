@@ -14,14 +14,18 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from durable_agents._client.evals import EvalRunner
 from durable_agents._domain import contract
+from durable_agents._domain.eval_cases import Dataset
 from durable_agents._domain.eval_checks import called, would_have_called
 from durable_agents._domain.run import RunReport, RunRequest, RunStatus, workflow_id_for
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents._workers.state_checks import PluginStateChecks
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from examples.db_tuner.data import default_db_path, generate
 from tests.support.agents import LocalAgents
+from tests.support.evals import CASES, variant_worker
 from tests.support.plans import plan_reply, tool_task
 from tests.support.test_agent import executions
 
@@ -108,3 +112,47 @@ async def test_a_shadow_db_tuner_reads_and_measures_but_changes_no_index(
     assert not tools & {"create_index", "analyze", "drop_index"}
     assert any(c.startswith("create_index(") for c in would_have_called(report))
     assert report.approvals == []
+
+
+async def test_an_eval_compares_a_shadow_variant_with_the_live_one(
+    client: Client, worker_settings: WorkerSettings, tmp_path: Path
+) -> None:
+    """The same requests, live on one worker version and in shadow on another: the shadow
+    plans the very writes the live run made, makes none, and its answer shows it."""
+
+    cases = [c for c in CASES if c["id"] in ("fe-txt", "fe-list")]
+    async with (
+        variant_worker(client, worker_settings, tmp_path, None) as live,
+        variant_worker(client, worker_settings, tmp_path, None) as shadow,
+    ):
+        a_txt = Path(shadow["data_dir"]) / "file-editor" / "workspace" / "a.txt"
+        untouched = a_txt.read_text()
+        ds = Dataset.model_validate(
+            {
+                "name": "shadow",
+                "variants": [
+                    {"name": "live", **live},
+                    {"name": "next", "shadow": True, "compare_to": "live", **shadow},
+                ],
+                "cases": cases,
+            }
+        )
+        checks = PluginStateChecks.load(worker_settings.plugins)
+        report = await EvalRunner(client, "unused", checks).run(ds)
+    by = {(c.case_id, c.shadow): c for c in report.shadow}
+    header = by[("fe-txt", "next")]
+    assert header.same_plan and header.only_live == header.only_shadow == []
+    assert not header.same_answer  # the live run lists its write ids; the shadow has none
+    live_txt = next(r for r in report.results if (r.variant, r.case_id) == ("live", "fe-txt"))
+    shadow_txt = next(r for r in report.results if (r.variant, r.case_id) == ("next", "fe-txt"))
+    assert any(c.startswith("write_file(a.txt") for c in live_txt.calls)
+    assert not any(c.startswith("write_file") for c in shadow_txt.calls)
+    assert sorted(shadow_txt.would_have_called) == sorted(
+        c for c in live_txt.calls if c.startswith("write_file")
+    )
+    # Its state check fails: the header is not there, because nothing was written.
+    assert not shadow_txt.passed and live_txt.passed
+    assert (
+        Path(shadow["data_dir"]) / "file-editor" / "workspace" / "a.txt"
+    ).read_text() == untouched
+    assert by[("fe-list", "next")].same_plan and by[("fe-list", "next")].same_answer

@@ -2,9 +2,17 @@
 work on, and a model that is worse by construction (it plans nothing)."""
 
 import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import Client
+
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from examples.db_tuner.data import default_db_path, generate
 from examples.file_editor.sandbox import workspace_root
@@ -123,3 +131,22 @@ def write_dataset(path: Path, variants: list[dict[str, Any]]) -> Path:
     """The dataset as a JSON file."""
     path.write_text(json.dumps(dataset(variants), indent=2))
     return path
+
+
+@asynccontextmanager
+async def variant_worker(
+    client: Client, base: WorkerSettings, root: Path, model: ScriptedModelServer | None
+) -> AsyncIterator[dict[str, str]]:
+    """A worker version of its own (queue, data dir, model); yields its dataset variant."""
+    queue = f"eval-{uuid.uuid4().hex[:10]}"
+    data_dir = root / queue
+    prepare_data(data_dir)
+    settings = replace(
+        base,
+        temporal=replace(base.temporal, task_queue=queue),
+        data_dir=data_dir,
+        openai_api_key="scripted" if model else None,
+        openai_base_url=model.base_url if model else None,
+    )
+    async with build_worker(client, settings):
+        yield {"task_queue": queue, "data_dir": str(data_dir)}
