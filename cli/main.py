@@ -21,9 +21,10 @@ from durable_agents._cli import runs as cli_runs  # registered first: --help lis
 from durable_agents._cli import evals as cli_evals
 from durable_agents._cli import keys as cli_keys
 from durable_agents._cli import operate as cli_operate
+from durable_agents._cli import rollout as cli_rollout
 from durable_agents._cli.app import app, err
 
-COMMAND_MODULES = (cli_runs, cli_operate, cli_evals, cli_keys)
+COMMAND_MODULES = (cli_runs, cli_operate, cli_evals, cli_rollout, cli_keys)
 
 
 def main() -> None:

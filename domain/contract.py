@@ -80,6 +80,10 @@ SEARCH_ATTRIBUTE_TYPES: Final[dict[str, str]] = {
 }
 """Every search attribute and its type, as the dev server and a cluster register them."""
 
+# Temporal's own (not ours to register): the Worker Deployment version a run is pinned
+# to, as ``<deployment>:<build id>`` (``agentctl rollout``).
+WORKER_DEPLOYMENT_VERSION: Final = "TemporalWorkerDeploymentVersion"
+
 # -- what each workflow answers to, and what the worker runs -------------------------------
 
 

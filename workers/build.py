@@ -4,7 +4,8 @@ import pkgutil
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from durable_agents import _workflows as workflows
@@ -149,4 +150,21 @@ def build_worker(
         disable_eager_activity_execution=True,
         # Workflow bugs that cannot heal by retrying the task fail the run instead.
         workflow_failure_exception_types=[TypeError, AttributeError, KeyError],
+        deployment_config=deployment_config(settings),
+    )
+
+
+def deployment_config(settings: WorkerSettings) -> WorkerDeploymentConfig | None:
+    """This worker's version of its Worker Deployment, when it has one.
+
+    Runs are pinned (a run finishes on the version it started on: its history replays
+    only on that code); the user ledgers, which live for a month, move to the current
+    version (their code keeps older histories replaying with ``workflow.patched``).
+    """
+    if not (settings.deployment and settings.build_id):
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.deployment, settings.build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
     )

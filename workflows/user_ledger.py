@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 
 from durable_agents._domain import contract
 from durable_agents._domain.user_ledger import (
@@ -36,7 +36,9 @@ from durable_agents._workflows.versions import ledger_signed, ledger_sweep
 OPERATIONS_PER_RUN = 500
 
 
-@workflow.defn(name=contract.USER_LEDGER)
+# A ledger lives for a month: on versioned workers it moves to the current version
+# rather than staying pinned to one that may be retired (`workers.build.deployment_config`).
+@workflow.defn(name=contract.USER_LEDGER, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class UserLedger:
     """A user's spending ledger."""
 
