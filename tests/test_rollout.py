@@ -5,6 +5,7 @@ go finishes on the version it started on, its tools on that version's workers.
 """
 
 import asyncio
+import json
 import sqlite3
 import uuid
 from dataclasses import replace
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import VersioningBehavior
 from temporalio.client import Client
 
 from durable_agents._client.rollout import Rollout
 from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain.approvals import Decision
 from durable_agents._domain.run import RunStatus
+from durable_agents._domain.user_ledger import ledger_workflow_id
 from durable_agents._workers.config import WorkerSettings
 from durable_agents.testing import pending_request
 from examples.db_tuner.data import default_db_path
@@ -81,6 +84,8 @@ async def test_ramp_promote_and_roll_back_leave_runs_in_flight_on_their_version(
     cli.env["AGENT_DEPLOYMENT"] = deployment
     workers: dict[str, tuple[WorkerProcess, Path]] = {}
     rollout = Rollout(client, deployment)
+    limits = tmp_path / "limits.json"
+    limits.write_text(json.dumps({"*": 100.0}))  # every user has a ledger
     try:
         for build in ("v1", "v2"):
             data_dir = tmp_path / build
@@ -92,6 +97,7 @@ async def test_ramp_promote_and_roll_back_leave_runs_in_flight_on_their_version(
                 openai_base_url=None,
                 deployment=deployment,
                 build_id=build,
+                user_limits_file=limits,
             )
             proc = WorkerProcess(settings.process_env(), tmp_path / f"{build}.log")
             workers[build] = (await proc.start(), data_dir)
@@ -145,6 +151,10 @@ async def test_ramp_promote_and_roll_back_leave_runs_in_flight_on_their_version(
         code, out, err = await cli("rollout", "rollback")
         assert code == 0 and "now goes to v1" in out, err
         assert set(await _list_runs(agents, client, 3)) == {"v1"}
+        # The users' ledger (a month long) follows the current version instead of pinning.
+        ledger = await client.get_workflow_handle(ledger_workflow_id("anonymous")).describe()
+        info = ledger.raw_description.workflow_execution_info.versioning_info
+        assert info.behavior == VersioningBehavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE
     finally:
         for proc, _ in workers.values():
             proc.terminate()

@@ -26,7 +26,7 @@ from durable_agents._infra.telemetry import ActivityLogContext, client_tracer
 from durable_agents._workers.config import WorkerSettings
 from durable_agents._workflows.agent_catalog import AgentCatalog
 from durable_agents._workflows.agent_run import AgentRun
-from durable_agents._workflows.user_ledger import UserLedger
+from durable_agents._workflows.user_ledger import AutoUpgradingUserLedger, UserLedger
 
 # Pure, deterministic modules shared with activities: passed through the sandbox so they
 # are imported once per process instead of once per workflow run.
@@ -120,12 +120,14 @@ def build_worker(
         provider_id=provider_id(settings),
         tracer=client_tracer(client),
     )
+    versions = deployment_config(settings)
+    ledger = UserLedger if versions is None else AutoUpgradingUserLedger
     return Worker(
         # With codec keys, polls through a codec that refuses unencrypted payloads.
         worker_client(client, accept_plaintext=settings.accept_plaintext),
         task_queue=task_queue or settings.temporal.task_queue,
         # An activities-only worker serves a tool's own (rate-limited) task queue.
-        workflows=[] if settings.activities_only else [AgentRun, UserLedger, AgentCatalog],
+        workflows=[] if settings.activities_only else [AgentRun, ledger, AgentCatalog],
         activities=[
             *acts.activities(),
             *NotifyActivities(Notifier(settings.notify)).activities(),
@@ -150,7 +152,7 @@ def build_worker(
         disable_eager_activity_execution=True,
         # Workflow bugs that cannot heal by retrying the task fail the run instead.
         workflow_failure_exception_types=[TypeError, AttributeError, KeyError],
-        deployment_config=deployment_config(settings),
+        deployment_config=versions,
     )
 
 
@@ -159,7 +161,7 @@ def deployment_config(settings: WorkerSettings) -> WorkerDeploymentConfig | None
 
     Runs are pinned (a run finishes on the version it started on: its history replays
     only on that code); the user ledgers, which live for a month, move to the current
-    version (their code keeps older histories replaying with ``workflow.patched``).
+    version (`AutoUpgradingUserLedger`).
     """
     if not (settings.deployment and settings.build_id):
         return None

@@ -36,9 +36,7 @@ from durable_agents._workflows.versions import ledger_signed, ledger_sweep
 OPERATIONS_PER_RUN = 500
 
 
-# A ledger lives for a month: on versioned workers it moves to the current version
-# rather than staying pinned to one that may be retired (`workers.build.deployment_config`).
-@workflow.defn(name=contract.USER_LEDGER, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=contract.USER_LEDGER)
 class UserLedger:
     """A user's spending ledger."""
 
@@ -241,3 +239,16 @@ def _own_state(raw: Any) -> UserSpend:
         except ValueError:
             pass
     return UserSpend(user=user)
+
+
+@workflow.defn(name=contract.USER_LEDGER, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+class AutoUpgradingUserLedger(UserLedger):
+    """`UserLedger` as versioned workers run it (``AGENT_DEPLOYMENT``): a ledger lives for
+    a month, so it moves to the current version rather than staying pinned to one that
+    may be retired (its code keeps older histories replaying with ``workflow.patched``).
+    Unversioned workers must not declare a behaviour at all (the server refuses it)."""
+
+    @workflow.run
+    async def run(self, state: Any) -> None:
+        """As `UserLedger.run`."""
+        await super().run(state)
