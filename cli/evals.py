@@ -81,7 +81,11 @@ async def eval_(
     from durable_agents._workers.state_checks import PluginStateChecks
 
     if from_runs is not None:
-        await _from_runs(from_runs, limit, data_dir, as_json, case_timeout)
+        try:
+            await _from_runs(from_runs, limit, data_dir, as_json, case_timeout)
+        except ImportError as e:  # AGENT_PLUGINS unset or wrong: the message says how
+            err.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from None
         return
     if dataset is None:
         err.print("[red]error:[/] name a DATASET file, or re-run finished runs with --from-runs")
@@ -94,7 +98,12 @@ async def eval_(
         raise typer.Exit(2) from None
     if concurrency:
         cases = cases.model_copy(update={"concurrency": concurrency})
-    checks = PluginStateChecks.load(os.environ.get("AGENT_PLUGINS")) if _has_state(cases) else None
+    try:
+        plugins = os.environ.get("AGENT_PLUGINS")
+        checks = PluginStateChecks.load(plugins) if _has_state(cases) else None
+    except ImportError as e:  # state checks are plugin code: AGENT_PLUGINS names them
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
     client = await connect_client()
     runner = EvalRunner(client.temporal, client.task_queue, checks, case_timeout_s=case_timeout)
     report = await runner.run(cases)

@@ -149,7 +149,16 @@ class RecordedRunsRerun:
 def settings_for_rerun(
     temporal: TemporalSettings, plugins: str | None, data_dir: Path | None
 ) -> WorkerSettings:
-    """Worker settings for a re-run: the given plugins, and ``data_dir`` (else a new
-    temporary directory)."""
+    """Worker settings for a re-run: the environment's, with the given plugins and
+    ``data_dir`` (else a new temporary directory)."""
     where = data_dir or Path(tempfile.mkdtemp(prefix="agentctl-rerun-"))
-    return replace(WorkerSettings.from_env(), temporal=temporal, data_dir=where, plugins=plugins)
+    # Not a version of any Worker Deployment: its queue is its own, and a version that is
+    # not current would get no runs.
+    return replace(
+        WorkerSettings.from_env(),
+        temporal=temporal,
+        data_dir=where,
+        plugins=plugins,
+        deployment=None,
+        build_id=None,
+    )

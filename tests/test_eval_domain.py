@@ -1,9 +1,15 @@
 """The pure parts of evaluations: datasets, answer checks, statistics and the gate."""
 
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 
+from durable_agents._domain.approvals import ApprovalKind, ApprovalRequest, OnTimeout
+from durable_agents._domain.budget import Budget, Usage
 from durable_agents._domain.eval_cases import DatasetError, parse_dataset
 from durable_agents._domain.eval_checks import check_answer
+from durable_agents._domain.eval_regression import DifferenceKind, compare_runs
 from durable_agents._domain.eval_report import (
     CaseResult,
     build_report,
@@ -11,6 +17,8 @@ from durable_agents._domain.eval_report import (
     regressions,
     wilson,
 )
+from durable_agents._domain.plan import TaskKind
+from durable_agents._domain.run import Outcome, RunReport, RunStatus, StepRecord
 
 pytestmark = pytest.mark.unit
 
@@ -82,3 +90,100 @@ def test_toml_datasets_load() -> None:
     )
     assert ds.cases[0].expect.tools_called == ["explain_query"]
     assert [v.name for v in ds.variants] == ["current"]
+
+
+def _report(steps: list[StepRecord], **fields: Any) -> RunReport:
+    base: dict[str, Any] = {
+        "workflow_id": "run-x",
+        "request_id": "x",
+        "agent": "db-tuner",
+        "goal": "g",
+        "user": "u",
+        "status": RunStatus.COMPLETED,
+        "answer": "done",
+        "steps": steps,
+        "usage": Usage(cost_micros=100),
+        "budget": Budget(),
+        "iterations": 1,
+        "replans": 0,
+    }
+    return RunReport.model_validate({**base, **fields})
+
+
+def _step(
+    task_id: str, label: str, outcome: Outcome = Outcome.OK, output: Any = None
+) -> StepRecord:
+    return StepRecord(
+        iteration=1,
+        task_id=task_id,
+        kind=TaskKind.TOOL,
+        label=label,
+        outcome=outcome,
+        attempts=1,
+        output=output,
+    )
+
+
+def _request(what: str) -> ApprovalRequest:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return ApprovalRequest(
+        id="a1",
+        kind=ApprovalKind.TOOL,
+        tool="drop_index",
+        args_digest="d",
+        what=what,
+        why="irreversible",
+        risk="irreversible",
+        requested_at=now,
+        deadline=now,
+        on_timeout=OnTimeout.DENY,
+    )
+
+
+def test_a_rerun_that_does_the_same_shows_no_difference() -> None:
+    steps = [_step("b", "analyze()", output={"ok": 1}), _step("a", "explain_query(q)")]
+    # Tasks of one wave finish in any order: steps are matched by iteration and task id.
+    assert compare_runs(_report(steps), _report(list(reversed(steps))), {"analyze"}) == []
+
+
+def test_each_kind_of_difference_is_named() -> None:
+    before = _report(
+        [
+            _step("a", "create_index(orders, …)", output={"index": "idx_a"}),
+            _step("b", "time_query(q)", output={"ms": 1}),
+            _step("c", "analyze()"),
+            _step("d", "explain_query(q)"),
+        ],
+        approvals=[_request("drop_index(idx_old)")],
+    )
+    after = _report(
+        [
+            _step("a", "create_index(orders, …)", output={"index": "ix_a"}),
+            _step("b", "time_query(q)", output={"ms": 9}),  # a read: its output may differ
+            _step("c", "analyze()", Outcome.HARD),
+            _step("d", "explain_query(other)"),
+            _step("e", "drop_index(idx_x)"),
+        ],
+        status=RunStatus.FAILED,
+        answer="another",
+        usage=Usage(cost_micros=200),
+        approvals=[_request("drop_index(idx_x)")],
+    )
+    found: dict[DifferenceKind, list[str]] = {}
+    for d in compare_runs(before, after, {"create_index", "analyze"}):
+        found.setdefault(d.kind, []).append(d.detail)
+    assert set(found) == set(DifferenceKind)
+    (effect,) = found[DifferenceKind.EFFECT]  # the read's different output is no difference
+    assert effect.startswith("create_index(orders, …) returned {'index': 'ix_a'}")
+    assert found[DifferenceKind.TOOL_OUTCOME] == ["analyze() ended hard, was ok"]
+    assert found[DifferenceKind.TOOL_CALL] == [
+        "called explain_query(other) where it called explain_query(q)",
+        "now calls drop_index(idx_x)",
+    ]
+    assert found[DifferenceKind.APPROVAL] == [
+        "asks for approval of drop_index(idx_x) (new)",
+        "no longer asks approval of drop_index(idx_old)",
+    ]
+    assert found[DifferenceKind.STATUS] == ["ended failed, was completed"]
+    assert found[DifferenceKind.COST] == ["cost $0.000200, was $0.000100"]
+    assert found[DifferenceKind.ANSWER] == ["answered 'another', was 'done'"]

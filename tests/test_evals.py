@@ -146,3 +146,18 @@ async def test_bad_datasets_are_one_line_naming_the_fix(
     assert code == 2 and "not valid JSON" in err
     code, _, err = await cli("eval", str(tmp_path / "absent.json"))
     assert code == 2 and "cannot read the dataset" in err
+
+
+async def test_state_checks_without_plugins_say_how_to_name_them(
+    dev_server: DevServer, tmp_path: Path
+) -> None:
+    cli = Cli(dev_server, "unused-queue", "")
+    ds = tmp_path / "ds.json"
+    ds.write_text(json.dumps({"cases": [c for c in CASES if c["id"] == "db-fast"]}))
+    code, _, err = await cli("eval", str(ds))
+    assert code == 2 and "Traceback" not in err
+    assert "no agent plugins configured: set AGENT_PLUGINS" in err
+    code, _, err = await cli("eval", "--from-runs", "AgentName = 'db-tuner'")
+    assert code == 2 and "set AGENT_PLUGINS" in err and "Traceback" not in err
+    code, _, err = await cli("eval")
+    assert code == 2 and "name a DATASET file, or re-run finished runs with --from-runs" in err
