@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.common import WorkerDeploymentVersion
 from temporalio.service import RPCError
 
 from durable_agents._client.api import (
@@ -112,6 +113,11 @@ class EvalRunner:
             budget=case.budget,
             model=variant.model,
             shadow=variant.shadow,
+            pinned_to=(
+                WorkerDeploymentVersion(variant.deployment, variant.build_id)
+                if variant.deployment and variant.build_id
+                else None
+            ),
         )
         return await asyncio.wait_for(
             self._until_done(agents, handle.workflow_id, case), self.case_timeout_s

@@ -95,17 +95,23 @@ class EvalCase(BaseModel):
 
 
 class Variant(BaseModel):
-    """One way of running every case: a model, a worker version (its task queue), shadow.
+    """One way of running every case: a model, a worker version, shadow.
 
     Only what a request may change is a variant here (the worker decides the rest): a
-    model the agent's bounds allow, and the task queue, which is the worker version the
-    runs go to. ``data_dir`` is that worker's data directory, for state checks.
+    model the agent's bounds allow, and the worker version the runs go to, by its task
+    queue or as a version of a Worker Deployment (``deployment`` and ``build_id``, the
+    runs pinned to it whatever the rollout). ``data_dir`` is that worker's data
+    directory, for state checks.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=_NAME)
     task_queue: str | None = Field(default=None, description="None: the client's queue.")
+    deployment: str | None = Field(default=None, description="With build_id: a worker version.")
+    build_id: str | None = Field(
+        default=None, description="Runs pinned to this version of `deployment`."
+    )
     model: str | None = Field(default=None, max_length=200)
     shadow: bool = Field(default=False, description="Write and irreversible tools not run.")
     compare_to: str | None = Field(
@@ -134,6 +140,11 @@ class Dataset(BaseModel):
             if dupes:
                 raise ValueError(f"each {what} must be unique; repeated: {', '.join(dupes)}")
         variants = {v.name for v in self.variants}
+        for v in self.variants:
+            if (v.deployment is None) != (v.build_id is None):
+                raise ValueError(
+                    f"variant '{v.name}' names a worker version with both deployment and build_id"
+                )
         for v in self.variants:
             if v.compare_to is not None and (
                 v.compare_to not in variants or v.compare_to == v.name

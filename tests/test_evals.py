@@ -11,6 +11,7 @@ import pytest
 from temporalio.client import Client
 
 from durable_agents._devtools.dev_server import DevServer
+from durable_agents._domain import contract
 from durable_agents._domain.eval_report import EvalReport
 from durable_agents._workers.config import WorkerSettings
 from durable_agents.testing.scripted_model import ScriptedModelServer
@@ -157,7 +158,7 @@ async def test_state_checks_without_plugins_say_how_to_name_them(
     code, _, err = await cli("eval", str(ds))
     assert code == 2 and "Traceback" not in err
     assert "no agent plugins configured: set AGENT_PLUGINS" in err
-    code, _, err = await cli("eval", "--from-runs", "AgentName = 'db-tuner'")
+    code, _, err = await cli("eval", "--from-runs", f"{contract.AGENT_NAME} = 'db-tuner'")
     assert code == 2 and "set AGENT_PLUGINS" in err and "Traceback" not in err
     code, _, err = await cli("eval")
     assert code == 2 and "name a DATASET file, or re-run finished runs with --from-runs" in err

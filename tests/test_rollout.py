@@ -16,9 +16,11 @@ import pytest
 from temporalio.api.enums.v1 import VersioningBehavior
 from temporalio.client import Client
 
+from durable_agents._client.evals import EvalRunner
 from durable_agents._client.rollout import Rollout
 from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain.approvals import Decision
+from durable_agents._domain.eval_cases import Dataset
 from durable_agents._domain.run import RunStatus
 from durable_agents._domain.user_ledger import ledger_workflow_id
 from durable_agents._workers.config import WorkerSettings
@@ -26,7 +28,7 @@ from durable_agents.testing import pending_request
 from examples.db_tuner.data import default_db_path
 from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
-from tests.support.evals import prepare_data
+from tests.support.evals import CASES, prepare_data
 from tests.support.processes import WorkerProcess
 
 pytestmark = pytest.mark.e2e
@@ -109,6 +111,31 @@ async def test_ramp_promote_and_roll_back_leave_runs_in_flight_on_their_version(
                 pinned = await agents.start_run("db-tuner", "make the slow queries fast")
                 await pending_request(agents, pinned.workflow_id, timeout=120)
 
+        # Before any ramp: an eval of the same request live on v1 and in shadow on v2
+        # (pinned to each version, whatever the routing).
+        pinned_variants = Dataset.model_validate(
+            {
+                "variants": [
+                    {"name": "v1", "deployment": deployment, "build_id": "v1"},
+                    {
+                        "name": "v2-shadow",
+                        "deployment": deployment,
+                        "build_id": "v2",
+                        "shadow": True,
+                        "compare_to": "v1",
+                    },
+                ],
+                "cases": [c for c in CASES if c["id"] == "fe-txt"],
+            }
+        )
+        evaluated = await EvalRunner(client, agents.task_queue).run(pinned_variants)
+        live, shadow = evaluated.results
+        assert await _version(client, live.workflow_id) == "v1"
+        assert await _version(client, shadow.workflow_id) == "v2"
+        (compared,) = evaluated.shadow
+        assert compared.same_plan and shadow.would_have_called and not compared.same_answer
+        assert (workers["v2"][1] / "file-editor" / "workspace" / "a.txt").read_text() == "alpha\n"
+
         code, out, err = await cli("rollout", "ramp", "50", "--build-id", "v2")
         assert code == 0 and "50% of new runs" in out, err
         spread = await _list_runs(agents, client, 16)
@@ -127,7 +154,7 @@ async def test_ramp_promote_and_roll_back_leave_runs_in_flight_on_their_version(
         by = {v["build_id"]: v for v in status["versions"]}
         assert status["current"] == "v1" and status["ramping"] == "v2"
         assert status["ramp_percent"] == 50
-        assert by["v1"]["finished"] + by["v2"]["finished"] == 17
+        assert by["v1"]["finished"] + by["v2"]["finished"] == 19  # 16, the pinned, the eval
         assert by["v1"]["completed"] == by["v1"]["finished"] and by["v2"]["running"] == 0
 
         # All new runs to v2; one of them waits on a person when the ramp is rolled back.
