@@ -27,7 +27,9 @@ declared local ran as a local activity, and a normal one carried its heartbeat t
 ``unreplayable/admission_query_race.json`` is a run recorded when the agent was resolved
 by a local activity, which no code replays (see its test); ``admitted_run_resolve_activity``
 is one that resolved it with an activity (the resolve-by-activity patch;
-``UPDATE_HISTORIES=1`` re-records it).
+``UPDATE_HISTORIES=1`` re-records it). ``shadow_run`` and ``shadow_child`` are a shadow
+run and its sub-agent (recorded by ``tests/test_shadow.py`` with ``UPDATE_HISTORIES=1``):
+their writes were recorded, not run.
 """
 
 import asyncio

@@ -7,6 +7,7 @@ nobody), not its sub-agents' writes. Reads still run, so its plan and answer com
 a live run's.
 """
 
+import os
 import sqlite3
 import uuid
 from pathlib import Path
@@ -21,6 +22,7 @@ from durable_agents._domain.eval_checks import called, would_have_called
 from durable_agents._domain.run import RunReport, RunRequest, RunStatus, workflow_id_for
 from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents._workers.replay import replay_history
 from durable_agents._workers.state_checks import PluginStateChecks
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from examples.db_tuner.data import default_db_path, generate
@@ -30,6 +32,7 @@ from tests.support.plans import plan_reply, tool_task
 from tests.support.test_agent import executions
 
 pytestmark = pytest.mark.e2e
+HISTORIES = Path(__file__).parent / "histories"
 
 
 async def _start_raw(client: Client, task_queue: str, agent: str, goal: str) -> RunReport:
@@ -85,6 +88,12 @@ async def test_a_shadow_run_executes_no_write_not_even_in_its_sub_agents(
     (child_run,) = children
     child_report = await client.get_workflow_handle(child_run.id, result_type=RunReport).result()
     assert would_have_called(child_report) == ["record_effect(child)"]
+    # A shadow run (and its sub-agent) replays; its history is kept for the replay tests.
+    for name, wid in (("shadow_run", report.workflow_id), ("shadow_child", child_run.id)):
+        history = await client.get_workflow_handle(wid).fetch_history()
+        assert (await replay_history(history)).ok
+        if os.environ.get("UPDATE_HISTORIES") == "1":
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 def _indexes(db: Path) -> set[str]:
