@@ -8,11 +8,12 @@ through ``read_ref`` (the worker's data directory); without it such a run is ref
 """
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from temporalio.api.common.v1 import Payloads
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from durable_agents._domain import contract
@@ -67,10 +68,20 @@ async def read_recorded_run(
         raise UnreplayableRunError(
             f"{workflow_id} continued as new; only runs of one execution are re-run"
         )
+    try:
+        return await _read(temporal, workflow_id, history.events, read_ref)
+    except ValueError as err:  # a payload this client cannot decode (keys, a format)
+        raise UnreplayableRunError(f"{workflow_id}: its history cannot be read: {err}") from None
+
+
+async def _read(
+    temporal: Client, workflow_id: str, events: Sequence[HistoryEvent], read_ref: ReadRef | None
+) -> RecordedRun:
+    started = events[0].workflow_execution_started_event_attributes
     (request,) = await temporal.data_converter.decode(started.input.payloads[:1], [RecordedRequest])
     purposes: dict[int, tuple[str, str]] = {}
     replies: list[RecordedReply] = []
-    for event in history.events:
+    for event in events:
         if event.HasField("activity_task_scheduled_event_attributes"):
             attrs = event.activity_task_scheduled_event_attributes
             if attrs.activity_type.name in _RESULT_TYPES:
@@ -82,6 +93,7 @@ async def read_recorded_run(
                 name, purpose = purposes[done.scheduled_event_id]
                 result = await _decode(temporal, done.result, _RESULT_TYPES[name])
                 replies.append(_reply(workflow_id, purpose, result, read_ref))
+    handle = temporal.get_workflow_handle(workflow_id, result_type=RunReport)
     report = await handle.result()
     return RecordedRun(workflow_id, request, replies, report)
 
