@@ -14,15 +14,19 @@ import pytest
 from temporalio.client import Client
 
 from durable_agents._client.evals import EvalRunner
+from durable_agents._client.recorded_runs import UnreplayableRunError, read_recorded_run
 from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain.eval_cases import ApprovalAnswer, EvalCase, Variant
 from durable_agents._domain.llm import LlmCall
 from durable_agents._domain.run import RunStatus
+from durable_agents._domain.spec import LoopLimits
 from durable_agents._workers.config import WorkerSettings
 from durable_agents.testing.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 from examples.db_tuner.data import default_db_path, generate
 from examples.db_tuner.offline import offline_policy
 from tests.support.agentctl import Cli
+from tests.support.agents import LocalAgents
+from tests.support.plans import plan_reply, tool_task
 
 pytestmark = pytest.mark.e2e
 
@@ -90,3 +94,23 @@ async def test_recorded_runs_rerun_the_same_and_a_changed_tool_is_caught(
     assert "1 runs re-run, 1 differ" in out
     # The re-runs needed no model: every reply came from the recorded history.
     assert model.count() == asked
+
+
+async def test_a_run_that_continued_as_new_is_skipped_with_the_reason(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    plans = iter(
+        [
+            plan_reply(tool_task("t1", "record_effect", name="first"), done=False),
+            plan_reply(tool_task("t2", "record_effect", name="after")),
+        ]
+    )
+    model.set_responder("plan", lambda _: next(plans))
+    model.set_responder("summarize", lambda _: Reply.text("done"))
+    spec = agents.resolve("test-agent").model_copy(
+        update={"name": "continued-agent", "limits": LoopLimits(continue_as_new_every=1)}
+    )
+    handle = await agents.start_run(spec, "record, then continue")
+    assert (await agents.result(handle.workflow_id)).status is RunStatus.COMPLETED
+    with pytest.raises(UnreplayableRunError, match="continued as new; only runs of one"):
+        await read_recorded_run(agents.temporal, handle.workflow_id)
