@@ -143,10 +143,9 @@ def build_worker(
         # worker takes them: short, so recovery is about the new worker's start.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_timeout_s),
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_s),
-        # Eager activity dispatch (an activity handed back with the workflow task that
-        # scheduled it) left runs failing replay on another worker after crashes in the
-        # chaos harness (devtools.dev_server, THROUGHPUT): activities go through matching.
-        disable_eager_activity_execution=True,
+        # Eager activity dispatch: an activity scheduled by a workflow task comes back in
+        # the answer to that task when a slot is free (devtools.dev_server, THROUGHPUT).
+        disable_eager_activity_execution=False,
         # Workflow bugs that cannot heal by retrying the task fail the run instead.
         workflow_failure_exception_types=[TypeError, AttributeError, KeyError],
     )
