@@ -29,10 +29,12 @@ from durable_agents._activities.instrumentation import (
     observe_tool_call,
     record_cache_hit,
 )
+from durable_agents._activities.mcp_toolbox import McpToolbox
 from durable_agents._activities.openai_provider import ModelProvider, ProviderReply
 from durable_agents._activities.payload_store import DEFAULT_INLINE_LIMIT, PayloadStore, preview_of
 from durable_agents._activities.response_cache import CachedReply, ResponseCache
 from durable_agents._activities.tool_api import (
+    RegisteredTool,
     ToolContext,
     ToolFailedError,
     ToolInputError,
@@ -71,6 +73,8 @@ class AgentActivities:
     provider_id: str = ""
     # None: the process-wide tracer (see workers.telemetry.client_tracer).
     tracer: Tracer | None = None
+    # The worker's MCP connections: tools of a run's MCP servers are called through it.
+    mcp: McpToolbox | None = None
 
     def activities(self) -> list[Any]:
         """The activity callables to register on a worker."""
@@ -226,7 +230,7 @@ class AgentActivities:
         self, call: ToolCall, info: activity.Info, workflow_id: str, key: str
     ) -> ToolResult:
         try:
-            tool = self.tools.get(call.tool)
+            tool = self._tool(call.tool)
             args = tool.args_model.model_validate(call.args)
         except ToolInputError as err:
             raise ApplicationError(
@@ -292,6 +296,14 @@ class AgentActivities:
             else:
                 self.breakers.release(call.tool)
         return self._tool_result(output, key).model_copy(update={"attempt": info.attempt})
+
+    def _tool(self, name: str) -> RegisteredTool:
+        """A plugin's tool, else an MCP server's; `ToolInputError` when neither has it."""
+        if name not in self.tools and self.mcp is not None:
+            found = self.mcp.tool(name)
+            if found is not None:
+                return found
+        return self.tools.get(name)
 
     def _tool_result(self, output: Any, key: str) -> ToolResult:
         if isinstance(output, pydantic.BaseModel):
