@@ -23,12 +23,14 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult, RequestParamsMeta
+from pydantic import ValidationError
 
 from durable_agents._domain.mcp import IDEMPOTENCY_META_KEY, McpListedTool, McpServerSpec
 
 
 class McpConfigError(ValueError):
-    """The worker cannot reach a server as configured (a missing secret, say)."""
+    """The worker cannot use a server: as configured (a missing secret) or as it answers
+    (a tool list that is not valid MCP). Retrying does not help; the message says why."""
 
 
 class McpConnectionLost(ConnectionError):  # noqa: N818 - names what happened
@@ -60,6 +62,11 @@ class McpConnection:
                 cursor = page.next_cursor
                 if not cursor:
                     break
+        except ValidationError as err:
+            raise McpConfigError(
+                f"MCP server '{self.server.name}' sent a tool list that is not valid MCP "
+                f"({err.error_count()} problem(s), first: {_first(err)})"
+            ) from None
         except (MCPError, OSError, httpx2.HTTPError) as err:
             await self.drop()
             raise McpConnectionLost(f"MCP server '{self.server.name}': {err}") from err
@@ -159,6 +166,11 @@ class McpConnection:
             holder.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await holder
+
+
+def _first(err: ValidationError) -> str:
+    first = err.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])[:120]}: {first['msg']}"
 
 
 def _listed(tool: Any) -> McpListedTool:
