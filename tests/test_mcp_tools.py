@@ -17,7 +17,7 @@ import pytest
 from temporalio.client import Client
 
 from durable_agents._client.api import InvalidRunRequestError
-from durable_agents._domain.approvals import ApprovalState
+from durable_agents._domain.approvals import ApprovalRequest, ApprovalState, Decision
 from durable_agents._domain.mcp import McpServerSpec
 from durable_agents._domain.run import Outcome, RunReport, RunStatus
 from durable_agents._workers.replay import build_replayer
@@ -81,10 +81,7 @@ async def test_stdio_read_runs_freely_and_destructive_waits_for_approval(
     assert approval.state is ApprovalState.APPROVED and approval.tool == "notes__delete_note"
 
 
-def _decision(request: object) -> "object":
-    from durable_agents._domain.approvals import ApprovalRequest, Decision
-
-    assert isinstance(request, ApprovalRequest)
+def _decision(request: ApprovalRequest) -> Decision:
     return Decision(
         request_id=request.id, approver="ana", reason="ok", args_digest=request.args_digest
     )
