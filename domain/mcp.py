@@ -38,6 +38,9 @@ class McpToolOverride(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     deny: bool = Field(default=False, description="Never offered to the planner, never called.")
+    description: str | None = Field(
+        default=None, description="Replaces the server's description (which the planner reads)."
+    )
     side_effect: SideEffect | None = None
     requires_approval: bool | None = None
     critical: bool | None = None
@@ -189,7 +192,8 @@ def tool_spec(server: McpServerSpec, tool: McpListedTool) -> ToolSpec:
     if retry is None:
         safe = side_effect is SideEffect.READ or tool.idempotent or server.honours_idempotency_key
         retry = RetrySpec() if safe else ONCE
-    description = tool.description.strip() or f"{tool.name} (from MCP server {server.name})"
+    description = (over.description or tool.description).strip()
+    description = description or f"{tool.name} (from MCP server {server.name})"
     fields: dict[str, Any] = {
         "name": server.tool_name(tool.name),
         "description": description[:MAX_DESCRIPTION_CHARS],
