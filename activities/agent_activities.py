@@ -54,6 +54,7 @@ from durable_agents._domain.llm import (
     run_joins,
 )
 from durable_agents._domain.plan import Plan, PlanReply
+from durable_agents._domain.structured import drop_nulls
 from durable_agents._domain.tools import ToolCall, ToolResult
 
 
@@ -126,6 +127,7 @@ class AgentActivities:
                 call.temperature,
                 call.json_mode,
                 provider=self.provider_id,
+                json_schema=call.json_schema,
             )
             hit = await self.cache.get(key)
             if hit is not None:
@@ -188,7 +190,10 @@ class AgentActivities:
                 result=result,
             )
         try:
-            plan = Plan.model_validate(json.loads(_strip_fences(reply.text)))
+            data = json.loads(_strip_fences(reply.text))
+            if call.json_schema is not None:
+                data = _without_strict_nulls(data)
+            plan = Plan.model_validate(data)
         except json.JSONDecodeError as err:
             return PlanReply(plan=None, problems=[f"the reply is not JSON: {err}"], result=result)
         except pydantic.ValidationError as err:
@@ -314,6 +319,15 @@ class AgentActivities:
             bare = ref.model_copy(update={"preview": ""})
             return ToolResult(ref=bare, preview=ref.preview, idempotency_key=key)
         return ToolResult(output=json.loads(text), preview=preview_of(text), idempotency_key=key)
+
+
+def _without_strict_nulls(data: Any) -> Any:
+    """A strict-schema plan without the nulls it carries for every optional argument."""
+    if isinstance(data, dict) and isinstance(data.get("tasks"), list):
+        for task in data["tasks"]:
+            if isinstance(task, dict) and isinstance(task.get("args"), dict):
+                task["args"] = drop_nulls(task["args"])
+    return data
 
 
 def _result_of(reply: ProviderReply, *, cached: bool) -> LlmResult:

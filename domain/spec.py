@@ -42,6 +42,12 @@ class ModelRoute(BaseModel):
     cache: bool = Field(
         default=False, description="Serve repeated identical calls (temperature 0) from cache."
     )
+    structured_outputs: bool = Field(
+        default=False,
+        description="The endpoint of this route's models takes JSON-schema structured "
+        "outputs (response_format json_schema, strict): plan and evaluation calls send "
+        "their schema instead of asking for any JSON object.",
+    )
 
     @property
     def cacheable(self) -> bool:

@@ -42,7 +42,7 @@ def _listed(name: str = "do", **hints: bool | None) -> McpListedTool:
 def test_annotations_become_side_effects(
     hints: dict[str, bool], effect: SideEffect, approval: bool
 ) -> None:
-    (spec,) = tools_of(_server(), [_listed(**hints)]).tools
+    (spec,) = tools_of(_server(), [_listed("do", **hints)]).tools
     assert (spec.name, spec.side_effect, spec.needs_approval) == ("srv__do", effect, approval)
     assert spec.args_schema == SCHEMA
 
