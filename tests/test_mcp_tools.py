@@ -20,6 +20,7 @@ from durable_agents._client.api import InvalidRunRequestError
 from durable_agents._domain.approvals import ApprovalRequest, ApprovalState, Decision
 from durable_agents._domain.mcp import McpServerSpec
 from durable_agents._domain.run import Outcome, RunReport, RunStatus
+from durable_agents._domain.spec import ModelRoute, ModelRouting
 from durable_agents._workers.replay import build_replayer
 from durable_agents.testing import pending_request
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
@@ -198,3 +199,52 @@ async def test_a_tool_removed_mid_run_is_reported_to_the_planner(
     replan = [r for r in model.requests if r.purpose == "plan"][1]
     assert "no longer offered" in replan.body["messages"][-1]["content"]
     assert calls(calls_file) == []  # nothing called under the old name
+
+
+def _strict_tool_task(task_id: str, name: str, **args: object) -> dict[str, object]:
+    return {
+        "id": task_id,
+        "kind": "tool",
+        "tool": name,
+        "args": args,
+        "prompt": None,
+        "depends_on": [],
+        "critical": False,
+        "success_criteria": [],
+        "confidence": 1.0,
+    }
+
+
+async def test_a_run_with_mcp_tools_and_structured_plans_replays(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None, client: Client, tmp_path: Path
+) -> None:
+    """``tests/histories/mcp_run.json`` (``UPDATE_HISTORIES=1`` re-records it): MCP tools in
+    the resolved spec, a read call, an approved destructive call, strict plan schemas."""
+    tools_file, calls_file = tmp_path / "tools.json", tmp_path / "calls.jsonl"
+    tools_file.write_text(json.dumps([tool("look", "seen", readOnlyHint=True), tool("drop")]))
+    strict_plan = ModelRoute(model="gpt-4o-mini", max_tokens=512, structured_outputs=True)
+    plain = ModelRoute(model="gpt-4o-mini", max_tokens=512)
+    models = ModelRouting(plan=strict_plan, execute=plain, evaluate=plain, summarize=plain)
+    spec = agent_with("mcp-replay", hostile_stdio(tools_file, calls_file), models=models)
+    plans = [
+        [_strict_tool_task("a", "t__look", q="x")],
+        [_strict_tool_task("b", "t__drop", q="y")],
+        [],
+    ]
+    model.enqueue(
+        *(Reply.json({"rationale": "r", "done": not p, "tasks": p}) for p in plans),
+        purpose="plan",
+    )
+    model.enqueue(Reply.text("done"), purpose="summarize")
+    handle = await agents.start_run(spec, "look, then drop")
+    request = await pending_request(agents, handle.workflow_id)
+    await agents.approve(handle.workflow_id, _decision(request))
+    report = await _finish(agents, handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED, report.errors
+    assert [c["tool"] for c in calls(calls_file)] == ["look", "drop"]
+    assert {r.response_format for r in model.requests if r.purpose == "plan"} == {"json_schema"}
+    history = await client.get_workflow_handle(handle.workflow_id).fetch_history()
+    await build_replayer().replay_workflow(history)
+    if os.environ.get("UPDATE_HISTORIES") == "1":
+        target = Path(__file__).parent / "histories" / "mcp_run.json"
+        target.write_text(history.to_json())
