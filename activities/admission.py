@@ -28,6 +28,7 @@ from durable_agents._domain.admission import (
     ShareRequest,
     ShareSettlement,
 )
+from durable_agents._domain.errors import ErrorType
 from durable_agents._domain.money import usd_to_micros
 from durable_agents._domain.signatures import sign
 from durable_agents._domain.spec import spec_hash
@@ -41,9 +42,6 @@ from durable_agents._domain.user_ledger import (
     UserSpend,
     ledger_workflow_id,
 )
-
-# A server the agent names cannot be reached now: retried, then the run fails naming it.
-MCP_UNAVAILABLE = "McpUnavailable"
 
 
 class AdmissionActivities:
@@ -106,7 +104,7 @@ class AdmissionActivities:
         except McpToolsRefused as err:
             raise ApplicationError(str(err), type="RunRefused", non_retryable=True) from None
         except McpConnectionLost as err:
-            raise ApplicationError(str(err), type=MCP_UNAVAILABLE) from None
+            raise ApplicationError(str(err), type=ErrorType.MCP_UNAVAILABLE) from None
         limit = self._limits.limit_for(ask.user)
         return ResolvedAgent(
             spec=spec,

@@ -18,8 +18,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, cast
 
-import httpx2
-from mcp import Client, MCPError, StdioServerParameters
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult, RequestParamsMeta
@@ -67,9 +66,9 @@ class McpConnection:
                 f"MCP server '{self.server.name}' sent a tool list that is not valid MCP "
                 f"({err.error_count()} problem(s), first: {_first(err)})"
             ) from None
-        except (MCPError, OSError, httpx2.HTTPError) as err:
+        except Exception as err:
             await self.drop()
-            raise McpConnectionLost(f"MCP server '{self.server.name}': {err}") from err
+            raise McpConnectionLost(f"MCP server '{self.server.name}': {_reason(err)}") from err
         self.listed = listed
         return listed
 
@@ -85,11 +84,11 @@ class McpConnection:
                 read_timeout_seconds=timeout_s,
                 meta=cast(RequestParamsMeta, {IDEMPOTENCY_META_KEY: idempotency_key}),
             )
-        except (MCPError, OSError, httpx2.HTTPError) as err:
+        except Exception as err:
             # The SDK reports a dead transport as an MCPError too; whatever it was, the
             # next attempt starts from a fresh connection.
             await self.drop()
-            raise McpConnectionLost(f"MCP server '{self.server.name}': {err}") from err
+            raise McpConnectionLost(f"MCP server '{self.server.name}': {_reason(err)}") from err
 
     async def _connected(self) -> Client:
         async with self._lock:
@@ -104,10 +103,10 @@ class McpConnection:
                 self._client = await asyncio.wait_for(
                     asyncio.shield(ready), self.server.connect_timeout_s
                 )
-            except (TimeoutError, MCPError, OSError, httpx2.HTTPError) as err:
+            except Exception as err:
                 await self._drop_locked()
                 raise McpConnectionLost(
-                    f"cannot connect to MCP server '{self.server.name}': {err or 'timed out'}"
+                    f"cannot connect to MCP server '{self.server.name}': {_reason(err)}"
                 ) from err
             self.starts += 1
             return self._client
@@ -166,6 +165,13 @@ class McpConnection:
             holder.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await holder
+
+
+def _reason(err: BaseException) -> str:
+    """The first real error inside the exception groups transports raise."""
+    while isinstance(err, BaseExceptionGroup) and err.exceptions:
+        err = err.exceptions[0]
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
 def _first(err: ValidationError) -> str:

@@ -14,14 +14,15 @@ import signal
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 
 from durable_agents._client.api import InvalidRunRequestError
 from durable_agents._domain.approvals import ApprovalRequest, ApprovalState, Decision
 from durable_agents._domain.mcp import McpServerSpec
-from durable_agents._domain.run import Outcome, RunReport, RunStatus
+from durable_agents._domain.run import Outcome, RunReport, RunRequest, RunStatus, workflow_id_for
 from durable_agents._domain.spec import ModelRoute, ModelRouting
 from durable_agents._workers.replay import build_replayer
+from durable_agents._workflows.agent_run import AgentRun
 from durable_agents.testing import pending_request
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
@@ -248,3 +249,23 @@ async def test_a_run_with_mcp_tools_and_structured_plans_replays(
     if os.environ.get("UPDATE_HISTORIES") == "1":
         target = Path(__file__).parent / "histories" / "mcp_run.json"
         target.write_text(history.to_json())
+
+
+async def test_an_unreachable_server_refuses_the_run_naming_it(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None, client: Client
+) -> None:
+    """Listing is retried (resolve_agent's retry policy, ~15 s), then the run is refused."""
+    server = McpServerSpec(name="gone", url="http://127.0.0.1:9/mcp", connect_timeout_s=5.0)
+    spec = agent_with("mcp-gone", server)
+    name = agents.catalog.add(spec)
+    handle = await client.start_workflow(
+        AgentRun.run,
+        RunRequest(request_id="mcp-gone-1", goal="anything", agent=name),
+        id=workflow_id_for("mcp-gone-1"),
+        task_queue=agents.task_queue,
+    )
+    with pytest.raises(WorkflowFailureError) as failed:
+        await asyncio.wait_for(handle.result(), 90)
+    message = str(failed.value.cause)
+    assert "run refused: cannot connect to MCP server 'gone'" in message
+    assert model.count() == 0
