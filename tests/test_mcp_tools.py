@@ -63,7 +63,11 @@ async def test_stdio_read_runs_freely_and_destructive_waits_for_approval(
     _seed(tmp_path / "notes", **{"1": "groceries", "2": "taxes"})
     _script(
         model,
-        plan_reply(tool_task("look", "notes__list_notes"), done=False),
+        plan_reply(  # two calls at once over the worker's one connection
+            tool_task("look", "notes__list_notes"),
+            tool_task("read", "notes__read_note", note_id="2"),
+            done=False,
+        ),
         plan_reply(tool_task("drop", "notes__delete_note", note_id="1")),
     )
     spec = agent_with("mcp-notes", notes_stdio(tmp_path / "notes"))
@@ -73,8 +77,10 @@ async def test_stdio_read_runs_freely_and_destructive_waits_for_approval(
     assert request.risk == "irreversible"  # the server's destructiveHint
     assert set(notes(tmp_path / "notes")) == {"1", "2"}  # nothing deleted before approval
     view = await agents.status(handle.workflow_id)
-    assert [s.label for s in view.steps] == ["notes__list_notes()"]  # ran without asking
+    labels = [s.label for s in view.steps]
+    assert labels == ["notes__list_notes()", "notes__read_note(2)"]  # ran without asking
     assert "groceries" in json.dumps(view.steps[0].output)
+    assert view.steps[1].output == {"id": "2", "title": "taxes", "text": "taxes"}
     await agents.approve(handle.workflow_id, _decision(request))
     report = await _finish(agents, handle.workflow_id)
     assert report.status is RunStatus.COMPLETED
@@ -269,3 +275,22 @@ async def test_an_unreachable_server_refuses_the_run_naming_it(
     message = str(failed.value.cause)
     assert "run refused: cannot connect to MCP server 'gone'" in message
     assert model.count() == 0
+
+
+async def test_large_output_goes_to_the_payload_store_and_labels_are_redacted(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None, client: Client, tmp_path: Path
+) -> None:
+    big = "row " * 10_000  # 40 KB: over the inline limit
+    tools_file, calls_file = tmp_path / "tools.json", tmp_path / "calls.jsonl"
+    tools_file.write_text(json.dumps([tool("dump", big, readOnlyHint=True)]))
+    spec = agent_with("mcp-big", hostile_stdio(tools_file, calls_file), sensitive_fields=["q"])
+    _script(model, plan_reply(tool_task("d", "t__dump", q="hunter2-password")))
+    handle = await agents.start_run(spec, "dump")
+    report = await _finish(agents, handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED
+    step = report.steps[0]
+    assert step.output is None and step.output_ref is not None
+    assert step.output_ref.size_bytes > len(big) and step.output_preview.startswith('{"content"')
+    assert step.label == "t__dump([redacted])"
+    assert [c["args"] for c in calls(calls_file)] == [{"q": "hunter2-password"}]
+    assert big not in await history_text(client, handle.workflow_id)  # a reference only

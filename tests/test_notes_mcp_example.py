@@ -1,6 +1,8 @@
 """The notes example end to end: its MCP server started by the worker, offline model, no
 network. Adding a note runs freely; deleting one waits for a person."""
 
+import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,16 @@ async def test_the_notes_agent_adds_freely_and_deletes_only_after_approval(
     assert report.status is RunStatus.COMPLETED
     assert report.steps[-1].outcome is Outcome.OK
     assert notes(directory) == {}
+    # The worker stopped: its stdio server went with it.
+    pid = int((directory / "server.pid").read_text())
+    async with asyncio.timeout(30):
+        while _alive(pid):
+            await asyncio.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
