@@ -55,12 +55,14 @@ class McpConnection:
         listed: list[McpListedTool] = []
         cursor: str | None = None
         try:
-            for _ in range(32):  # pages; a server that never stops paging is cut off
-                page = await client.list_tools(cursor=cursor)
-                listed += [_listed(t) for t in page.tools]
-                cursor = page.next_cursor
-                if not cursor:
-                    break
+            # A server that does not answer is given up on like one that cannot be reached.
+            async with asyncio.timeout(self.server.connect_timeout_s):
+                for _ in range(32):  # pages; a server that never stops paging is cut off
+                    page = await client.list_tools(cursor=cursor)
+                    listed += [_listed(t) for t in page.tools]
+                    cursor = page.next_cursor
+                    if not cursor:
+                        break
         except ValidationError as err:
             raise McpConfigError(
                 f"MCP server '{self.server.name}' sent a tool list that is not valid MCP "

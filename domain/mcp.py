@@ -93,7 +93,9 @@ class McpServerSpec(BaseModel):
     )
     max_tools: int = Field(default=64, ge=1, le=512)
     max_schema_bytes: int = Field(default=16_384, ge=64, le=1_000_000)
-    connect_timeout_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(
+        default=30.0, gt=0, description="To connect, and to list the server's tools."
+    )
 
     @model_validator(mode="after")
     def _one_transport(self) -> "McpServerSpec":

@@ -147,3 +147,20 @@ def test_deep_and_huge_schemas_are_refused_and_accepted_ones_check_plans() -> No
     defs["properties"] = {"n": {"$ref": "#/$defs/A"}, "s": {"anyOf": [{"type": "null"}]}}
     assert schema_problems(defs, 16_384) == []
     assert check({"n": "x"}, defs) == ["$.n: expected integer, got str"]
+
+
+def test_a_server_name_means_one_server_across_a_workers_agents() -> None:
+    from durable_agents._activities.catalog import Catalog
+    from durable_agents._domain.spec import AgentSpec, ModelRouting
+
+    def agent(name: str, server: McpServerSpec) -> AgentSpec:
+        return AgentSpec(
+            name=name, system_prompt="p", models=ModelRouting.single("m"), mcp_servers=[server]
+        )
+
+    catalog = Catalog({}, {})
+    catalog.add(agent("one", _server()))
+    catalog.add(agent("two", _server()))  # the same definition: shared
+    with pytest.raises(ValueError, match="defines MCP server 'srv' differently"):
+        catalog.add(agent("three", _server(command=["other"])))
+    assert catalog.mcp_server("srv") == _server() and catalog.mcp_server("nope") is None

@@ -29,6 +29,7 @@ from tests.support.agents import LocalAgents
 from tests.support.mcp import (
     agent_with,
     calls,
+    free_port,
     history_text,
     hostile_stdio,
     notes,
@@ -294,3 +295,29 @@ async def test_large_output_goes_to_the_payload_store_and_labels_are_redacted(
     assert step.label == "t__dump([redacted])"
     assert [c["args"] for c in calls(calls_file)] == [{"q": "hunter2-password"}]
     assert big not in await history_text(client, handle.workflow_id)  # a reference only
+
+
+async def test_the_worker_reconnects_after_the_http_server_restarts(
+    agents: LocalAgents,
+    model: ScriptedModelServer,
+    worker: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NOTES_TEST_AUTH", "Bearer tok")
+    port = free_port()
+    server = McpServerSpec(
+        name="notes",
+        url=f"http://127.0.0.1:{port}/mcp",
+        secret_headers={"Authorization": "NOTES_TEST_AUTH"},
+        honours_idempotency_key=True,
+    )
+    spec = agent_with("mcp-http-restart", server)
+    for title in ("first", "second"):  # a new server process (and session) for the second
+        with notes_http(tmp_path / "notes", "tok", port=port):
+            add = tool_task("add", "notes__add_note", title=title, text="")
+            _script(model, plan_reply(add), then_done=False)
+            handle = await agents.start_run(spec, f"add {title}")
+            report = await _finish(agents, handle.workflow_id)
+            assert report.status is RunStatus.COMPLETED, report.errors
+    assert sorted(n["title"] for n in notes(tmp_path / "notes").values()) == ["first", "second"]

@@ -86,7 +86,8 @@ def notes(directory: Path) -> dict[str, Any]:
     return dict(data["notes"])
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -94,9 +95,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def notes_http(directory: Path, token: str) -> Iterator[str]:
+def notes_http(directory: Path, token: str, port: int | None = None) -> Iterator[str]:
     """The notes server over streamable HTTP (requiring the bearer ``token``); its URL."""
-    port = _free_port()
+    port = port or free_port()
     env = {"NOTES_MCP_DIR": str(directory), "NOTES_MCP_TOKEN": token}
     proc = subprocess.Popen(
         [sys.executable, str(SERVER_SCRIPT), "--http", str(port)],
