@@ -321,3 +321,26 @@ async def test_the_worker_reconnects_after_the_http_server_restarts(
             report = await _finish(agents, handle.workflow_id)
             assert report.status is RunStatus.COMPLETED, report.errors
     assert sorted(n["title"] for n in notes(tmp_path / "notes").values()) == ["first", "second"]
+
+
+async def test_a_stdio_server_gets_its_own_environment_not_the_workers(
+    agents: LocalAgents,
+    model: ScriptedModelServer,
+    worker: None,
+    client: Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WORKER_ONLY_SECRET", "do-not-pass")
+    monkeypatch.setenv("TOKEN_FOR_TOOLS", "tool-token-77a1")
+    tools_file, calls_file = tmp_path / "tools.json", tmp_path / "calls.jsonl"
+    tools_file.write_text(json.dumps([tool("look", readOnlyHint=True)]))
+    server = hostile_stdio(tools_file, calls_file, env_from={"MCP_TEST_TOKEN": "TOKEN_FOR_TOOLS"})
+    _script(model, plan_reply(tool_task("l", "t__look", q="x")))
+    handle = await agents.start_run(agent_with("mcp-env", server), "look")
+    assert (await _finish(agents, handle.workflow_id)).status is RunStatus.COMPLETED
+    (call,) = calls(calls_file)
+    assert call["token"] == "tool-token-77a1"  # env_from: the worker's variable, by name
+    assert "WORKER_ONLY_SECRET" not in call["env"] and "OPENAI_API_KEY" not in call["env"]
+    text = await history_text(client, handle.workflow_id)
+    assert "TOKEN_FOR_TOOLS" in text and "tool-token-77a1" not in text

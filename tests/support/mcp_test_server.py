@@ -6,7 +6,8 @@ is read from the JSON file ``$MCP_TEST_TOOLS`` on every request, so a test can c
 while a worker stays connected. Each entry is sent as listed (``name``, ``description``,
 ``inputSchema``, ``annotations`` in MCP's camelCase), minus ``output``: the text every
 call of that tool returns. Every call is appended to ``$MCP_TEST_CALLS`` (JSON lines:
-tool, arguments, idempotency key), so tests count the calls that reached the server.
+tool, arguments, idempotency key, the names in its environment and ``$MCP_TEST_TOKEN``),
+so tests count the calls that reached the server and see what it was given.
 """
 
 import json
@@ -25,7 +26,13 @@ def _tools() -> list[dict[str, Any]]:
 
 def _call(params: dict[str, Any]) -> dict[str, Any]:
     meta = params.get("_meta") or {}
-    entry = {"tool": params.get("name"), "args": params.get("arguments"), "key": meta.get(KEY)}
+    entry = {
+        "tool": params.get("name"),
+        "args": params.get("arguments"),
+        "key": meta.get(KEY),
+        "env": sorted(os.environ),  # which variables the worker passed to this process
+        "token": os.environ.get("MCP_TEST_TOKEN"),
+    }
     with Path(os.environ["MCP_TEST_CALLS"]).open("a") as log:
         log.write(json.dumps(entry) + "\n")
     tool = next((t for t in _tools() if t["name"] == params.get("name")), None)
