@@ -162,5 +162,5 @@ def test_a_server_name_means_one_server_across_a_workers_agents() -> None:
     catalog.add(agent("one", _server()))
     catalog.add(agent("two", _server()))  # the same definition: shared
     with pytest.raises(ValueError, match="defines MCP server 'srv' differently"):
-        catalog.add(agent("three", _server(command=["other"])))
+        catalog.add(agent("three", McpServerSpec(name="srv", command=["other"])))
     assert catalog.mcp_server("srv") == _server() and catalog.mcp_server("nope") is None
