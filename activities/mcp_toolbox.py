@@ -36,6 +36,8 @@ from durable_agents._domain.tools import ToolSpec
 
 ServerLookup = Callable[[str], McpServerSpec | None]
 DEFAULT_CALL_TIMEOUT_S = 30.0
+# A call's text beyond this is cut (the rest of a runaway answer is not an observation).
+MAX_OUTPUT_CHARS = 1_000_000
 
 
 class McpArgs(BaseModel):
@@ -178,7 +180,10 @@ def observation_of(result: Any) -> str:
             pieces.append(f"[{getattr(block, 'type', 'content')} omitted]")
     if not pieces and result.structured_content is not None:
         return json.dumps(result.structured_content, sort_keys=True, default=str)
-    return "\n".join(pieces)
+    text = "\n".join(pieces)
+    if len(text) > MAX_OUTPUT_CHARS:
+        return text[:MAX_OUTPUT_CHARS] + f" [cut at {MAX_OUTPUT_CHARS:,} characters]"
+    return text
 
 
 def _log_warning(message: str) -> None:

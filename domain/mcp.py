@@ -194,7 +194,8 @@ def tool_spec(server: McpServerSpec, tool: McpListedTool) -> ToolSpec:
     if retry is None:
         safe = side_effect is SideEffect.READ or tool.idempotent or server.honours_idempotency_key
         retry = RetrySpec() if safe else ONCE
-    description = (over.description or tool.description).strip()
+    # One line: a server's text cannot start sections of its own in the planner's prompt.
+    description = " ".join((over.description or tool.description).split())
     description = description or f"{tool.name} (from MCP server {server.name})"
     fields: dict[str, Any] = {
         "name": server.tool_name(tool.name),

@@ -164,3 +164,20 @@ def test_a_server_name_means_one_server_across_a_workers_agents() -> None:
     with pytest.raises(ValueError, match="defines MCP server 'srv' differently"):
         catalog.add(agent("three", McpServerSpec(name="srv", command=["other"])))
     assert catalog.mcp_server("srv") == _server() and catalog.mcp_server("nope") is None
+
+
+def test_a_runaway_output_is_cut_and_non_text_content_is_named() -> None:
+    from mcp.types import CallToolResult, ImageContent, TextContent
+
+    from durable_agents._activities.mcp_toolbox import MAX_OUTPUT_CHARS, observation_of
+
+    huge = CallToolResult(content=[TextContent(type="text", text="z" * (MAX_OUTPUT_CHARS + 5))])
+    text = observation_of(huge)
+    assert len(text) < MAX_OUTPUT_CHARS + 50 and text.endswith("characters]")
+    mixed = CallToolResult(
+        content=[
+            TextContent(type="text", text="caption"),
+            ImageContent(type="image", data="aGk=", mime_type="image/png"),
+        ]
+    )
+    assert observation_of(mixed) == "caption\n[image omitted]"
