@@ -2,6 +2,7 @@
 
 import pkgutil
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -13,6 +14,7 @@ from durable_agents._activities.agent_activities import AgentActivities
 from durable_agents._activities.catalog import Catalog, load_agent_specs, load_price_table
 from durable_agents._activities.keys import WorkerKeys
 from durable_agents._activities.ledger_sweep import ended_runs
+from durable_agents._activities.mcp_toolbox import McpToolbox
 from durable_agents._activities.notify import Notifier, NotifyActivities
 from durable_agents._activities.offline_model import OfflineProvider
 from durable_agents._activities.openai_provider import ModelProvider, OpenAIProvider
@@ -77,7 +79,10 @@ def build_catalog(settings: WorkerSettings) -> Catalog:
 
 
 def build_admission(
-    settings: WorkerSettings, catalog: Catalog, limits: UserLimits | None = None
+    settings: WorkerSettings,
+    catalog: Catalog,
+    limits: UserLimits | None = None,
+    mcp: McpToolbox | None = None,
 ) -> AdmissionActivities:
     """What the worker decides for runs: agents, approver keys, user limits."""
     keys = WorkerKeys.load(
@@ -89,7 +94,23 @@ def build_admission(
         limits or UserLimits.from_file(settings.user_limits_file),
         settings.ledger_sweep_s,
         settings.temporal.ui_url,
+        mcp,
     )
+
+
+class AgentWorker(Worker):
+    """A `Worker` that closes its MCP connections (and stdio servers) when it stops."""
+
+    def __init__(self, mcp: McpToolbox, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._mcp = mcp
+
+    async def run(self) -> None:
+        """Run until shut down, then close the MCP connections."""
+        try:
+            await super().run()
+        finally:
+            await self._mcp.aclose()
 
 
 def build_worker(
@@ -107,7 +128,10 @@ def build_worker(
     ``limits`` (default: ``settings.user_limits_file``) the users' monthly limits.
     """
     plugins = load_plugins(plugin_modules(settings.plugins))
-    admission = build_admission(settings, catalog or build_catalog(settings), limits)
+    catalog = catalog or build_catalog(settings)
+    # One set of MCP connections per worker (stdio servers are its child processes).
+    mcp = McpToolbox(catalog.mcp_server)
+    admission = build_admission(settings, catalog, limits, mcp)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     acts = AgentActivities(
         provider=provider or build_provider(settings),
@@ -118,8 +142,10 @@ def build_worker(
         cache=ResponseCache(settings.data_dir / CACHE_FILE),
         provider_id=provider_id(settings),
         tracer=client_tracer(client),
+        mcp=mcp,
     )
-    return Worker(
+    return AgentWorker(
+        mcp,
         # With codec keys, polls through a codec that refuses unencrypted payloads.
         worker_client(client, accept_plaintext=settings.accept_plaintext),
         task_queue=task_queue or settings.temporal.task_queue,
