@@ -17,6 +17,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_agents._activities.catalog import Catalog, RequestRefusedError
 from durable_agents._activities.keys import WorkerKeys
+from durable_agents._activities.mcp_connection import McpConnectionLost
+from durable_agents._activities.mcp_toolbox import McpToolbox, McpToolsRefused
 from durable_agents._activities.user_limits import UserLimits
 from durable_agents._domain import contract
 from durable_agents._domain.admission import (
@@ -26,6 +28,7 @@ from durable_agents._domain.admission import (
     ShareRequest,
     ShareSettlement,
 )
+from durable_agents._domain.errors import ErrorType
 from durable_agents._domain.money import usd_to_micros
 from durable_agents._domain.signatures import sign
 from durable_agents._domain.spec import spec_hash
@@ -51,8 +54,10 @@ class AdmissionActivities:
         limits: UserLimits,
         ledger_sweep_s: float = SWEEP_EVERY_S,
         ui_base_url: str | None = None,
+        mcp: McpToolbox | None = None,
     ) -> None:
         self._catalog = catalog
+        self._mcp = mcp or McpToolbox(catalog.mcp_server)
         self._keys = keys
         self._limits = limits
         self._ledger_sweep_s = ledger_sweep_s
@@ -92,6 +97,14 @@ class AdmissionActivities:
             spec = self._catalog.resolve_request(ask.agent, ask.budget, ask.model)
         except RequestRefusedError as err:
             raise ApplicationError(str(err), type="RunRefused", non_retryable=True) from None
+        # The tools of its MCP servers as they are now: recorded with the spec, so the
+        # run plans with this list for its whole life and replays without the servers.
+        try:
+            spec = await self._mcp.with_tools(spec)
+        except McpToolsRefused as err:
+            raise ApplicationError(str(err), type="RunRefused", non_retryable=True) from None
+        except McpConnectionLost as err:
+            raise ApplicationError(str(err), type=ErrorType.MCP_UNAVAILABLE) from None
         limit = self._limits.limit_for(ask.user)
         return ResolvedAgent(
             spec=spec,

@@ -119,7 +119,9 @@ class OpenAIProvider:
     async def complete(self, call: LlmCall, messages: list[dict[str, str]]) -> ProviderReply:
         """One chat completion; errors are raised as typed `ApplicationError`."""
         extra: dict[str, Any] = {}
-        if call.json_mode:
+        if call.json_schema is not None:
+            extra["response_format"] = {"type": "json_schema", "json_schema": call.json_schema}
+        elif call.json_mode:
             extra["response_format"] = {"type": "json_object"}
         import openai
 

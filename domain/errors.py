@@ -28,6 +28,9 @@ class ErrorType(StrEnum):
     # A prompt referenced text the payload store does not hold (a store not shared by
     # every worker, or lost): the workflow resends the prompt inline, once.
     PAYLOAD_MISSING = "PayloadMissing"
+    # An MCP server an agent names could not be reached to list its tools as a run
+    # started: retried, then the run is refused naming the server.
+    MCP_UNAVAILABLE = "McpUnavailable"
 
 
 TRANSIENT = frozenset(

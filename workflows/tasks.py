@@ -37,6 +37,7 @@ from durable_agents._domain.run import (
     workflow_id_for,
 )
 from durable_agents._domain.spec import Purpose
+from durable_agents._domain.structured import evaluation_json_schema
 from durable_agents._domain.tools import SideEffect, ToolCall, ToolResult, ToolSpec
 from durable_agents._workflows.activity_options import local_tool_options, tool_options
 from durable_agents._workflows.approvals import ApprovalBook
@@ -116,6 +117,7 @@ class TaskRunner:
             EvalReply,
             f"evaluate {task.id}",
             json_mode=True,
+            json_schema=evaluation_json_schema,
             result_of=lambda r: r.result,
         )
         outcome = _JUDGEMENT_OUTCOME[reply.judgement]
