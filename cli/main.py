@@ -7,7 +7,7 @@ deployment); importing them registers them on the app in `client.cli_app`, in th
 Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
 5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``, Ctrl-C at
 ``run``) ·
-8 refused · 9 the run has ended.
+8 refused · 9 the run has ended · 10 an eval found a regression (or a difference).
 """
 
 import sys

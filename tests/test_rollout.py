@@ -157,6 +157,10 @@ async def test_ramp_promote_and_roll_back_leave_runs_in_flight_on_their_version(
         assert by["v1"]["finished"] + by["v2"]["finished"] == 19  # 16, the pinned, the eval
         assert by["v1"]["completed"] == by["v1"]["finished"] and by["v2"]["running"] == 0
 
+        code, out, _ = await cli("rollout", "status")
+        assert code == 0 and "new runs to v1, 50% to v2" in out
+        assert "ramping 50%" in out and "current" in out
+
         # All new runs to v2; one of them waits on a person when the ramp is rolled back.
         await cli("rollout", "ramp", "100", "--build-id", "v2")
         on_v2 = await agents.start_run("db-tuner", "make the slow queries fast")
