@@ -15,7 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.common import WorkerDeploymentVersion
 from temporalio.service import RPCError
 
@@ -80,6 +85,10 @@ class EvalRunner:
             report = await self.run_report(variant, case, self.request_id(variant, case))
         except InvalidRunRequestError as err:
             return _error(variant, case, str(err))
+        except WorkflowFailureError as err:  # failed, terminated, timed out: no report
+            return _error(variant, case, f"the run ended without a report: {err.cause or err}")
+        except RPCError as err:
+            return _error(variant, case, f"the server refused a call: {err.message}")
         except TimeoutError:
             return _error(variant, case, f"the run did not end within {self.case_timeout_s:.0f}s")
         wall = time.monotonic() - began
@@ -143,7 +152,7 @@ class EvalRunner:
     ) -> None:
         try:
             view = await agents.status(workflow_id)
-        except RPCError:
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
             return  # no worker has the run yet, or it is ending: ask again at the next poll
         for request in view.pending_approvals:
             if request.id not in answered:

@@ -3,6 +3,7 @@ server, under two variants (worker versions on their own task queues): the offli
 and a model worse by construction (it plans nothing) that the real openai client talks to.
 """
 
+import asyncio
 import json
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -10,13 +11,19 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from durable_agents._client.evals import EvalRunner
 from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain import contract
+from durable_agents._domain.eval_cases import EvalCase, Variant
+from durable_agents._domain.eval_checks import FailureClass
 from durable_agents._domain.eval_report import EvalReport
+from durable_agents._domain.run import workflow_id_for
 from durable_agents._workers.config import WorkerSettings
-from durable_agents.testing.scripted_model import ScriptedModelServer
+from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agentctl import Cli
 from tests.support.evals import CASES, lazy_model, variant_worker, write_dataset
+from tests.support.plans import plan_reply, tool_task
+from tests.support.test_agent import executions
 
 pytestmark = pytest.mark.e2e
 
@@ -162,3 +169,32 @@ async def test_state_checks_without_plugins_say_how_to_name_them(
     assert code == 2 and "set AGENT_PLUGINS" in err and "Traceback" not in err
     code, _, err = await cli("eval")
     assert code == 2 and "name a DATASET file, or re-run finished runs with --from-runs" in err
+
+
+async def test_a_run_ended_from_outside_is_a_failed_case_not_a_failed_eval(
+    client: Client,
+    model: ScriptedModelServer,
+    worker: None,
+    task_queue: str,
+    worker_settings: WorkerSettings,
+) -> None:
+    """Someone terminates a run mid-eval (the official CLI, the Web UI): its case fails
+    with the reason, and the other cases are still reported."""
+    model.set_responder(
+        "plan", lambda _: plan_reply(tool_task("s", "record_slowly", name="slow", seconds=300))
+    )
+    model.set_responder("summarize", lambda _: Reply.text("done"))
+    runner = EvalRunner(client, task_queue)
+    variant = Variant(name="current")
+    case = EvalCase(id="slow", agent="test-agent", goal="take your time")
+    running = asyncio.create_task(runner.run_case(variant, case))
+    handle = client.get_workflow_handle(workflow_id_for(runner.request_id(variant, case)))
+    async with asyncio.timeout(60):
+        while not executions(worker_settings.data_dir, "started"):
+            await asyncio.sleep(0.1)
+    await handle.terminate("an operator stopped it")
+    result = await running
+    assert not result.passed and result.status is None
+    (failure,) = result.failures
+    assert failure.kind is FailureClass.ERROR
+    assert failure.detail.startswith("the run ended without a report")
