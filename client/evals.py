@@ -9,6 +9,7 @@ agent's plugin provides, read from the variant's worker data directory.
 
 import asyncio
 import contextlib
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -76,7 +77,12 @@ class EvalRunner:
 
     def request_id(self, variant: Variant, case: EvalCase) -> str:
         """A request id of this eval's own for the case (a rerun of the eval starts anew)."""
-        return f"eval-{self.tag}-{variant.name}-{case.id}"[:128]
+        full = f"eval-{self.tag}-{variant.name}-{case.id}"
+        if len(full) <= 128:
+            return full
+        # Cut names would let two cases share a run (a repeated request id is the same run).
+        digest = hashlib.sha256(full.encode()).hexdigest()[:16]
+        return f"{full[:111]}-{digest}"
 
     async def run_case(self, variant: Variant, case: EvalCase) -> CaseResult:
         """One case as a real run under ``variant``, checked."""

@@ -18,7 +18,7 @@ from durable_agents._domain.eval_report import (
     wilson,
 )
 from durable_agents._domain.plan import TaskKind
-from durable_agents._domain.run import Outcome, RunReport, RunStatus, StepRecord
+from durable_agents._domain.run import Outcome, RunReport, RunRequest, RunStatus, StepRecord
 
 pytestmark = pytest.mark.unit
 
@@ -187,3 +187,17 @@ def test_each_kind_of_difference_is_named() -> None:
     assert found[DifferenceKind.STATUS] == ["ended failed, was completed"]
     assert found[DifferenceKind.COST] == ["cost $0.000200, was $0.000100"]
     assert found[DifferenceKind.ANSWER] == ["answered 'another', was 'done'"]
+
+
+def test_long_names_never_share_a_request_id() -> None:
+    from durable_agents._client.evals import EvalRunner
+    from durable_agents._domain.eval_cases import EvalCase, Variant
+
+    runner = EvalRunner(None, "q")  # type: ignore[arg-type]  # no call reaches Temporal
+    variant = Variant(name="v" * 64)
+    ids = {
+        runner.request_id(variant, EvalCase(id="c" * 60 + suffix, agent="a", goal="g"))
+        for suffix in ("1", "2")
+    }
+    assert len(ids) == 2 and all(len(i) <= 128 for i in ids)
+    assert all(RunRequest(request_id=i, goal="g") for i in ids)  # valid request ids
