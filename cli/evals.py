@@ -106,7 +106,7 @@ async def eval_(
         raise typer.Exit(2) from None
     client = await connect_client()
     runner = EvalRunner(client.temporal, client.task_queue, checks, case_timeout_s=case_timeout)
-    report = await runner.run(cases)
+    report = await _run(runner, cases)
     gate = max_regression if max_regression is not None else (0.0 if base else None)
     found = [] if gate is None else regressions(report, base, gate)
     if out_file:
@@ -118,6 +118,28 @@ async def eval_(
     else:
         print_eval(out, report, found)
     raise typer.Exit(EXIT_REGRESSED if found else 0)
+
+
+async def _run(runner: EvalRunner, dataset: Dataset) -> EvalReport:
+    """The eval; variants with spec overrides run on workers of this process."""
+    if not any(v.overrides for v in dataset.variants):
+        return await runner.run(dataset)
+    from durable_agents._workers.eval_variants import (
+        OverrideError,
+        override_catalogs,
+        override_workers,
+    )
+    from durable_agents._workers.own_worker import own_worker_settings
+
+    plugins = os.environ.get("AGENT_PLUGINS")
+    try:
+        settings = own_worker_settings(temporal_settings(), plugins)
+        catalogs = override_catalogs(settings, dataset)  # every patch, before any run
+    except (ImportError, OverrideError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    async with override_workers(runner.temporal, settings, dataset, catalogs) as served:
+        return await runner.run(served)
 
 
 def _has_state(dataset: Dataset) -> bool:

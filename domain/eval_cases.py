@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from durable_agents._domain.budget import BudgetOverride
 from durable_agents._domain.run import RunStatus
+from durable_agents._domain.spec_overrides import SpecPatch, override_problems
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 ANSWER_CHECKS = ("non_empty", "max_len", "has", "equals", "contains", "not_contains")
@@ -95,13 +96,16 @@ class EvalCase(BaseModel):
 
 
 class Variant(BaseModel):
-    """One way of running every case: a model, a worker version, shadow.
+    """One way of running every case: a model, a worker version, spec overrides, shadow.
 
-    Only what a request may change is a variant here (the worker decides the rest): a
-    model the agent's bounds allow, and the worker version the runs go to, by its task
-    queue or as a version of a Worker Deployment (``deployment`` and ``build_id``, the
-    runs pinned to it whatever the rollout). ``data_dir`` is that worker's data
-    directory, for state checks.
+    A request may change only a model the agent's bounds allow; the worker decides the
+    rest. So a variant names the worker version its runs go to, by its task queue or as
+    a version of a Worker Deployment (``deployment`` and ``build_id``, the runs pinned
+    to it whatever the rollout), or changes the agents' specs with ``overrides``
+    (`domain.spec_overrides`): the eval then runs a worker of its own with those specs,
+    on a private task queue, for this variant's runs. ``data_dir`` is the data
+    directory of the variant's worker, for state checks (and, with overrides, the data
+    its tools work on; default: a new empty directory).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -118,6 +122,19 @@ class Variant(BaseModel):
         default=None, description="A live variant whose plans and answers this one's compare with."
     )
     data_dir: str | None = None
+    overrides: dict[str, SpecPatch] = Field(
+        default={}, description="Per agent, a patch of its spec (run on the eval's own worker)."
+    )
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_fields(cls, overrides: dict[str, SpecPatch]) -> dict[str, SpecPatch]:
+        problems = [
+            p for agent, patch in overrides.items() for p in override_problems(agent, patch)
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return overrides
 
 
 class Dataset(BaseModel):
@@ -146,6 +163,11 @@ class Dataset(BaseModel):
                     f"variant '{v.name}' names a worker version with both deployment and build_id"
                 )
         for v in self.variants:
+            if v.overrides and (v.task_queue or v.deployment):
+                raise ValueError(
+                    f"variant '{v.name}' overrides specs, so its runs go to this eval's own "
+                    "worker: drop its task_queue, deployment and build_id"
+                )
             if v.compare_to is not None and (
                 v.compare_to not in variants or v.compare_to == v.name
             ):

@@ -11,7 +11,6 @@ was before the recorded runs (a database, a workspace), or the effects will diff
 """
 
 import tempfile
-import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -35,8 +34,8 @@ from durable_agents._domain.eval_regression import RegressionResult, compare_run
 from durable_agents._domain.llm import PayloadRef
 from durable_agents._domain.tools import SideEffect
 from durable_agents._infra.connection import TemporalSettings, codec_keyring
-from durable_agents._workers.build import build_worker
 from durable_agents._workers.config import WorkerSettings
+from durable_agents._workers.own_worker import own_worker, own_worker_settings
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 
 REPLAYED_KEY = "recorded-replies"
@@ -108,16 +107,10 @@ class RecordedRunsRerun:
         results: list[RegressionResult] = []
         async with AsyncExitStack() as stack:
             model = stack.enter_context(ScriptedModelServer())
-            queue = f"rerun-{uuid.uuid4().hex[:10]}"
-            data_dir = self.settings.data_dir
             settings = replace(
-                self.settings,
-                temporal=replace(self.settings.temporal, task_queue=queue),
-                data_dir=data_dir,
-                openai_api_key=REPLAYED_KEY,
-                openai_base_url=model.base_url,
+                self.settings, openai_api_key=REPLAYED_KEY, openai_base_url=model.base_url
             )
-            await stack.enter_async_context(build_worker(self.temporal, settings))
+            queue = await stack.enter_async_context(own_worker(self.temporal, settings, "rerun"))
             runner = EvalRunner(self.temporal, queue, case_timeout_s=self.case_timeout_s)
             for run in runs:
                 if isinstance(run, RegressionResult):
@@ -152,13 +145,4 @@ def settings_for_rerun(
     """Worker settings for a re-run: the environment's, with the given plugins and
     ``data_dir`` (else a new temporary directory)."""
     where = data_dir or Path(tempfile.mkdtemp(prefix="agentctl-rerun-"))
-    # Not a version of any Worker Deployment: its queue is its own, and a version that is
-    # not current would get no runs.
-    return replace(
-        WorkerSettings.from_env(),
-        temporal=temporal,
-        data_dir=where,
-        plugins=plugins,
-        deployment=None,
-        build_id=None,
-    )
+    return replace(own_worker_settings(temporal, plugins), data_dir=where)
