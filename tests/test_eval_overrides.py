@@ -48,7 +48,10 @@ def _expected_hash(settings: WorkerSettings, patch: dict[str, Any]) -> str:
 
 async def _report_of(client: Client, workflow_id: str | None) -> RunReport:
     assert workflow_id
-    return await client.get_workflow_handle(workflow_id, result_type=RunReport).result()
+    report: RunReport = await client.get_workflow_handle(
+        workflow_id, result_type=RunReport
+    ).result()
+    return report
 
 
 async def test_a_spec_override_that_denies_a_tool_shows_and_fails_the_gate(
