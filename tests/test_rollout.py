@@ -30,6 +30,7 @@ from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
 from tests.support.evals import CASES, prepare_data
 from tests.support.processes import WorkerProcess
+from tests.support.ramp import ramp_threshold, request_ids_by_side
 
 pytestmark = pytest.mark.e2e
 LEGACY_INDEX = "idx_products_legacy_sku"
@@ -53,9 +54,13 @@ async def _registered(rollout: Rollout, *builds: str) -> None:
             await asyncio.sleep(0.2)
 
 
-async def _list_runs(agents: LocalAgents, client: Client, n: int) -> list[str]:
-    """Start ``n`` quick runs, wait for them, and return the version each ran on."""
-    handles = [await agents.start_run("file-editor", "List the files.") for _ in range(n)]
+async def _list_runs(
+    agents: LocalAgents, client: Client, n: int, request_ids: list[str] | None = None
+) -> list[str]:
+    """Start ``n`` quick runs (with these request ids), wait for them, and return the
+    version each ran on."""
+    ids = request_ids or [None] * n
+    handles = [await agents.start_run("file-editor", "List the files.", request_id=i) for i in ids]
     for h in handles:
         assert (await agents.result(h.workflow_id)).status is RunStatus.COMPLETED
     return [await _version(client, h.workflow_id) for h in handles]
@@ -138,8 +143,11 @@ async def test_ramp_promote_and_roll_back_leave_runs_in_flight_on_their_version(
 
         code, out, err = await cli("rollout", "ramp", "50", "--build-id", "v2")
         assert code == 0 and "50% of new runs" in out, err
-        spread = await _list_runs(agents, client, 16)
-        assert set(spread) == {"v1", "v2"}, spread
+        # The server routes a ramp by a hash of the workflow id (tests/support/ramp.py):
+        # runs it sends to v2 and runs it keeps on v1, chosen in advance, land as predicted.
+        to_v2, to_v1 = request_ids_by_side(50, each=4)
+        spread = await _list_runs(agents, client, 8, to_v2 + to_v1)
+        assert spread == ["v2"] * 4 + ["v1"] * 4, spread
 
         # The pinned run, decided now, finishes on v1: its drop ran on v1's database.
         await _approve_drop(agents, pinned.workflow_id)
@@ -154,7 +162,7 @@ async def test_ramp_promote_and_roll_back_leave_runs_in_flight_on_their_version(
         by = {v["build_id"]: v for v in status["versions"]}
         assert status["current"] == "v1" and status["ramping"] == "v2"
         assert status["ramp_percent"] == 50
-        assert by["v1"]["finished"] + by["v2"]["finished"] == 19  # 16, the pinned, the eval
+        assert by["v1"]["finished"] + by["v2"]["finished"] == 11  # 8, the pinned, the eval
         assert by["v1"]["completed"] == by["v1"]["finished"] and by["v2"]["running"] == 0
 
         code, out, _ = await cli("rollout", "status")
@@ -198,3 +206,10 @@ async def test_rollout_without_a_deployment_says_how_to_make_one(
     code, _, err = await cli("rollout", "status", "--deployment", "nowhere")
     assert code == 1 and "Traceback" not in err
     assert "no Worker Deployment 'nowhere'" in err and "AGENT_BUILD_ID" in err
+
+
+def test_the_ramp_hash_is_the_servers() -> None:
+    """Fingerprints of go-farm (the server's hash), computed with the Go module itself."""
+    go_farm = {"run-a": 1048743129, "run-b": 1462300752, "hello": 2039911270}
+    for workflow_id, fingerprint in go_farm.items():
+        assert ramp_threshold(workflow_id) == 100 * fingerprint / 2**32
