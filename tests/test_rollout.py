@@ -59,7 +59,7 @@ async def _list_runs(
 ) -> list[str]:
     """Start ``n`` quick runs (with these request ids), wait for them, and return the
     version each ran on."""
-    ids = request_ids or [None] * n
+    ids: list[str | None] = list(request_ids) if request_ids else [None] * n
     handles = [await agents.start_run("file-editor", "List the files.", request_id=i) for i in ids]
     for h in handles:
         assert (await agents.result(h.workflow_id)).status is RunStatus.COMPLETED
