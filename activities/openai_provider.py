@@ -16,6 +16,7 @@ before then. `OpenAIProvider.warm_up` builds the client ahead of the first model
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
+from urllib.parse import quote
 
 from temporalio.exceptions import ApplicationError
 
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     import openai
 
 PURPOSE_HEADER = "X-Agent-Purpose"
+# Which call of the run this is (``plan #2``, ``evaluate t1``), percent-encoded: a re-run
+# of a recorded run (`agentctl eval --from-runs`) answers each call with the reply its
+# own call got, even when calls of one wave reach the model in another order.
+CALL_HEADER = "X-Agent-Call"
 _MAX_RETRY_AFTER_S = 600.0
 
 
@@ -131,7 +136,10 @@ class OpenAIProvider:
                 messages=messages,  # type: ignore[arg-type]
                 max_completion_tokens=call.max_tokens,
                 temperature=call.temperature,
-                extra_headers={PURPOSE_HEADER: call.purpose},
+                extra_headers={
+                    PURPOSE_HEADER: call.purpose,
+                    CALL_HEADER: quote(call.label, safe=" #-_.:()"),
+                },
                 **extra,
             )
         except openai.OpenAIError as err:

@@ -1,10 +1,11 @@
 """Finished runs read back from their histories: request, model replies, report.
 
 The replies are what each ``plan``, ``llm_complete`` and ``evaluate`` activity returned,
-in the order the run received them, with the purpose each was asked for and the usage
-the provider reported; a re-run fed these replies asks the same questions of the current
-code without any model. A reply kept in the payload store (over a few KB) is read
-through ``read_ref`` (the worker's data directory); without it such a run is refused.
+in the order the run received them, with the purpose and label of the call each
+answered and the usage the provider reported; a re-run fed these replies asks the same
+questions of the current code without any model. A reply kept in the payload store (over
+a few KB) is read through ``read_ref`` (the worker's data directory); without it such a
+run is refused.
 """
 
 import json
@@ -79,20 +80,21 @@ async def _read(
 ) -> RecordedRun:
     started = events[0].workflow_execution_started_event_attributes
     (request,) = await temporal.data_converter.decode(started.input.payloads[:1], [RecordedRequest])
-    purposes: dict[int, tuple[str, str]] = {}
+    purposes: dict[int, tuple[str, str, str]] = {}
     replies: list[RecordedReply] = []
     for event in events:
         if event.HasField("activity_task_scheduled_event_attributes"):
             attrs = event.activity_task_scheduled_event_attributes
             if attrs.activity_type.name in _RESULT_TYPES:
                 call = await _decode(temporal, attrs.input, LlmCall)
-                purposes[event.event_id] = (attrs.activity_type.name, call.purpose)
+                purposes[event.event_id] = (attrs.activity_type.name, call.purpose, call.label)
         elif event.HasField("activity_task_completed_event_attributes"):
             done = event.activity_task_completed_event_attributes
             if done.scheduled_event_id in purposes:
-                name, purpose = purposes[done.scheduled_event_id]
+                name, purpose, label = purposes[done.scheduled_event_id]
                 result = await _decode(temporal, done.result, _RESULT_TYPES[name])
-                replies.append(_reply(workflow_id, purpose, result, read_ref))
+                reply = _reply(workflow_id, purpose, result, read_ref)
+                replies.append(reply.model_copy(update={"label": label}))
     handle = temporal.get_workflow_handle(workflow_id, result_type=RunReport)
     report = await handle.result()
     return RecordedRun(workflow_id, request, replies, report)

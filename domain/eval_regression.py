@@ -17,9 +17,12 @@ from durable_agents._domain.run import RunReport, StepRecord
 
 
 class RecordedReply(BaseModel):
-    """One model reply as a run recorded it, in the order the run received them."""
+    """One model reply as a run recorded it, in the order the run received them, with
+    the call it answered (its label: ``plan #2``, ``evaluate t1``; unique among calls
+    that run at the same time)."""
 
     purpose: str
+    label: str = ""
     text: str
     input_tokens: int = 0
     output_tokens: int = 0

@@ -1,10 +1,11 @@
 """Re-run finished runs against the current code, their model replies replayed.
 
 ``agentctl eval --from-runs QUERY`` (and tests) use this: a `ScriptedModelServer` serves
-each recorded run's replies, in order, per purpose, to a worker of this process running
-the current code (``AGENT_PLUGINS``) on a task queue of its own; each run starts again
-with the same request, and its approvals are answered as they were (anything it asks
-that the recorded run did not is refused, and reported). No model endpoint is needed.
+each recorded run's replies, each to the call it answered (`RecordedReplies`), to a
+worker of this process running the current code (``AGENT_PLUGINS``) on a task queue of
+its own; each run starts again with the same request, and its approvals are answered as
+they were (anything it asks that the recorded run did not is refused, and reported). No
+model endpoint is needed.
 
 The re-run's tools run for real against ``data_dir``: give it a copy of the data as it
 was before the recorded runs (a database, a workspace), or the effects will differ.
@@ -36,7 +37,8 @@ from durable_agents._domain.tools import SideEffect
 from durable_agents._infra.connection import TemporalSettings, codec_keyring
 from durable_agents._workers.config import WorkerSettings
 from durable_agents._workers.own_worker import own_worker, own_worker_settings
-from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
+from durable_agents.testing.recorded_replies import RecordedReplies
+from durable_agents.testing.scripted_model import ScriptedModelServer
 
 REPLAYED_KEY = "recorded-replies"
 
@@ -123,9 +125,9 @@ class RecordedRunsRerun:
         self, runner: EvalRunner, model: ScriptedModelServer, run: RecordedRun
     ) -> RegressionResult:
         model.reset()
-        for reply in run.replies:
-            usage = (reply.input_tokens, reply.output_tokens)
-            model.enqueue(Reply.text(reply.text, usage=usage), purpose=reply.purpose)
+        replies = RecordedReplies(run.replies)
+        for purpose in replies.purposes:
+            model.set_responder(purpose, replies.answer)
         request_id = f"rerun-{runner.tag}-{run.request.request_id}"[:128]
         variant = Variant(name="current", model=run.request.model)
         try:

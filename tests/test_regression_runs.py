@@ -8,11 +8,14 @@ difference; a deliberately changed ``create_index`` is caught, call by call.
 """
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client
 
+from durable_agents._activities.openai_provider import CALL_HEADER
 from durable_agents._client.evals import EvalRunner
 from durable_agents._client.recorded_runs import UnreplayableRunError, read_recorded_run
 from durable_agents._devtools.dev_server import DevServer
@@ -21,6 +24,7 @@ from durable_agents._domain.llm import LlmCall
 from durable_agents._domain.run import RunStatus
 from durable_agents._domain.spec import LoopLimits
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.regression import RecordedRunsRerun, settings_for_rerun
 from durable_agents.testing.scripted_model import RecordedRequest, Reply, ScriptedModelServer
 from examples.db_tuner.data import default_db_path, generate
 from examples.db_tuner.offline import offline_policy
@@ -114,3 +118,50 @@ async def test_a_run_that_continued_as_new_is_skipped_with_the_reason(
     assert (await agents.result(handle.workflow_id)).status is RunStatus.COMPLETED
     with pytest.raises(UnreplayableRunError, match="continued as new; only runs of one"):
         await read_recorded_run(agents.temporal, handle.workflow_id)
+
+
+def _judged(task_id: str, name: str) -> dict[str, Any]:
+    """A task whose success only the evaluation model can judge."""
+    return {**tool_task(task_id, "record_effect", name=name), "success_criteria": ["looks right"]}
+
+
+def _verdict(request: RecordedRequest) -> Reply:
+    """Task ``a`` is judged fine, task ``b`` not: served to the wrong call, they swap."""
+    if request.headers.get(CALL_HEADER.lower()) == "evaluate a":
+        return Reply.json({"judgement": "ok", "reason": "fine"}, usage=(10, 1))
+    return Reply.json({"judgement": "soft", "reason": "b is off"}, usage=(20, 2))
+
+
+async def test_parallel_evaluations_are_answered_by_their_call_not_their_order(
+    client: Client,
+    model: ScriptedModelServer,
+    worker: None,
+    worker_settings: WorkerSettings,
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    """Tasks ``a`` and ``b`` run in one wave, so their evaluations reach the model in
+    either order; a re-run answers each with its own recorded verdict. The replies are
+    also re-run in the other arrival order, which served per purpose in order would
+    swap the verdicts (``a`` soft, ``b`` ok)."""
+    plans = iter([plan_reply(_judged("a", "first"), _judged("b", "second"), done=False)])
+    model.set_responder("plan", lambda _: next(plans, plan_reply()))
+    model.set_responder("evaluate", _verdict)
+    model.set_responder("summarize", lambda _: Reply.text("done"))
+    case = EvalCase(id="par", agent="test-agent", goal="record two things")
+    runner = EvalRunner(client, task_queue)
+    report = await runner.run_report(Variant(name="live"), case, f"parallel-{runner.tag}")
+    outcomes = {s.task_id: (s.iteration, s.outcome.value) for s in report.steps}
+    assert outcomes == {"a": (1, "ok"), "b": (1, "soft")}, report.steps  # one wave
+
+    recorded = await read_recorded_run(client, report.workflow_id)
+    evaluations = [r for r in recorded.replies if r.purpose == "evaluate"]
+    assert sorted(r.label for r in evaluations) == ["evaluate a", "evaluate b"]
+    others = [r for r in recorded.replies if r.purpose != "evaluate"]
+    swapped = replace(recorded, replies=[*others, *reversed(evaluations)])
+    settings = settings_for_rerun(worker_settings.temporal, worker_settings.plugins, tmp_path)
+    rerun = RecordedRunsRerun(client, settings)
+    for replies in (recorded, swapped):
+        (result,) = await rerun.rerun([replies])  # each rerun() its own request ids
+        assert result.rerun_workflow_id and not result.error, result
+        assert result.differences == [], result.differences
