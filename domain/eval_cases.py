@@ -11,6 +11,10 @@ A dataset is a JSON or TOML file::
                            "tools_called": ["create_index"], "tools_not_called": ["drop_index"],
                            "state": ["slow_queries_indexed"]}}]}
 
+A variant may also override the agents' specs (``"overrides": {"db-tuner":
+{"deny_tools": ["create_index"]}}``, see `domain.spec_overrides`): the eval then runs
+those cases on a worker of its own.
+
 Answer checks are the ones plans use (``non_empty``, ``max_len:N``, ``has:F``,
 ``equals:F=V``, on the answer parsed as JSON when it is JSON) plus ``contains:TEXT`` and
 ``not_contains:TEXT``; an eval has no judge model, so a criterion no code can check is

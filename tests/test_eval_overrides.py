@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain.eval_report import EvalReport
 from durable_agents._domain.run import RunReport
 from durable_agents._domain.spec import spec_hash
 from durable_agents._domain.spec_overrides import apply_overrides
+from durable_agents._domain.user_ledger import ledger_workflow_id
 from durable_agents._workers.build import build_catalog
 from durable_agents._workers.config import WorkerSettings
 from tests.support.agentctl import Cli
@@ -33,8 +35,8 @@ NO_INDEX: dict[str, Any] = {
 }
 
 
-def _dataset(path: Path, variants: list[dict[str, Any]]) -> Path:
-    cases = [c for c in CASES if c["id"] in ("db-fast", "db-speed", "fe-list")]
+def _dataset(path: Path, variants: list[dict[str, Any]], user: str = "eval") -> Path:
+    cases = [{**c, "user": user} for c in CASES if c["id"] in ("db-fast", "db-speed", "fe-list")]
     path.write_text(json.dumps({"name": "overrides", "variants": variants, "cases": cases}))
     return path
 
@@ -59,6 +61,9 @@ async def test_a_spec_override_that_denies_a_tool_shows_and_fails_the_gate(
 ) -> None:
     no_index_data = tmp_path / "no-index"
     prepare_data(no_index_data)
+    user = f"eval-{uuid.uuid4().hex[:8]}"
+    limits = tmp_path / "limits.json"
+    limits.write_text(json.dumps({"*": 100.0}))  # every user has a monthly ledger
     async with variant_worker(client, worker_settings, tmp_path, None) as current:
         ds = _dataset(
             tmp_path / "ds.json",
@@ -70,8 +75,10 @@ async def test_a_spec_override_that_denies_a_tool_shows_and_fails_the_gate(
                     "overrides": {"db-tuner": NO_INDEX},
                 },
             ],
+            user,
         )
         cli = Cli(dev_server, "unused-queue", worker_settings.plugins or "")
+        cli.env["AGENT_USER_LIMITS_FILE"] = str(limits)
         code, out, err = await cli(
             "eval",
             str(ds),
@@ -102,6 +109,11 @@ async def test_a_spec_override_that_denies_a_tool_shows_and_fails_the_gate(
     assert original.spec_hash == _expected_hash(worker_settings, {})
     # The variant's tools worked on its own data directory (the state checks read it).
     assert (no_index_data / "db-tuner").exists()
+    # The eval's own worker held nothing in the user's ledger, so no ledger was left on
+    # its private queue (gone with the eval) for the user's later runs to trip on.
+    with pytest.raises(RPCError) as missing:
+        await client.get_workflow_handle(ledger_workflow_id(user)).describe()
+    assert missing.value.status is RPCStatusCode.NOT_FOUND
 
 
 @pytest.mark.parametrize(
