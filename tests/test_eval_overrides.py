@@ -23,8 +23,10 @@ from durable_agents._domain.spec_overrides import apply_overrides
 from durable_agents._domain.user_ledger import ledger_workflow_id
 from durable_agents._workers.build import build_catalog
 from durable_agents._workers.config import WorkerSettings
+from durable_agents.testing.scripted_model import ScriptedModelServer
+from examples.file_editor.spec import SYSTEM_PROMPT as FILE_EDITOR_PROMPT
 from tests.support.agentctl import Cli
-from tests.support.evals import CASES, prepare_data, variant_worker
+from tests.support.evals import CASES, lazy_model, prepare_data, variant_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -172,3 +174,46 @@ async def test_overrides_and_a_worker_version_do_not_mix(
     code, _, err = await cli("eval", str(ds))
     assert code == 2 and "Traceback" not in err
     assert "variant 'x' overrides specs, so its runs go to this eval's own worker" in err
+
+
+async def test_a_prompt_and_model_override_reach_the_model(
+    dev_server: DevServer,
+    worker_settings: WorkerSettings,
+    model: ScriptedModelServer,
+    tmp_path: Path,
+) -> None:
+    """With a model endpoint, the variant's planner gets its own system prompt on its own
+    model; the other variant's the agent's."""
+    lazy_model(model)
+    terse = "You edit files. Answer in one word."
+    ds = tmp_path / "ds.json"
+    cases = [{**c, "expect": {"status": "completed"}} for c in CASES if c["id"] == "fe-list"]
+    ds.write_text(
+        json.dumps(
+            {
+                "variants": [
+                    {"name": "as-is", "overrides": {"file-editor": {}}},
+                    {
+                        "name": "terse",
+                        "overrides": {
+                            "file-editor": {
+                                "system_prompt": terse,
+                                "models": {"plan": {"model": "gpt-4o"}},
+                            }
+                        },
+                    },
+                ],
+                "cases": cases,
+            }
+        )
+    )
+    cli = Cli(dev_server, "unused-queue", worker_settings.plugins or "")
+    cli.env.update(OPENAI_API_KEY="scripted", OPENAI_BASE_URL=model.base_url)
+    code, out, err = await cli("eval", str(ds), "--json", timeout=300)
+    assert code == 0, f"{out}\n{err}"
+    assert [s.passed for s in EvalReport.model_validate_json(out).summaries] == [1, 1]
+    plans = [r for r in model.requests if r.purpose == "plan"]
+    prompts = {(r.model, r.body["messages"][0]["content"]) for r in plans}
+    assert prompts == {("gpt-4o-mini", FILE_EDITOR_PROMPT), ("gpt-4o", terse)}, prompts
+    # Other purposes keep the agent's route.
+    assert {r.model for r in model.requests if r.purpose != "plan"} == {"gpt-4o-mini"}
