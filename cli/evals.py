@@ -139,6 +139,17 @@ async def _run(runner: EvalRunner, dataset: Dataset) -> EvalReport:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from None
     async with override_workers(runner.temporal, settings, dataset, catalogs) as served:
+        for variant in served.variants:
+            if variant.overrides:
+                changed = "; ".join(
+                    f"{agent}: {', '.join(sorted(patch)) or 'as loaded'}"
+                    for agent, patch in variant.overrides.items()
+                )
+                err.print(
+                    f"{variant.name}: runs on this eval's own worker ({variant.task_queue}, "
+                    f"data in {variant.data_dir}) with specs overridden: {changed}",
+                    highlight=False,
+                )
         return await runner.run(served)
 
 

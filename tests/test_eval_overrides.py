@@ -103,6 +103,9 @@ async def test_a_spec_override_that_denies_a_tool_shows_and_fails_the_gate(
         assert any(f.kind == "state" for f in result.failures), result.failures
         assert any(c.startswith("create_index") for c in by["current", case].calls)
     assert "no-index: success 33% vs 100% for current" in out
+    said = " ".join(err.split())
+    assert "no-index: runs on this eval's own worker (eval-" in said
+    assert f"data in {no_index_data}) with specs overridden: db-tuner: deny_tools, " in said
     # What the runs obeyed is the patched spec, recorded (by its hash) in their histories;
     # the current variant's runs obeyed the worker's own.
     patched = await _report_of(client, by["no-index", "db-fast"].workflow_id)
