@@ -11,6 +11,7 @@ The re-run's tools run for real against ``data_dir``: give it a copy of the data
 was before the recorded runs (a database, a workspace), or the effects will differ.
 """
 
+import hashlib
 import tempfile
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -114,21 +115,20 @@ class RecordedRunsRerun:
             )
             queue = await stack.enter_async_context(own_worker(self.temporal, settings, "rerun"))
             runner = EvalRunner(self.temporal, queue, case_timeout_s=self.case_timeout_s)
-            for run in runs:
+            for n, run in enumerate(runs):
                 if isinstance(run, RegressionResult):
                     results.append(run)
                     continue
-                results.append(await self._one(runner, model, run))
+                results.append(await self._one(runner, model, run, _rerun_id(runner, n, run)))
         return results
 
     async def _one(
-        self, runner: EvalRunner, model: ScriptedModelServer, run: RecordedRun
+        self, runner: EvalRunner, model: ScriptedModelServer, run: RecordedRun, request_id: str
     ) -> RegressionResult:
         model.reset()
         replies = RecordedReplies(run.replies)
         for purpose in replies.purposes:
             model.set_responder(purpose, replies.answer)
-        request_id = f"rerun-{runner.tag}-{run.request.request_id}"[:128]
         variant = Variant(name="current", model=run.request.model)
         try:
             report = await runner.run_report(variant, _case(run), request_id)
@@ -139,6 +139,15 @@ class RecordedRunsRerun:
             rerun_workflow_id=report.workflow_id,
             differences=compare_runs(run.report, report, self.writes),
         )
+
+
+def _rerun_id(runner: EvalRunner, n: int, run: RecordedRun) -> str:
+    """A request id of the re-run's own: a run given twice is re-run twice, and a long
+    recorded id is shortened with a digest (a cut could make two re-runs one)."""
+    full = f"rerun-{runner.tag}-{n}-{run.request.request_id}"
+    if len(full) <= 128:
+        return full
+    return f"{full[:111]}-{hashlib.sha256(full.encode()).hexdigest()[:16]}"
 
 
 def settings_for_rerun(

@@ -160,8 +160,8 @@ async def test_parallel_evaluations_are_answered_by_their_call_not_their_order(
     others = [r for r in recorded.replies if r.purpose != "evaluate"]
     swapped = replace(recorded, replies=[*others, *reversed(evaluations)])
     settings = settings_for_rerun(worker_settings.temporal, worker_settings.plugins, tmp_path)
-    rerun = RecordedRunsRerun(client, settings)
-    for replies in (recorded, swapped):
-        (result,) = await rerun.rerun([replies])  # each rerun() its own request ids
+    results = await RecordedRunsRerun(client, settings).rerun([recorded, swapped])
+    assert len({r.rerun_workflow_id for r in results}) == 2  # each given run re-run
+    for result in results:
         assert result.rerun_workflow_id and not result.error, result
         assert result.differences == [], result.differences
