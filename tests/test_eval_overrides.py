@@ -220,3 +220,12 @@ async def test_a_prompt_and_model_override_reach_the_model(
     assert prompts == {("gpt-4o-mini", FILE_EDITOR_PROMPT), ("gpt-4o", terse)}, prompts
     # Other purposes keep the agent's route.
     assert {r.model for r in model.requests if r.purpose != "plan"} == {"gpt-4o-mini"}
+
+
+async def test_overrides_without_plugins_say_how_to_name_them(
+    dev_server: DevServer, tmp_path: Path
+) -> None:
+    ds = _dataset(tmp_path / "ds.json", [{"name": "x", "overrides": {"db-tuner": {}}}])
+    code, _, err = await Cli(dev_server, "unused-queue", "")("eval", str(ds))
+    assert code == 2 and "Traceback" not in err
+    assert "no agent plugins configured: set AGENT_PLUGINS" in err
