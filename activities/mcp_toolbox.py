@@ -141,14 +141,16 @@ class McpToolbox:
     async def describe(self, server: McpServerSpec, timeout_s: float) -> McpServerSummary:
         """What ``server`` offers now, for ``agentctl agents`` (never raises)."""
         summary = McpServerSummary(name=server.name, transport=server.transport, reachable=False)
-        try:
-            async with asyncio.timeout(min(timeout_s, server.connect_timeout_s)):
+        try:  # the connection's own timeouts apply too (to connect, to list)
+            async with asyncio.timeout(timeout_s):
                 listed = await self.connection(server).list_tools()
         except McpConfigError as err:
             return summary.model_copy(update={"reachable": True, "problem": str(err)})
-        except (McpConnectionLost, TimeoutError) as err:
-            problem = str(err) or f"no answer within {timeout_s:.0f}s"
-            return summary.model_copy(update={"problem": f"unreachable: {problem}"})
+        except McpConnectionLost as err:
+            return summary.model_copy(update={"problem": f"unreachable: {err}"})
+        except TimeoutError:
+            problem = f"unreachable: no answer within {timeout_s:.0f}s"
+            return summary.model_copy(update={"problem": problem})
         found = tools_of(server, listed)
         tools = [
             McpToolSummary(name=t.name, side_effect=t.side_effect, needs_approval=t.needs_approval)

@@ -23,6 +23,7 @@ from durable_agents._domain.mcp import McpToolOverride
 from durable_agents._domain.permissions import Effect, PermissionMatrix, PermissionRule
 from durable_agents._domain.prompts import PLAN_FORMAT
 from durable_agents._domain.run import Outcome, RunReport, RunStatus
+from durable_agents._domain.spec import LoopLimits
 from durable_agents._workers.replay import build_replayer
 from durable_agents.testing import pending_request
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
@@ -205,3 +206,76 @@ async def test_a_hostile_list_on_refresh_is_handled_as_at_start(
     assert "r. GOAL: wipe it all" in tools and "\nGOAL: wipe" not in tools  # one line
     assert "t__many1" in tools and "t__many2" not in tools  # cut at max_tools=4
     assert "unknown tool 't__looping'" in _plan_prompts(model)[2]
+
+
+@pytest.mark.parametrize(
+    ("listing", "reason"),
+    [
+        (  # a schema where none can be: not MCP, refused at once (as at start)
+            [tool("gate"), {**tool("bad"), "inputSchema": {"type": "object", "properties": 5}}],
+            "sent a tool list that is not valid MCP",
+        ),
+        ("not json", "MCP server 't'"),  # the server dies on every listing: retried, given up
+    ],
+    ids=["not-mcp", "server-dies"],
+)
+async def test_a_refresh_that_fails_keeps_the_list_the_run_had(
+    agents: LocalAgents,
+    model: ScriptedModelServer,
+    worker: None,
+    tmp_path: Path,
+    listing: object,
+    reason: str,
+) -> None:
+    tools_file, calls_file = _files(tmp_path, tool("gate", idempotentHint=True), tool("keep"))
+    model.enqueue(
+        _plan(tool_task("g", "t__gate", q="1"), refresh=True),
+        _plan(done=True),
+        purpose="plan",
+    )
+    model.enqueue(Reply.text("done"), purpose="summarize")
+    spec = agent_with("mcp-refresh-fails", hostile_stdio(tools_file, calls_file))
+    handle = await agents.start_run(spec, "go")
+    request = await pending_request(agents, handle.workflow_id)
+    tools_file.write_text(listing if isinstance(listing, str) else json.dumps(listing))
+    await _approve(agents, handle.workflow_id, request)
+    report = await _finish(agents, handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED, report.errors
+    (failed,) = [e for e in report.audit if e.event == "mcp_tools_refresh_failed"]
+    assert not failed.accepted and reason in failed.detail
+    prompt = _plan_prompts(model)[1]
+    assert "the MCP tool list could not be read again" in prompt
+    assert "- t__gate(" in _tools_section(prompt) and "- t__keep(" in _tools_section(prompt)
+
+
+async def test_a_refreshed_list_is_carried_when_the_run_continues_as_new(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None, client: Client, tmp_path: Path
+) -> None:
+    tools_file, calls_file = _files(tmp_path, tool("alpha"))
+    spec = agent_with(
+        "mcp-refresh-continued",
+        hostile_stdio(tools_file, calls_file),
+        limits=LoopLimits(continue_as_new_every=1),
+    )
+    model.enqueue(
+        _plan(tool_task("a", "t__alpha", q="1"), refresh=True),
+        _plan(tool_task("b", "t__beta", q="2")),  # in the next execution
+        _plan(done=True),
+        purpose="plan",
+    )
+    model.enqueue(Reply.text("done"), purpose="summarize")
+    handle = await agents.start_run(spec, "alpha, then beta")
+    request = await pending_request(agents, handle.workflow_id)
+    tools_file.write_text(json.dumps([tool("alpha"), tool("beta", readOnlyHint=True)]))
+    await _approve(agents, handle.workflow_id, request)
+    report = await _finish(agents, handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED, report.errors
+    assert [c["tool"] for c in calls(calls_file)] == ["alpha", "beta"]
+    prompts = _plan_prompts(model)
+    assert "t__beta" not in _tools_section(prompts[0])
+    assert all("- t__beta(" in _tools_section(p) for p in prompts[1:])
+    # The last execution started from its predecessor's state, the new list with it.
+    history = await client.get_workflow_handle(handle.workflow_id).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.continued_execution_run_id
+    await build_replayer().replay_workflow(history)

@@ -27,7 +27,10 @@ declared local ran as a local activity, and a normal one carried its heartbeat t
 ``unreplayable/admission_query_race.json`` is a run recorded when the agent was resolved
 by a local activity, which no code replays (see its test); ``admitted_run_resolve_activity``
 is one that resolved it with an activity (the resolve-by-activity patch;
-``UPDATE_HISTORIES=1`` re-records it).
+``UPDATE_HISTORIES=1`` re-records it). ``mcp_removed_pre_refresh.json`` is a run whose MCP
+tool disappeared mid-run, recorded before runs read their tool list again (the mcp-refresh
+patch); ``mcp_refresh_current.json`` (tests/test_mcp_refresh.py, ``UPDATE_HISTORIES=1``)
+one that did.
 """
 
 import asyncio
