@@ -2,12 +2,15 @@
 
 `McpToolbox.with_tools` is called by the ``resolve_agent`` activity: each server the
 agent names is asked for its tools, and the tools the run may use are added to the spec
-the run records, so the run plans with that list for its whole life and replay never
-asks a live server. `McpToolbox.tool` gives ``invoke_tool`` a `RegisteredTool` for a
-run's MCP tool name: the call then goes through the same path as a Python tool (its
-breaker, heartbeat, error mapping and payload store). At call time the tool is looked up
-again on the server: a tool the server no longer offers (or the agent now denies) fails
-with an error the planner reads, never a call to something else.
+the run records, so the run plans with that list and replay never asks a live server;
+``refresh_mcp_tools`` lists them again mid-run with the same checks (`tools_of`), and
+``describe_agents`` shows them (`describe`). `McpToolbox.tool` gives ``invoke_tool`` a
+`RegisteredTool` for a run's MCP tool name: the call then goes through the same path as
+a Python tool (its breaker, heartbeat, error mapping and payload store). At call time the
+tool is looked up again on the server: a tool the server no longer offers (or the agent
+now denies) fails with `McpToolGone`, which the planner reads (and which makes the run
+list its tools again), never a call to something else. A tool named like a Python tool
+of any plugin the worker loaded is refused, never shadowed.
 """
 
 import asyncio

@@ -52,7 +52,7 @@ from durable_agents._workflows.shares import settle_share
 from durable_agents._workflows.state import RunState
 from durable_agents._workflows.story import Story
 from durable_agents._workflows.tasks import TaskRunner
-from durable_agents._workflows.tool_refresh import can_refresh, refresh_tools
+from durable_agents._workflows.tool_refresh import asks_for_refresh, refresh_if_wanted
 from durable_agents._workflows.versions import (
     compact_history,
     lean_steps,
@@ -295,18 +295,13 @@ class AgentRun:
             st.summary = running_summary(
                 st.steps, limits.observation_window, st.earlier_outcomes, st.earlier_failures
             )
-            if st.refresh_tools_why is not None:
-                if can_refresh(st, self._mcp_refresh):
-                    await refresh_tools(st, self._approvals.audit)
-                st.refresh_tools_why = None
+            await refresh_if_wanted(st, self._mcp_refresh, self._approvals.audit)
             plan = await self._planner.next_plan()
-            refresh_asked = plan.refresh_tools and can_refresh(st, self._mcp_refresh)
-            if refresh_asked:
-                st.refresh_tools_why = "the planner asked"
             if not plan.tasks:
-                if refresh_asked:
-                    continue
+                if asks_for_refresh(st, self._mcp_refresh, plan):
+                    continue  # a plan that only asks for the tool list again
                 return
+            asks_for_refresh(st, self._mcp_refresh, plan)
             failed = await self._execute(plan)
             critical = [s for s in failed if s.outcome is Outcome.CRITICAL]
             if critical:

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError
 from durable_agents._domain import contract
 from durable_agents._domain.errors import ErrorType
 from durable_agents._domain.mcp_refresh import McpToolList, RefreshMcpTools, apply_refresh
+from durable_agents._domain.plan import Plan
 from durable_agents._workflows.model_calls import is_cancellation
 from durable_agents._workflows.state import RunState
 
@@ -31,6 +32,24 @@ Audit = Callable[..., None]
 def can_refresh(state: RunState, enabled: bool) -> bool:
     """Whether this run may read its MCP tool list again (``enabled``: the patch)."""
     return enabled and state.mcp_tools is not None and bool(state.spec.mcp_servers)
+
+
+def asks_for_refresh(state: RunState, enabled: bool, plan: Plan) -> bool:
+    """Whether ``plan`` asks for the list again and may (then it is read before the next
+    plan)."""
+    if plan.refresh_tools and can_refresh(state, enabled):
+        state.refresh_tools_why = "the planner asked"
+        return True
+    return False
+
+
+async def refresh_if_wanted(state: RunState, enabled: bool, audit: Audit) -> None:
+    """Read the MCP tool list again if a gone tool or the planner asked for it."""
+    if state.refresh_tools_why is None:
+        return
+    if can_refresh(state, enabled):
+        await refresh_tools(state, audit)
+    state.refresh_tools_why = None
 
 
 async def refresh_tools(state: RunState, audit: Audit) -> None:
