@@ -29,7 +29,7 @@ from durable_agents._activities.instrumentation import (
     observe_tool_call,
     record_cache_hit,
 )
-from durable_agents._activities.mcp_toolbox import McpToolbox
+from durable_agents._activities.mcp_toolbox import McpToolbox, McpToolGone
 from durable_agents._activities.openai_provider import ModelProvider, ProviderReply
 from durable_agents._activities.payload_store import DEFAULT_INLINE_LIMIT, PayloadStore, preview_of
 from durable_agents._activities.response_cache import CachedReply, ResponseCache
@@ -270,6 +270,10 @@ class AgentActivities:
         try:
             output = await tool.fn(args, ctx)
             healthy = True
+        except McpToolGone as err:  # the run reads its tool list again, then replans
+            raise ApplicationError(
+                str(err), type=ErrorType.MCP_TOOL_GONE, non_retryable=True
+            ) from err
         except ToolInputError as err:
             raise ApplicationError(str(err), type=ErrorType.TOOL_INPUT, non_retryable=True) from err
         except ToolUnavailable as err:

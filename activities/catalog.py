@@ -116,6 +116,14 @@ class Catalog:
                     return server
         return None
 
+    def python_tools(self) -> dict[str, str]:
+        """Every Python tool this worker runs -> the plugin (agent) that registers it."""
+        owners: dict[str, str] = {}
+        for name, plugin in sorted(self._plugins.items()):
+            for tool in plugin.tools.specs():
+                owners.setdefault(tool.name, name)
+        return owners
+
     def names(self) -> list[str]:
         """Agent names, sorted."""
         return sorted({*self._plugins, *self._extra})

@@ -105,8 +105,12 @@ class McpConnection:
                 self._client = await asyncio.wait_for(
                     asyncio.shield(ready), self.server.connect_timeout_s
                 )
-            except Exception as err:
-                await self._drop_locked()
+            except BaseException as err:
+                # Given up (or the caller was cancelled): the half-made connection goes.
+                await asyncio.shield(self._drop_locked(graceful=False))
+                ready.add_done_callback(_retrieved)  # its failure is reported here, not lost
+                if not isinstance(err, Exception):
+                    raise
                 raise McpConnectionLost(
                     f"cannot connect to MCP server '{self.server.name}': {_reason(err)}"
                 ) from err
@@ -154,7 +158,9 @@ class McpConnection:
         async with self._lock:
             await self._drop_locked()
 
-    async def _drop_locked(self) -> None:
+    async def _drop_locked(self, graceful: bool = True) -> None:
+        """Close the connection: a live session is asked to end (5 s), a half-made one
+        (``graceful=False``) is cancelled at once."""
         holder, closing = self._holder, self._closing
         self._client = self._holder = self._closing = None
         if holder is None:
@@ -162,11 +168,16 @@ class McpConnection:
         if closing is not None:
             closing.set()
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
-            await asyncio.wait_for(holder, 5.0)
+            await asyncio.wait_for(holder, 5.0 if graceful else 0)
         if not holder.done():
             holder.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await holder
+
+
+def _retrieved(future: "asyncio.Future[Client]") -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _reason(err: BaseException) -> str:

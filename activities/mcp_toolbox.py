@@ -2,14 +2,18 @@
 
 `McpToolbox.with_tools` is called by the ``resolve_agent`` activity: each server the
 agent names is asked for its tools, and the tools the run may use are added to the spec
-the run records, so the run plans with that list for its whole life and replay never
-asks a live server. `McpToolbox.tool` gives ``invoke_tool`` a `RegisteredTool` for a
-run's MCP tool name: the call then goes through the same path as a Python tool (its
-breaker, heartbeat, error mapping and payload store). At call time the tool is looked up
-again on the server: a tool the server no longer offers (or the agent now denies) fails
-with an error the planner reads, never a call to something else.
+the run records, so the run plans with that list and replay never asks a live server;
+``refresh_mcp_tools`` lists them again mid-run with the same checks (`tools_of`), and
+``describe_agents`` shows them (`describe`). `McpToolbox.tool` gives ``invoke_tool`` a
+`RegisteredTool` for a run's MCP tool name: the call then goes through the same path as
+a Python tool (its breaker, heartbeat, error mapping and payload store). At call time the
+tool is looked up again on the server: a tool the server no longer offers (or the agent
+now denies) fails with `McpToolGone`, which the planner reads (and which makes the run
+list its tools again), never a call to something else. A tool named like a Python tool
+of any plugin the worker loaded is refused, never shadowed.
 """
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,6 +34,7 @@ from durable_agents._activities.tool_api import (
     ToolUnavailable,
 )
 from durable_agents._domain.mcp import McpListedTool, McpServerSpec, split_tool_name, tools_of
+from durable_agents._domain.mcp_refresh import McpServerSummary, McpToolList, McpToolSummary
 from durable_agents._domain.schema_check import check
 from durable_agents._domain.spec import AgentSpec
 from durable_agents._domain.tools import ToolSpec
@@ -50,12 +55,34 @@ class McpToolsRefused(ValueError):  # noqa: N818 - the run's answer
     """An agent's MCP tools cannot be added to its run; the message says why."""
 
 
+class McpToolGone(ToolInputError):  # noqa: N818 - names what happened
+    """The server no longer offers a tool the run planned with (or the agent denies it)."""
+
+
+def _refuse_taken(
+    agent: str, server: McpServerSpec, tools: list[ToolSpec], taken: set[str]
+) -> None:
+    clash = taken & {t.name for t in tools}
+    if clash:
+        raise McpToolsRefused(
+            f"agent '{agent}': MCP server '{server.name}' offers tools named like tools it "
+            f"already has: {', '.join(sorted(clash))}"
+        )
+
+
 class McpToolbox:
     """The MCP connections of one worker, shared by every run it serves."""
 
-    def __init__(self, servers: ServerLookup, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        servers: ServerLookup,
+        environ: Mapping[str, str] | None = None,
+        python_tools: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
         self._servers = servers
         self._environ = environ
+        # Python tool name -> the plugin that registers it (every plugin of the worker).
+        self._python_tools = python_tools or dict
         self._connections: dict[str, McpConnection] = {}
 
     def connection(self, server: McpServerSpec) -> McpConnection:
@@ -66,31 +93,75 @@ class McpToolbox:
             conn = self._connections[key] = McpConnection(server, self._environ)
         return conn
 
-    async def with_tools(self, spec: AgentSpec) -> AgentSpec:
-        """``spec`` with the tools of its MCP servers added (as they are offered now).
+    async def with_tools(self, spec: AgentSpec) -> tuple[AgentSpec, list[str]]:
+        """``spec`` with the tools of its MCP servers added (as they are offered now), and
+        the names of those tools.
 
         Raises `McpConnectionLost` when a server cannot be reached (worth retrying) and
         `McpToolsRefused` when its tools cannot join the agent's (a name taken twice).
         """
         if not spec.mcp_servers:
-            return spec
-        tools = list(spec.tools)
-        for server in spec.mcp_servers:
+            return spec, []
+        found = await self.tools_of(spec.name, spec.mcp_servers, {t.name for t in spec.tools})
+        names = [t.name for t in found.tools]
+        return spec.model_copy(update={"tools": [*spec.tools, *found.tools]}), names
+
+    async def tools_of(
+        self, agent: str, servers: list[McpServerSpec], own_tools: set[str]
+    ) -> McpToolList:
+        """The tools ``servers`` offer now, checked as for a run of ``agent`` whose own
+        tools are ``own_tools``: a name taken by one of them, or by a Python tool of any
+        plugin this worker loaded, refuses the list (`McpToolsRefused`)."""
+        tools: list[ToolSpec] = []
+        left_out: list[str] = []
+        for server in servers:
             try:
                 listed = await self.connection(server).list_tools()
             except McpConfigError as err:
                 raise McpToolsRefused(str(err)) from None
             found = tools_of(server, listed)
             for why in found.left_out:
-                _log_warning(f"MCP tool left out of agent '{spec.name}': {why}")
-            taken = {t.name for t in tools} & {t.name for t in found.tools}
-            if taken:
-                raise McpToolsRefused(
-                    f"agent '{spec.name}': MCP server '{server.name}' offers tools named like "
-                    f"tools it already has: {', '.join(sorted(taken))}"
-                )
+                _log_warning(f"MCP tool left out of agent '{agent}': {why}")
+            _refuse_taken(agent, server, found.tools, own_tools | {t.name for t in tools})
+            self._refuse_python_names(agent, server, found.tools)
             tools += found.tools
-        return spec.model_copy(update={"tools": tools})
+            left_out += found.left_out
+        return McpToolList(tools=tools, left_out=left_out)
+
+    def _refuse_python_names(
+        self, agent: str, server: McpServerSpec, tools: list[ToolSpec]
+    ) -> None:
+        python = self._python_tools()
+        clash = sorted(t.name for t in tools if t.name in python)
+        if clash:
+            owners = ", ".join(f"{n} (plugin '{python[n]}')" for n in clash)
+            raise McpToolsRefused(
+                f"agent '{agent}': MCP server '{server.name}' offers tools named like Python "
+                f"tools this worker runs: {owners}; rename the server (McpServerSpec.name) "
+                "or deny those tools (tools={...: McpToolOverride(deny=True)})"
+            )
+
+    async def describe(self, server: McpServerSpec, timeout_s: float) -> McpServerSummary:
+        """What ``server`` offers now, for ``agentctl agents`` (never raises)."""
+        summary = McpServerSummary(name=server.name, transport=server.transport, reachable=False)
+        try:  # the connection's own timeouts apply too (to connect, to list)
+            async with asyncio.timeout(timeout_s):
+                listed = await self.connection(server).list_tools()
+        except McpConfigError as err:
+            return summary.model_copy(update={"reachable": True, "problem": str(err)})
+        except McpConnectionLost as err:
+            return summary.model_copy(update={"problem": f"unreachable: {err}"})
+        except TimeoutError:
+            problem = f"unreachable: no answer within {timeout_s:.0f}s"
+            return summary.model_copy(update={"problem": problem})
+        found = tools_of(server, listed)
+        tools = [
+            McpToolSummary(name=t.name, side_effect=t.side_effect, needs_approval=t.needs_approval)
+            for t in found.tools
+        ]
+        return summary.model_copy(
+            update={"reachable": True, "tools": tools, "left_out": found.left_out}
+        )
 
     def tool(self, name: str) -> RegisteredTool | None:
         """The MCP tool a run calls ``name``, or None when no loaded server has it."""
@@ -139,7 +210,7 @@ class McpToolbox:
         except McpConnectionLost as err:
             raise ToolUnavailable(str(err)) from err
         offered = ", ".join(sorted(_usable(conn.server, conn.listed or []))) or "none"
-        raise ToolInputError(
+        raise McpToolGone(
             f"{name} is no longer offered by MCP server '{conn.server.name}' (it offers: "
             f"{offered}); plan without it"
         )

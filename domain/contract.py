@@ -50,6 +50,8 @@ INVOKE_TOOL: Final = "invoke_tool"
 NOTIFY: Final = "notify"
 RESOLVE_AGENT: Final = "resolve_agent"  # local
 DESCRIBE_AGENTS: Final = "describe_agents"  # local
+# Lists a run's MCP servers' tools again, mid-run (recorded: the next plan uses them).
+REFRESH_MCP_TOOLS: Final = "refresh_mcp_tools"
 LEDGER_TRUST: Final = "ledger_trust"  # local
 RESERVE_USER_SHARE: Final = "reserve_user_share"
 SETTLE_USER_SHARE: Final = "settle_user_share"
@@ -121,6 +123,7 @@ ACTIVITIES: Final = frozenset(
         NOTIFY,
         RESOLVE_AGENT,
         DESCRIBE_AGENTS,
+        REFRESH_MCP_TOOLS,
         LEDGER_TRUST,
         RESERVE_USER_SHARE,
         SETTLE_USER_SHARE,

@@ -39,9 +39,10 @@ def evaluation_json_schema() -> dict[str, Any]:
     return {"name": EVALUATION_SCHEMA_NAME, "schema": schema, "strict": True}
 
 
-def plan_json_schema(tools: list[ToolSpec]) -> dict[str, Any] | None:
+def plan_json_schema(tools: list[ToolSpec], refreshable: bool = False) -> dict[str, Any] | None:
     """The ``json_schema`` object of a plan call for ``tools``; None when one of their
-    argument schemas cannot be strict (the call then asks for ``json_object``)."""
+    argument schemas cannot be strict (the call then asks for ``json_object``).
+    ``refreshable``: the plan may ask for the MCP tool list again (``refresh_tools``)."""
     defs: dict[str, Any] = {}
     try:
         args = [_hoisted(tool, defs) for tool in tools]
@@ -68,6 +69,7 @@ def plan_json_schema(tools: list[ToolSpec]) -> dict[str, Any] | None:
             "rationale": {"type": "string"},
             "done": {"type": "boolean"},
             "tasks": {"type": "array", "items": task},
+            **({"refresh_tools": {"type": "boolean"}} if refreshable else {}),
         }
     )
     if defs:

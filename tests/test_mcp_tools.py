@@ -240,7 +240,10 @@ async def test_a_run_with_mcp_tools_and_structured_plans_replays(
         [],
     ]
     model.enqueue(
-        *(Reply.json({"rationale": "r", "done": not p, "tasks": p}) for p in plans),
+        *(
+            Reply.json({"rationale": "r", "done": not p, "tasks": p, "refresh_tools": False})
+            for p in plans
+        ),
         purpose="plan",
     )
     model.enqueue(Reply.text("done"), purpose="summarize")

@@ -27,9 +27,16 @@ declared local ran as a local activity, and a normal one carried its heartbeat t
 ``unreplayable/admission_query_race.json`` is a run recorded when the agent was resolved
 by a local activity, which no code replays (see its test); ``admitted_run_resolve_activity``
 is one that resolved it with an activity (the resolve-by-activity patch;
-``UPDATE_HISTORIES=1`` re-records it). ``shadow_run`` and ``shadow_child`` are a shadow
-run and its sub-agent (recorded by ``tests/test_shadow.py`` with ``UPDATE_HISTORIES=1``):
-their writes were recorded, not run.
+``UPDATE_HISTORIES=1`` re-records it). ``mcp_removed_pre_refresh.json`` is a run whose MCP
+tool disappeared mid-run, recorded before runs read their tool list again (the mcp-refresh
+patch; its worker's answer does not say which tools are MCP tools, so it could not
+anyway); ``mcp_gone_before_refresh_patch.json`` the same kind of run taken by workflow code
+without the patch while the worker's activities were new (a rolling deploy: the tool list
+says which tools are MCP ones, and the planner asked for a refresh): only the patch keeps
+its replay from listing the tools again. ``mcp_refresh_current.json``
+(tests/test_mcp_refresh.py, ``UPDATE_HISTORIES=1``) is a run that did. ``shadow_run`` and
+``shadow_child`` are a shadow run and its sub-agent (recorded by ``tests/test_shadow.py``
+with ``UPDATE_HISTORIES=1``): their writes were recorded, not run.
 """
 
 import asyncio

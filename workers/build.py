@@ -131,7 +131,7 @@ def build_worker(
     plugins = load_plugins(plugin_modules(settings.plugins))
     catalog = catalog or build_catalog(settings)
     # One set of MCP connections per worker (stdio servers are its child processes).
-    mcp = McpToolbox(catalog.mcp_server)
+    mcp = McpToolbox(catalog.mcp_server, python_tools=catalog.python_tools)
     admission = build_admission(settings, catalog, limits, mcp)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     acts = AgentActivities(

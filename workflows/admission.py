@@ -133,6 +133,7 @@ async def admit(payloads: tuple[Any, ...]) -> tuple[RunState, Admission]:
         ui_base_url=resolved.ui_base_url,
         ledger=BudgetLedger(budget=request.budget_of(resolved.spec)),
         started_at=workflow.now(),
+        mcp_tools=resolved.mcp_tools,
     )
     if resolved.user_limit_micros is not None and info.parent is None:
         state.user_ledger = await _reserve(state, resolved.user_limit_micros)

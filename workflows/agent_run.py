@@ -52,9 +52,11 @@ from durable_agents._workflows.shares import settle_share
 from durable_agents._workflows.state import RunState
 from durable_agents._workflows.story import Story
 from durable_agents._workflows.tasks import TaskRunner
+from durable_agents._workflows.tool_refresh import asks_for_refresh, refresh_if_wanted
 from durable_agents._workflows.versions import (
     compact_history,
     lean_steps,
+    mcp_refresh,
     resolve_by_activity,
     split_input,
     worker_owns_agent,
@@ -70,6 +72,7 @@ class AgentRun:
         # The input is validated in ``run`` (a malformed one fails the run with the reason,
         # not the workflow task); until the run is admitted, handlers see no state.
         self._state_or_none: RunState | None = None
+        self._mcp_refresh = False  # decided when the run starts (see versions.py)
         self._admission: Admission | None = None
         self._story = Story()
 
@@ -227,6 +230,7 @@ class AgentRun:
             # patch first asked there would not be seen (a non-determinism error).
             compact_history()
             lean_steps()
+            self._mcp_refresh = mcp_refresh()
             resolve_by_activity()  # asked again where the run resolves its agent
             try:
                 state, self._admission = await admit(request)
@@ -291,9 +295,13 @@ class AgentRun:
             st.summary = running_summary(
                 st.steps, limits.observation_window, st.earlier_outcomes, st.earlier_failures
             )
+            await refresh_if_wanted(st, self._mcp_refresh, self._approvals.audit)
             plan = await self._planner.next_plan()
             if not plan.tasks:
+                if asks_for_refresh(st, self._mcp_refresh, plan):
+                    continue  # a plan that only asks for the tool list again
                 return
+            asks_for_refresh(st, self._mcp_refresh, plan)
             failed = await self._execute(plan)
             critical = [s for s in failed if s.outcome is Outcome.CRITICAL]
             if critical:

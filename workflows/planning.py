@@ -55,7 +55,7 @@ class Planner:
                 PlanReply,
                 f"plan #{st.iteration}",
                 json_mode=True,
-                json_schema=lambda: plan_json_schema(spec.tools),
+                json_schema=lambda: plan_json_schema(spec.tools, bool(spec.mcp_servers)),
                 result_of=lambda r: r.result,
             )
             problems = reply.problems

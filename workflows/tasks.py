@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError, RetryState
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalKind, ApprovalState, args_digest
 from durable_agents._domain.budget import BudgetExceededError, Usage
-from durable_agents._domain.errors import NON_RETRYABLE
+from durable_agents._domain.errors import NON_RETRYABLE, ErrorType
 from durable_agents._domain.eval_checks import SHADOW_PREFIX
 from durable_agents._domain.evaluation import EvalReply, Judgement, deterministic_check
 from durable_agents._domain.llm import LlmResult
@@ -240,6 +240,8 @@ class TaskRunner:
         kind = error_type(err)
         why = f"{kind or 'failure'}: {err.cause or err}"
         critical = task.critical or tool.critical
+        if kind == ErrorType.MCP_TOOL_GONE:  # read the list again before the next plan
+            self._state.refresh_tools_why = f"{tool.name} is no longer offered"
         if kind in NON_RETRYABLE:
             return self._step(task, label, Outcome.HARD, started, attempts=1, why=why)
         exhausted = err.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)

@@ -85,3 +85,14 @@ RESOLVE_BY_ACTIVITY = "resolve-by-activity-1"
 def resolve_by_activity() -> bool:
     """True for runs that resolve their agent with an ordinary activity."""
     return workflow.patched(RESOLVE_BY_ACTIVITY)
+
+
+# A run whose MCP tool disappeared (or whose planner asks) lists its MCP servers' tools
+# again with the ``refresh_mcp_tools`` activity before its next plan. Decided when the
+# run starts, with the others.
+MCP_REFRESH = "mcp-refresh-1"
+
+
+def mcp_refresh() -> bool:
+    """True for runs that may read their MCP tool list again mid-run."""
+    return workflow.patched(MCP_REFRESH)
