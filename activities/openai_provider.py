@@ -31,6 +31,13 @@ PURPOSE_HEADER = "X-Agent-Purpose"
 # of a recorded run (`agentctl eval --from-runs`) answers each call with the reply its
 # own call got, even when calls of one wave reach the model in another order.
 CALL_HEADER = "X-Agent-Call"
+
+
+def call_header_value(label: str) -> str:
+    """A call's label as an ASCII header value (percent-encoded; ``unquote`` reads it)."""
+    return quote(label, safe=" #-_.:()")
+
+
 _MAX_RETRY_AFTER_S = 600.0
 
 
@@ -138,7 +145,7 @@ class OpenAIProvider:
                 temperature=call.temperature,
                 extra_headers={
                     PURPOSE_HEADER: call.purpose,
-                    CALL_HEADER: quote(call.label, safe=" #-_.:()"),
+                    CALL_HEADER: call_header_value(call.label),
                 },
                 **extra,
             )
