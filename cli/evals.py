@@ -77,7 +77,11 @@ async def eval_(
         600.0, min=1.0, help="Seconds a run may take before its case fails."
     ),
 ) -> None:
-    """Run every case of DATASET as real runs, per variant, and compare the variants."""
+    """Run every case of DATASET as real runs, per variant, and compare the variants.
+
+    A variant with spec overrides (a prompt, model routes, tools, limits) runs on a worker
+    of this process with the patched specs (AGENT_PLUGINS, the environment's model).
+    """
     from durable_agents._workers.state_checks import PluginStateChecks
 
     if from_runs is not None:
