@@ -5,6 +5,7 @@ approvers' keys, the users' monthly limits, and the worker key that signs what a
 tells its user's ledger.
 """
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from durable_agents._activities.catalog import Catalog, RequestRefusedError
 from durable_agents._activities.keys import WorkerKeys
+from durable_agents._activities.mcp_connection import McpConnectionLost
+from durable_agents._activities.mcp_toolbox import McpToolbox, McpToolsRefused
 from durable_agents._activities.user_limits import UserLimits
 from durable_agents._domain import contract
 from durable_agents._domain.admission import (
@@ -26,6 +29,8 @@ from durable_agents._domain.admission import (
     ShareRequest,
     ShareSettlement,
 )
+from durable_agents._domain.errors import ErrorType
+from durable_agents._domain.mcp_refresh import McpToolList, RefreshMcpTools
 from durable_agents._domain.money import usd_to_micros
 from durable_agents._domain.signatures import sign
 from durable_agents._domain.spec import spec_hash
@@ -40,6 +45,10 @@ from durable_agents._domain.user_ledger import (
     ledger_workflow_id,
 )
 
+# ``agentctl agents`` waits for a worker's answer; a server slower than this is reported
+# as not answering (servers are asked at the same time, within the catalog's timeout).
+DESCRIBE_MCP_TIMEOUT_S = 8.0
+
 
 class AdmissionActivities:
     """What a worker decides for the runs it admits."""
@@ -51,8 +60,10 @@ class AdmissionActivities:
         limits: UserLimits,
         ledger_sweep_s: float = SWEEP_EVERY_S,
         ui_base_url: str | None = None,
+        mcp: McpToolbox | None = None,
     ) -> None:
         self._catalog = catalog
+        self._mcp = mcp or McpToolbox(catalog.mcp_server, python_tools=catalog.python_tools)
         self._keys = keys
         self._limits = limits
         self._ledger_sweep_s = ledger_sweep_s
@@ -63,6 +74,7 @@ class AdmissionActivities:
         return [
             self.resolve_agent,
             self.describe_agents,
+            self.refresh_mcp_tools,
             self.reserve_user_share,
             self.settle_user_share,
             self.trust,
@@ -70,20 +82,37 @@ class AdmissionActivities:
 
     @activity.defn(name=contract.DESCRIBE_AGENTS)
     async def describe_agents(self) -> list[AgentSummary]:
-        """The agents this worker serves (its catalog), without any tool code."""
-        summaries = []
-        for name in self._catalog.names():
-            spec = self._catalog.resolve_request(name, None, None)
-            summaries.append(
-                AgentSummary(
-                    name=spec.name,
-                    description=spec.description,
-                    tools=[t.name for t in spec.tools],
-                    models=sorted(spec.models.all_models()),
-                    spec_hash=spec_hash(spec),
-                )
+        """The agents this worker serves (its catalog), without any tool code; with their
+        MCP servers' tools where a server answers (one that does not is reported so)."""
+        specs = [self._catalog.resolve_request(name, None, None) for name in self._catalog.names()]
+        servers = {s.name: s for spec in specs for s in spec.mcp_servers}
+        described = await asyncio.gather(
+            *(self._mcp.describe(s, DESCRIBE_MCP_TIMEOUT_S) for s in servers.values())
+        )
+        by_name = {d.name: d for d in described}
+        return [
+            AgentSummary(
+                name=spec.name,
+                description=spec.description,
+                tools=[t.name for t in spec.tools],
+                models=sorted(spec.models.all_models()),
+                spec_hash=spec_hash(spec),
+                mcp_servers=[by_name[s.name] for s in spec.mcp_servers],
             )
-        return summaries
+            for spec in specs
+        ]
+
+    @activity.defn(name=contract.REFRESH_MCP_TOOLS)
+    async def refresh_mcp_tools(self, ask: RefreshMcpTools) -> McpToolList:
+        """A run's MCP tools as its servers offer them now (checked as at its start)."""
+        try:
+            return await self._mcp.tools_of(ask.agent, ask.servers, set(ask.own_tools))
+        except McpToolsRefused as err:
+            raise ApplicationError(
+                str(err), type=ErrorType.MCP_REFRESH_REFUSED, non_retryable=True
+            ) from None
+        except McpConnectionLost as err:
+            raise ApplicationError(str(err), type=ErrorType.MCP_UNAVAILABLE) from None
 
     @activity.defn(name=contract.RESOLVE_AGENT)
     async def resolve_agent(self, ask: ResolveAgent) -> ResolvedAgent:
@@ -92,6 +121,14 @@ class AdmissionActivities:
             spec = self._catalog.resolve_request(ask.agent, ask.budget, ask.model)
         except RequestRefusedError as err:
             raise ApplicationError(str(err), type="RunRefused", non_retryable=True) from None
+        # The tools of its MCP servers as they are now: recorded with the spec, so the
+        # run plans with this list for its whole life and replays without the servers.
+        try:
+            spec, mcp_tools = await self._mcp.with_tools(spec)
+        except McpToolsRefused as err:
+            raise ApplicationError(str(err), type="RunRefused", non_retryable=True) from None
+        except McpConnectionLost as err:
+            raise ApplicationError(str(err), type=ErrorType.MCP_UNAVAILABLE) from None
         limit = self._limits.limit_for(ask.user)
         return ResolvedAgent(
             spec=spec,
@@ -99,6 +136,7 @@ class AdmissionActivities:
             approver_keys=self._keys.approver_keys,
             user_limit_micros=None if limit is None else usd_to_micros(limit),
             ui_base_url=self._ui_base_url,
+            mcp_tools=mcp_tools,
         )
 
     @activity.defn(name=contract.LEDGER_TRUST)

@@ -29,11 +29,13 @@ from durable_agents._activities.instrumentation import (
     observe_tool_call,
     record_cache_hit,
 )
+from durable_agents._activities.mcp_toolbox import McpToolbox, McpToolGone
 from durable_agents._activities.openai_provider import ModelProvider, ProviderReply, TextSink
 from durable_agents._activities.payload_store import DEFAULT_INLINE_LIMIT, PayloadStore, preview_of
 from durable_agents._activities.response_cache import CachedReply, ResponseCache
 from durable_agents._activities.token_stream import TokenSender
 from durable_agents._activities.tool_api import (
+    RegisteredTool,
     ToolContext,
     ToolFailedError,
     ToolInputError,
@@ -54,6 +56,7 @@ from durable_agents._domain.llm import (
     run_joins,
 )
 from durable_agents._domain.plan import Plan, PlanReply
+from durable_agents._domain.structured import drop_nulls
 from durable_agents._domain.tools import ToolCall, ToolResult
 
 
@@ -73,6 +76,8 @@ class AgentActivities:
     provider_id: str = ""
     # None: the process-wide tracer (see workers.telemetry.client_tracer).
     tracer: Tracer | None = None
+    # The worker's MCP connections: tools of a run's MCP servers are called through it.
+    mcp: McpToolbox | None = None
 
     def activities(self) -> list[Any]:
         """The activity callables to register on a worker."""
@@ -139,6 +144,7 @@ class AgentActivities:
                 call.temperature,
                 call.json_mode,
                 provider=self.provider_id,
+                json_schema=call.json_schema,
             )
             hit = await self.cache.get(key)
             if hit is not None:
@@ -203,7 +209,10 @@ class AgentActivities:
                 result=result,
             )
         try:
-            plan = Plan.model_validate(json.loads(_strip_fences(reply.text)))
+            data = json.loads(_strip_fences(reply.text))
+            if call.json_schema is not None:
+                data = _without_strict_nulls(data)
+            plan = Plan.model_validate(data)
         except json.JSONDecodeError as err:
             return PlanReply(plan=None, problems=[f"the reply is not JSON: {err}"], result=result)
         except pydantic.ValidationError as err:
@@ -245,7 +254,7 @@ class AgentActivities:
         self, call: ToolCall, info: activity.Info, workflow_id: str, key: str
     ) -> ToolResult:
         try:
-            tool = self.tools.get(call.tool)
+            tool = self._tool(call.tool)
             args = tool.args_model.model_validate(call.args)
         except ToolInputError as err:
             raise ApplicationError(
@@ -280,6 +289,10 @@ class AgentActivities:
         try:
             output = await tool.fn(args, ctx)
             healthy = True
+        except McpToolGone as err:  # the run reads its tool list again, then replans
+            raise ApplicationError(
+                str(err), type=ErrorType.MCP_TOOL_GONE, non_retryable=True
+            ) from err
         except ToolInputError as err:
             raise ApplicationError(str(err), type=ErrorType.TOOL_INPUT, non_retryable=True) from err
         except ToolUnavailable as err:
@@ -312,6 +325,14 @@ class AgentActivities:
                 self.breakers.release(call.tool)
         return self._tool_result(output, key).model_copy(update={"attempt": info.attempt})
 
+    def _tool(self, name: str) -> RegisteredTool:
+        """A plugin's tool, else an MCP server's; `ToolInputError` when neither has it."""
+        if name not in self.tools and self.mcp is not None:
+            found = self.mcp.tool(name)
+            if found is not None:
+                return found
+        return self.tools.get(name)
+
     def _tool_result(self, output: Any, key: str) -> ToolResult:
         if isinstance(output, pydantic.BaseModel):
             output = output.model_dump(mode="json")
@@ -321,6 +342,15 @@ class AgentActivities:
             bare = ref.model_copy(update={"preview": ""})
             return ToolResult(ref=bare, preview=ref.preview, idempotency_key=key)
         return ToolResult(output=json.loads(text), preview=preview_of(text), idempotency_key=key)
+
+
+def _without_strict_nulls(data: Any) -> Any:
+    """A strict-schema plan without the nulls it carries for every optional argument."""
+    if isinstance(data, dict) and isinstance(data.get("tasks"), list):
+        for task in data["tasks"]:
+            if isinstance(task, dict) and isinstance(task.get("args"), dict):
+                task["args"] = drop_nulls(task["args"])
+    return data
 
 
 def _result_of(reply: ProviderReply, *, cached: bool) -> LlmResult:

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from durable_agents._activities.plugins import AgentPlugin, load_plugins, plugin_modules
 from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.mcp import McpServerSpec
 from durable_agents._domain.prices import DEFAULT_PRICES, ModelPrice, resolve_prices
 from durable_agents._domain.spec import AgentSpec
 
@@ -82,6 +83,13 @@ class Catalog:
         missing = sorted(t.name for t in spec.tools if t.name not in known)
         if missing:
             raise ValueError(f"no loaded plugin provides the tools: {', '.join(missing)}")
+        for server in spec.mcp_servers:
+            known_server = self.mcp_server(server.name, besides=spec.name)
+            if known_server is not None and known_server != server:
+                raise ValueError(
+                    f"another agent of this worker defines MCP server '{server.name}' "
+                    "differently; give this one another name"
+                )
         self._extra[spec.name] = spec
         return spec.name
 
@@ -93,6 +101,28 @@ class Catalog:
             load_plugins(plugin_modules(os.environ.get("AGENT_PLUGINS"))),
             load_price_table(Path(price_file) if price_file else None),
         )
+
+    def mcp_server(self, name: str, besides: str = "") -> McpServerSpec | None:
+        """The MCP server ``name`` as an agent of this worker defines it (not ``besides``).
+
+        Runs call MCP tools by their names alone, so a server name means one server
+        across the worker's agents (`add` refuses a second, different definition).
+        """
+        for agent in self.names():
+            if agent == besides:
+                continue
+            for server in self.spec(agent).mcp_servers:
+                if server.name == name:
+                    return server
+        return None
+
+    def python_tools(self) -> dict[str, str]:
+        """Every Python tool this worker runs -> the plugin (agent) that registers it."""
+        owners: dict[str, str] = {}
+        for name, plugin in sorted(self._plugins.items()):
+            for tool in plugin.tools.specs():
+                owners.setdefault(tool.name, name)
+        return owners
 
     def names(self) -> list[str]:
         """Agent names, sorted."""

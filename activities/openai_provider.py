@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
+from urllib.parse import quote
 
 from temporalio.exceptions import ApplicationError
 
@@ -30,6 +31,17 @@ if TYPE_CHECKING:
 # Where a streaming provider hands each piece of text as it arrives.
 TextSink = Callable[[str], None]
 PURPOSE_HEADER = "X-Agent-Purpose"
+# Which call of the run this is (``plan #2``, ``evaluate t1``), percent-encoded: a re-run
+# of a recorded run (`agentctl eval --from-runs`) answers each call with the reply its
+# own call got, even when calls of one wave reach the model in another order.
+CALL_HEADER = "X-Agent-Call"
+
+
+def call_header_value(label: str) -> str:
+    """A call's label as an ASCII header value (percent-encoded; ``unquote`` reads it)."""
+    return quote(label, safe=" #-_.:()")
+
+
 _MAX_RETRY_AFTER_S = 600.0
 
 
@@ -139,9 +151,6 @@ class OpenAIProvider:
         """One chat completion; errors are raised as typed `ApplicationError`."""
         if self._stream:
             return await self._streamed(call, messages, on_text or _ignore)
-        extra: dict[str, Any] = {}
-        if call.json_mode:
-            extra["response_format"] = {"type": "json_object"}
         import openai
 
         try:
@@ -150,8 +159,8 @@ class OpenAIProvider:
                 messages=messages,  # type: ignore[arg-type]
                 max_completion_tokens=call.max_tokens,
                 temperature=call.temperature,
-                extra_headers={PURPOSE_HEADER: call.purpose},
-                **extra,
+                extra_headers=_headers(call),
+                **_response_format(call),
             )
         except openai.OpenAIError as err:
             raise map_openai_error(err, call.model) from err
@@ -190,10 +199,10 @@ class OpenAIProvider:
                 messages=cast(Any, messages),
                 max_completion_tokens=call.max_tokens,
                 temperature=call.temperature,
-                extra_headers={PURPOSE_HEADER: call.purpose},
+                extra_headers=_headers(call),
                 stream=True,
                 stream_options={"include_usage": True},
-                response_format={"type": "json_object"} if call.json_mode else openai.omit,
+                **_response_format(call),
             )
             async for chunk in stream:
                 reply.take(chunk, on_text)
@@ -252,3 +261,17 @@ class _Gathered:
             output_tokens=self.output_tokens,
             finish_reason=self.finish_reason,
         )
+
+
+def _headers(call: LlmCall) -> dict[str, str]:
+    """What the scripted model and proxies read: the call's purpose and its label."""
+    return {PURPOSE_HEADER: call.purpose, CALL_HEADER: call_header_value(call.label)}
+
+
+def _response_format(call: LlmCall) -> dict[str, Any]:
+    """The call's ``response_format``: its strict schema, JSON mode, or none."""
+    if call.json_schema is not None:
+        return {"response_format": {"type": "json_schema", "json_schema": call.json_schema}}
+    if call.json_mode:
+        return {"response_format": {"type": "json_object"}}
+    return {}

@@ -4,16 +4,22 @@ A plugin is a module with a ``PLUGIN`` attribute (an `AgentPlugin`). Workers loa
 plugins named in ``AGENT_PLUGINS`` (comma-separated module paths), and nothing else: the
 examples in the repository's ``examples/`` are plugins like any other and are loaded only
 when named. Workers register the plugins' tools and hand their offline policies to the
-offline model.
+offline model. A plugin may also bring state checks for evaluations (`StateCheck`).
 """
 
 import importlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from durable_agents._activities.offline_model import OfflinePolicy
 from durable_agents._activities.tool_api import ToolRegistry
 from durable_agents._domain.spec import AgentSpec
+
+StateCheck = Callable[[Path, str], list[str]]
+"""A check of the state an agent's runs leave behind (``agentctl eval``): given the
+worker's data directory and the argument after ``NAME:`` in the dataset, the problems
+found (empty: it holds)."""
 
 EXAMPLE_PLUGINS = "examples.db_tuner,examples.file_editor"
 
@@ -26,6 +32,7 @@ class AgentPlugin:
     build_spec: Callable[[], AgentSpec]
     tools: ToolRegistry
     offline_policy: OfflinePolicy | None = None
+    state_checks: Mapping[str, StateCheck] = field(default_factory=dict)
 
 
 class PluginError(ImportError):

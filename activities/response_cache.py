@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class ResponseCache:
         temperature: float,
         json_mode: bool,
         provider: str = "",
+        json_schema: dict[str, Any] | None = None,
     ) -> str:
         """SHA-256 (hex) of the canonical JSON of everything that shapes the reply;
         ``provider`` names the endpoint (a base URL, ``offline``): the same model name on
@@ -87,6 +89,8 @@ class ResponseCache:
                 # 0 and 0.0 are the same temperature but not the same JSON.
                 "temperature": float(temperature),
                 "json_mode": json_mode,
+                # Keys of calls without a schema stay what they were.
+                **({"json_schema": json_schema} if json_schema is not None else {}),
             },
             sort_keys=True,
             separators=(",", ":"),

@@ -4,7 +4,7 @@ Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
 5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``, Ctrl-C at
 ``run``) ·
 8 refused (the run or ledger refused what was sent, and said why) · 9 the run has ended
-(a decision or cancel came too late).
+(a decision or cancel came too late) · 10 an eval gate found a regression.
 """
 
 import asyncio
@@ -92,9 +92,13 @@ def connection_options(
 async def connect_client() -> AgentsClient:
     """The API for this command line: the chosen profile, the ``TEMPORAL_*`` variables,
     ``AGENTS_TASK_QUEUE``. Errors are `ConnectionError`s that `run_async` prints."""
+    return await AgentsClient.connect(temporal_settings())
+
+
+def temporal_settings() -> TemporalSettings:
+    """The connection settings this command line chose (profile, file, environment)."""
     choice = _choice.get() or TemporalChoice()
-    settings = TemporalSettings.from_env(profile=choice.profile, config_file=choice.config_file)
-    return await AgentsClient.connect(settings)
+    return TemporalSettings.from_env(profile=choice.profile, config_file=choice.config_file)
 
 
 def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:

@@ -7,7 +7,7 @@ deployment); importing them registers them on the app in `client.cli_app`, in th
 Exit codes: 0 completed · 1 error · 2 usage · 3 failed · 4 escalated ·
 5 budget_exhausted · 6 cancelled · 7 still running (``--no-wait``, ``status``, Ctrl-C at
 ``run``) ·
-8 refused · 9 the run has ended.
+8 refused · 9 the run has ended · 10 an eval found a regression (or a difference).
 """
 
 import sys
@@ -18,11 +18,13 @@ from rich.markup import escape
 from durable_agents._cli import runs as cli_runs  # registered first: --help lists these first
 
 # isort: split
+from durable_agents._cli import evals as cli_evals
 from durable_agents._cli import keys as cli_keys
 from durable_agents._cli import operate as cli_operate
+from durable_agents._cli import rollout as cli_rollout
 from durable_agents._cli.app import app, err
 
-COMMAND_MODULES = (cli_runs, cli_operate, cli_keys)
+COMMAND_MODULES = (cli_runs, cli_operate, cli_evals, cli_rollout, cli_keys)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalRequest
+from durable_agents._domain.mcp_refresh import McpServerSummary
 from durable_agents._domain.money import format_usd, micros_to_usd
 from durable_agents._domain.run import RunReport, RunView
 
@@ -149,3 +150,20 @@ def print_runs(console: Console, rows: "list[RunRow]") -> None:
         )
     console.print(table)
     console.print(f"{len(rows)} run(s)" if rows else "no runs match")
+
+
+def mcp_server_line(server: McpServerSummary) -> str:
+    """An agent's MCP server as ``agentctl agents`` shows it: its tools, or why none."""
+    head = f"MCP server {server.name} ({server.transport})"
+    if not server.reachable:
+        return f"{head}: {server.problem or 'unreachable'}"
+    if server.problem:
+        return f"{head}: {server.problem}"
+    tools = ", ".join(
+        f"{t.name} [{t.side_effect.value}{', approval' if t.needs_approval else ''}]"
+        for t in server.tools
+    )
+    line = f"{head}: {tools or 'no tools'}"
+    if server.left_out:
+        line += f" (left out: {'; '.join(server.left_out)})"
+    return line

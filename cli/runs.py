@@ -25,7 +25,13 @@ from durable_agents._cli.app import (
 )
 from durable_agents._cli.follow import decided_elsewhere, detached, follow
 from durable_agents._cli.prompt import Overtaken, ask_yes_no, detach_on_ctrl_c, until_detached
-from durable_agents._cli.render import IDENTITY_NOT_VERIFIED, print_request, print_view, to_json
+from durable_agents._cli.render import (
+    IDENTITY_NOT_VERIFIED,
+    mcp_server_line,
+    print_request,
+    print_view,
+    to_json,
+)
 from durable_agents._cli.watch import (
     WatchPosition,
     WatchView,
@@ -63,6 +69,8 @@ async def agents(
         return
     for s in summaries:
         out.print(f"[bold]{s.name}[/]: {s.description} (tools: {', '.join(s.tools)})")
+        for server in s.mcp_servers:
+            out.print(f"  {mcp_server_line(server)}", markup=False, soft_wrap=True)
     if not summaries:
         out.print(f"the workers on task queue '{client.task_queue}' serve no agents")
 

@@ -24,8 +24,10 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
+    PinnedVersioningOverride,
     SearchAttributePair,
     TypedSearchAttributes,
+    WorkerDeploymentVersion,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -111,6 +113,7 @@ def build_request(
     user: str = "anonymous",
     budget: BudgetOverride | None = None,
     model: str | None = None,
+    shadow: bool = False,
 ) -> RunRequest:
     """Validate what the caller asks for, raising `InvalidRunRequestError` with the fixes.
 
@@ -127,6 +130,7 @@ def build_request(
                 "user": user,
                 "budget": budget.model_dump() if budget else None,
                 "model": model,
+                "shadow": shadow,
             }
         )
     except pydantic.ValidationError as err:
@@ -181,6 +185,8 @@ class AgentsClient:
         user: str = "anonymous",
         budget: BudgetOverride | None = None,
         model: str | None = None,
+        shadow: bool = False,
+        pinned_to: WorkerDeploymentVersion | None = None,
         admission_timeout: timedelta | None = ADMISSION_TIMEOUT,
     ) -> RunHandle:
         """Start a run and wait until its worker admits it (or refuses it, saying why).
@@ -188,6 +194,9 @@ class AgentsClient:
         A repeated ``request_id`` returns the existing run. With no worker answering
         within ``admission_timeout`` the run stays started and waits for one
         (``RunHandle.admitted`` is None); ``None`` waits as long as it takes.
+        ``shadow``: write and irreversible tools are only recorded (`RunRequest.shadow`).
+        ``pinned_to``: run on this worker version (of a Worker Deployment) whatever the
+        deployment's routing says (an eval of a version not yet ramped).
         """
         request = build_request(
             agent,
@@ -196,10 +205,11 @@ class AgentsClient:
             user=user,
             budget=budget,
             model=model,
+            shadow=shadow,
         )
         workflow_id = workflow_id_for(request.request_id)
         try:
-            handle = await self._start(request, workflow_id)
+            handle = await self._start(request, workflow_id, pinned_to)
         except WorkflowAlreadyStartedError as err:  # it ran before: the same run
             return RunHandle(workflow_id, request.request_id, agent, err.run_id, True)
         admission = await self._admission(handle, admission_timeout)
@@ -270,7 +280,12 @@ class AgentsClient:
         except WorkflowUpdateFailedError as err:
             raise DecisionRefusedError(_reason(err)) from None
 
-    async def _start(self, request: RunRequest, workflow_id: str) -> WorkflowHandle[Any, Any]:
+    async def _start(
+        self,
+        request: RunRequest,
+        workflow_id: str,
+        pinned_to: WorkerDeploymentVersion | None = None,
+    ) -> WorkflowHandle[Any, Any]:
         return await self.temporal.start_workflow(
             AgentRun.run,
             request,
@@ -291,6 +306,7 @@ class AgentsClient:
             ),
             static_summary=f"{request.agent}: {request.goal[:200]}",
             static_details=_static_details(request),
+            versioning_override=PinnedVersioningOverride(pinned_to) if pinned_to else None,
         )
 
     async def status(self, workflow_id: str) -> RunView:

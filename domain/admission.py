@@ -8,6 +8,7 @@ the run obeyed, and a later change to the worker's catalog never alters a run in
 from pydantic import BaseModel, ConfigDict, Field
 
 from durable_agents._domain.budget import BudgetOverride
+from durable_agents._domain.mcp_refresh import McpServerSummary
 from durable_agents._domain.spec import AgentSpec
 
 
@@ -30,6 +31,7 @@ class AgentSummary(BaseModel):
     tools: list[str]
     models: list[str]
     spec_hash: str
+    mcp_servers: list[McpServerSummary] = []
 
 
 class ResolvedAgent(BaseModel):
@@ -46,6 +48,11 @@ class ResolvedAgent(BaseModel):
     ui_base_url: str | None = Field(
         default=None,
         description="The Web UI notifications link to (the worker's, not the caller's).",
+    )
+    mcp_tools: list[str] | None = Field(
+        default=None,
+        description="Which of the spec's tools came from its MCP servers (None: a worker "
+        "from before tool lists were refreshed mid-run; such a run keeps its list).",
     )
 
 

@@ -65,6 +65,8 @@ INVOKE_TOOL: Final = "invoke_tool"
 NOTIFY: Final = "notify"
 RESOLVE_AGENT: Final = "resolve_agent"  # local
 DESCRIBE_AGENTS: Final = "describe_agents"  # local
+# Lists a run's MCP servers' tools again, mid-run (recorded: the next plan uses them).
+REFRESH_MCP_TOOLS: Final = "refresh_mcp_tools"
 LEDGER_TRUST: Final = "ledger_trust"  # local
 RESERVE_USER_SHARE: Final = "reserve_user_share"
 SETTLE_USER_SHARE: Final = "settle_user_share"
@@ -94,6 +96,10 @@ SEARCH_ATTRIBUTE_TYPES: Final[dict[str, str]] = {
     COST_LIMIT_USD: "Double",
 }
 """Every search attribute and its type, as the dev server and a cluster register them."""
+
+# Temporal's own (not ours to register): the Worker Deployment version a run is pinned
+# to, as ``<deployment>:<build id>`` (``agentctl rollout``).
+WORKER_DEPLOYMENT_VERSION: Final = "TemporalWorkerDeploymentVersion"
 
 # -- what each workflow answers to, and what the worker runs -------------------------------
 
@@ -132,6 +138,7 @@ ACTIVITIES: Final = frozenset(
         NOTIFY,
         RESOLVE_AGENT,
         DESCRIBE_AGENTS,
+        REFRESH_MCP_TOOLS,
         LEDGER_TRUST,
         RESERVE_USER_SHARE,
         SETTLE_USER_SHARE,

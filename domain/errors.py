@@ -28,6 +28,15 @@ class ErrorType(StrEnum):
     # A prompt referenced text the payload store does not hold (a store not shared by
     # every worker, or lost): the workflow resends the prompt inline, once.
     PAYLOAD_MISSING = "PayloadMissing"
+    # An MCP server an agent names could not be reached to list its tools as a run
+    # started: retried, then the run is refused naming the server.
+    MCP_UNAVAILABLE = "McpUnavailable"
+    # A run called an MCP tool its server no longer offers: the planner is told, and the
+    # run reads the server's tool list again before its next plan.
+    MCP_TOOL_GONE = "McpToolGone"
+    # A refreshed MCP tool list cannot join the run's tools (a name taken, a list that is
+    # not MCP): the run keeps the list it had.
+    MCP_REFRESH_REFUSED = "McpRefreshRefused"
 
 
 TRANSIENT = frozenset(
@@ -51,4 +60,6 @@ TOOL_NON_RETRYABLE = frozenset(
         ErrorType.TOOL_FAILED,
     }
 )
-NON_RETRYABLE = MODEL_NON_RETRYABLE | TOOL_NON_RETRYABLE
+# Raised non-retryable by the activity itself (kept out of the recorded retry policies).
+RAISED_NON_RETRYABLE = frozenset({ErrorType.MCP_TOOL_GONE})
+NON_RETRYABLE = MODEL_NON_RETRYABLE | TOOL_NON_RETRYABLE | RAISED_NON_RETRYABLE

@@ -136,6 +136,9 @@ class LlmCall(CompactModel):
     max_tokens: int = Field(ge=1)
     temperature: float = 0.0
     json_mode: bool = False
+    # The `json_schema` of a structured-output call (name, schema, strict); None: plain
+    # JSON mode. Sent only where the route says its endpoint supports it.
+    json_schema: dict[str, Any] | None = None
     cacheable: bool = False
     label: str = ""
     # The key the run's event stream takes this call's token batches with ("" for runs

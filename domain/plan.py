@@ -9,7 +9,13 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from durable_agents._domain import schema_check
 from durable_agents._domain.compact import CompactModel
@@ -52,6 +58,18 @@ class Plan(BaseModel):
     tasks: list[Task] = []
     rationale: str = ""
     done: bool = False
+    refresh_tools: bool = Field(
+        default=False,
+        description="List the MCP servers' tools again before the next plan.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_default_refresh(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Unset, it is left out: a plan dumps (and its approval digest is) as before.
+        data = handler(self)
+        if isinstance(data, dict) and not self.refresh_tools:
+            data.pop("refresh_tools", None)
+        return data
 
 
 class PlanReply(BaseModel):

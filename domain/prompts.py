@@ -22,6 +22,10 @@ PLAN_FORMAT = """Reply with one JSON object and nothing else:
 Tasks without dependencies between them run in parallel. Set "done": true when the
 listed tasks are the last ones needed (or when "tasks" is empty because the goal is met)."""
 
+REFRESH_NOTE = """Tools named server__tool come from MCP servers, whose tools can change
+while you work. Add "refresh_tools": true to a plan to have them listed again before your
+next plan (with no tasks, if you only want the new list)."""
+
 OBSERVATIONS_HEADER = "OBSERVATIONS (JSON lines, oldest first):"
 PROBLEMS_HEADER = "PROBLEMS TO FIX IN YOUR NEXT PLAN:"
 SUMMARY_FAILURES = 6  # failed steps past the observation window the summary names
@@ -93,7 +97,8 @@ def planner_messages(
         tail += f"\nSUMMARY OF EARLIER WORK: {summary}\n"
     if problems:
         tail += "\n" + PROBLEMS_HEADER + "\n" + "\n".join(f"- {p}" for p in problems) + "\n"
-    head = f"GOAL: {goal}\n\nTOOLS:\n{_tool_lines(spec)}\n\n{PLAN_FORMAT}\n\n"
+    plan_format = f"{PLAN_FORMAT}\n{REFRESH_NOTE}" if spec.mcp_servers else PLAN_FORMAT
+    head = f"GOAL: {goal}\n\nTOOLS:\n{_tool_lines(spec)}\n\n{plan_format}\n\n"
     return [_system(spec), _user([*_stable_then_observations(head, window), Part(text=tail)])]
 
 

@@ -89,6 +89,12 @@ class RunRequest(CompactModel):
     model: str | None = Field(
         default=None, max_length=200, description="Route every purpose to this model."
     )
+    shadow: bool = Field(
+        default=False,
+        description="A shadow run: write and irreversible tools are recorded as what the "
+        "run would have called, never run (and never asked for approval). A caller may set "
+        "it: it only takes effects away, and which tools write is the worker's own spec.",
+    )
 
     @field_validator("request_id")
     @classmethod

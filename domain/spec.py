@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from durable_agents._domain.approvals import ApprovalPolicy
 from durable_agents._domain.budget import Budget, BudgetOverride
+from durable_agents._domain.mcp import McpServerSpec
 from durable_agents._domain.permissions import PermissionMatrix
 from durable_agents._domain.prices import ModelPrice
 from durable_agents._domain.tools import RetrySpec, ToolSpec
@@ -40,6 +41,12 @@ class ModelRoute(BaseModel):
     temperature: float = Field(default=0.0, ge=0, le=2)
     cache: bool = Field(
         default=False, description="Serve repeated identical calls (temperature 0) from cache."
+    )
+    structured_outputs: bool = Field(
+        default=False,
+        description="The endpoint of this route's models takes JSON-schema structured "
+        "outputs (response_format json_schema, strict): plan and evaluation calls send "
+        "their schema instead of asking for any JSON object.",
     )
 
     @property
@@ -179,6 +186,11 @@ class AgentSpec(BaseModel):
     sensitive_fields: list[str] = Field(
         default_factory=list, description="Argument names redacted in logs and notifications."
     )
+    mcp_servers: list[McpServerSpec] = Field(
+        default_factory=list,
+        description="MCP servers whose tools the worker adds to each run when it starts "
+        "(recorded with the spec; see `McpServerSpec`).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "AgentSpec":
@@ -186,6 +198,10 @@ class AgentSpec(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"tool names must be unique; repeated: {', '.join(dupes)}")
+        servers = [s.name for s in self.mcp_servers]
+        twice = sorted({n for n in servers if servers.count(n) > 1})
+        if twice:
+            raise ValueError(f"MCP server names must be unique; repeated: {', '.join(twice)}")
         return self
 
     def tool(self, name: str) -> ToolSpec | None:

@@ -28,6 +28,9 @@ from types import TracebackType
 from typing import Any, Literal, NamedTuple, Self
 from urllib.parse import urlsplit
 
+from durable_agents._domain.schema_check import check
+from durable_agents._domain.structured import strict_problems
+
 ReplyKind = Literal["text", "tool_calls", "fault", "malformed", "truncated", "hang", "cut"]
 CutHow = Literal["error", "abort"]
 Responder = Callable[["RecordedRequest"], "Reply"]
@@ -185,6 +188,21 @@ class RecordedRequest:
     answered_at: float | None = None
     # Streamed replies: the text of each content chunk and when it left (``time.time()``).
     chunks_sent: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def response_format(self) -> str | None:
+        """The ``response_format`` type the request asked for (``json_schema``,
+        ``json_object``), or None."""
+        fmt = self.body.get("response_format")
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        return kind if isinstance(kind, str) else None
+
+    @property
+    def json_schema(self) -> dict[str, Any] | None:
+        """The ``json_schema`` object of a structured-output request."""
+        fmt = self.body.get("response_format")
+        found = fmt.get("json_schema") if isinstance(fmt, dict) else None
+        return found if isinstance(found, dict) else None
 
 
 class _Answer(NamedTuple):
@@ -358,7 +376,7 @@ class ScriptedModelServer:
         elif problem:
             answer = _error(400, problem)
         else:
-            answer = self._complete(record)
+            answer = _schema_refusal(record) or self._complete(record)
         return record, answer._replace(delay_s=answer.delay_s + self.default_delay_s)
 
     def _answered(self, record: RecordedRequest, status: int) -> None:
@@ -414,6 +432,9 @@ class ScriptedModelServer:
                 {"id": f"call_{n}", "type": "function", "function": {"name": f, "arguments": a}}
                 for n, (f, a) in enumerate(reply.calls, start=first)
             ]
+        broken = _reply_breaks_schema(record, reply)
+        if broken:
+            return broken
         finish = {"text": "stop", "cut": "stop", "tool_calls": "tool_calls", "truncated": "length"}[
             reply.kind
         ]
@@ -485,6 +506,35 @@ def _streamed(
 
 
 GATE_TIMEOUT_S = 120.0  # a gate nobody opens lets the reply go on after this
+
+
+def _schema_refusal(record: RecordedRequest) -> _Answer | None:
+    """A strict ``json_schema`` a strict endpoint would refuse: its 400, as OpenAI words it."""
+    schema = record.json_schema
+    if record.response_format != "json_schema":
+        return None
+    if schema is None or not isinstance(schema.get("name"), str):
+        return _error(400, "response_format json_schema needs a name and a schema")
+    problems = strict_problems(schema.get("schema")) if schema.get("strict") else []
+    if problems:
+        message = f"Invalid schema for response_format '{schema['name']}': {problems[0]}"
+        return _error(400, message, "invalid_response_format")
+    return None
+
+
+def _reply_breaks_schema(record: RecordedRequest, reply: Reply) -> _Answer | None:
+    """A scripted reply a strict endpoint could not have sent: a 400 that fails the test."""
+    schema = record.json_schema
+    if schema is None or not schema.get("strict") or reply.kind != "text":
+        return None
+    try:
+        problems = check(json.loads(reply.content or ""), schema.get("schema") or {})
+    except ValueError:
+        problems = ["the reply is not JSON"]
+    if not problems:
+        return None
+    message = f"the scripted reply breaks the requested schema: {problems[0]}"
+    return _error(400, message, "scripted_reply_breaks_schema")
 
 
 _FAULTS: dict[str, Reply] = {

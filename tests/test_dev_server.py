@@ -261,7 +261,7 @@ async def _probe(client: Client, *, eager_activities: bool) -> tuple[bool, float
 
 
 async def test_the_embedded_server_runs_tuned(tmp_path: Path, temporal_cli: Path) -> None:
-    """WAL with synchronous=FULL, eager workflow start, and no eager activity dispatch
+    """WAL with synchronous=FULL, eager workflow start and eager activity dispatch
     (see dev_server.THROUGHPUT), as the server reports them (the transfer-queue cap has no
     read-back: the server reports no dynamic config, but logs any value it cannot
     convert)."""
@@ -275,10 +275,13 @@ async def test_the_embedded_server_runs_tuned(tmp_path: Path, temporal_cli: Path
         dynamic = server.settings()["dynamic_config"]
         assert dynamic["history.transferProcessorMaxPollRPS"] > 20  # type: ignore[index]
         client = await Client.connect(server.address)
-        # Even a worker that asks for eager activities gets them through matching.
+        # A worker that asks for eager activities gets them with the workflow task that
+        # scheduled them; one that does not gets them through matching.
         accepted, adds = await _probe(client, eager_activities=True)
         assert accepted, "the first workflow task was not handed back with the start"
-        assert adds > 0, "activities bypassed matching: eager activity dispatch is on"
+        assert adds == 0, "activities went through matching: eager dispatch is off"
+        accepted, adds = await _probe(client, eager_activities=False)
+        assert adds > 0, "activities bypassed matching with eager dispatch disabled"
     finally:
         await server.stop()
 

@@ -3,8 +3,9 @@
 domain (pure) <- infra (connection, codec, telemetry, logs) <- workflows, activities
 <- workers, client <- cli, devtools, testing. ``client`` and ``workers`` never import each
 other; ``workflows`` never imports ``activities`` (nor back); ``domain`` imports nothing
-above it. ``cli`` reaches ``workers`` and ``devtools`` only inside the commands that need
-them (``agentctl dev``, ``replay-check``), so ``agentctl`` loads no worker or tool code.
+above it. ``cli`` reaches ``workers``, ``devtools`` and ``testing`` only inside the
+commands that need them (``agentctl dev``, ``replay-check``, ``eval --from-runs``), so
+``agentctl`` loads no worker or tool code.
 """
 
 import ast
@@ -29,7 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     "testing": {"domain", "infra", "workflows", "activities", "workers", "client", "devtools"},
 }
 # ... and, inside a function only, these as well
-LAZY: dict[str, set[str]] = {"cli": {"workers", "devtools"}}
+# (``testing``: `agentctl eval --from-runs` replays recorded replies with its scripted model.)
+LAZY: dict[str, set[str]] = {"cli": {"workers", "devtools", "testing"}}
 
 
 def imported_layers(path: Path) -> list[tuple[str, bool, int]]:

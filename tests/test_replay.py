@@ -32,6 +32,16 @@ and ``continued_next_pre_stream`` were recorded from the code before the run str
 events (the stream-events patch); ``streamed_run_first`` and ``streamed_run_next`` are a
 streamed run followed by a client, with a forged publish, a cut stream retried and a
 continue-as-new (``UPDATE_HISTORIES=1`` re-records them).
+``mcp_removed_pre_refresh.json`` is a run whose MCP
+tool disappeared mid-run, recorded before runs read their tool list again (the mcp-refresh
+patch; its worker's answer does not say which tools are MCP tools, so it could not
+anyway); ``mcp_gone_before_refresh_patch.json`` the same kind of run taken by workflow code
+without the patch while the worker's activities were new (a rolling deploy: the tool list
+says which tools are MCP ones, and the planner asked for a refresh): only the patch keeps
+its replay from listing the tools again. ``mcp_refresh_current.json``
+(tests/test_mcp_refresh.py, ``UPDATE_HISTORIES=1``) is a run that did. ``shadow_run`` and
+``shadow_child`` are a shadow run and its sub-agent (recorded by ``tests/test_shadow.py``
+with ``UPDATE_HISTORIES=1``): their writes were recorded, not run.
 """
 
 import asyncio

@@ -2,9 +2,11 @@
 
 import pkgutil
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from durable_agents import _workflows as workflows
@@ -13,6 +15,7 @@ from durable_agents._activities.agent_activities import AgentActivities
 from durable_agents._activities.catalog import Catalog, load_agent_specs, load_price_table
 from durable_agents._activities.keys import WorkerKeys
 from durable_agents._activities.ledger_sweep import ended_runs
+from durable_agents._activities.mcp_toolbox import McpToolbox
 from durable_agents._activities.notify import Notifier, NotifyActivities
 from durable_agents._activities.offline_model import OfflineProvider
 from durable_agents._activities.openai_provider import ModelProvider, OpenAIProvider
@@ -25,7 +28,7 @@ from durable_agents._infra.telemetry import ActivityLogContext, client_tracer
 from durable_agents._workers.config import WorkerSettings
 from durable_agents._workflows.agent_catalog import AgentCatalog
 from durable_agents._workflows.agent_run import AgentRun
-from durable_agents._workflows.user_ledger import UserLedger
+from durable_agents._workflows.user_ledger import AutoUpgradingUserLedger, UserLedger
 
 # Pure, deterministic modules shared with activities: passed through the sandbox so they
 # are imported once per process instead of once per workflow run.
@@ -77,7 +80,10 @@ def build_catalog(settings: WorkerSettings) -> Catalog:
 
 
 def build_admission(
-    settings: WorkerSettings, catalog: Catalog, limits: UserLimits | None = None
+    settings: WorkerSettings,
+    catalog: Catalog,
+    limits: UserLimits | None = None,
+    mcp: McpToolbox | None = None,
 ) -> AdmissionActivities:
     """What the worker decides for runs: agents, approver keys, user limits."""
     keys = WorkerKeys.load(
@@ -89,7 +95,23 @@ def build_admission(
         limits or UserLimits.from_file(settings.user_limits_file),
         settings.ledger_sweep_s,
         settings.temporal.ui_url,
+        mcp,
     )
+
+
+class AgentWorker(Worker):
+    """A `Worker` that closes its MCP connections (and stdio servers) when it stops."""
+
+    def __init__(self, mcp: McpToolbox, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._mcp = mcp
+
+    async def run(self) -> None:
+        """Run until shut down, then close the MCP connections."""
+        try:
+            await super().run()
+        finally:
+            await self._mcp.aclose()
 
 
 def build_worker(
@@ -107,7 +129,10 @@ def build_worker(
     ``limits`` (default: ``settings.user_limits_file``) the users' monthly limits.
     """
     plugins = load_plugins(plugin_modules(settings.plugins))
-    admission = build_admission(settings, catalog or build_catalog(settings), limits)
+    catalog = catalog or build_catalog(settings)
+    # One set of MCP connections per worker (stdio servers are its child processes).
+    mcp = McpToolbox(catalog.mcp_server, python_tools=catalog.python_tools)
+    admission = build_admission(settings, catalog, limits, mcp)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     acts = AgentActivities(
         provider=provider or build_provider(settings),
@@ -118,13 +143,17 @@ def build_worker(
         cache=ResponseCache(settings.data_dir / CACHE_FILE),
         provider_id=provider_id(settings),
         tracer=client_tracer(client),
+        mcp=mcp,
     )
-    return Worker(
+    versions = deployment_config(settings)
+    ledger = UserLedger if versions is None else AutoUpgradingUserLedger
+    return AgentWorker(
+        mcp,
         # With codec keys, polls through a codec that refuses unencrypted payloads.
         worker_client(client, accept_plaintext=settings.accept_plaintext),
         task_queue=task_queue or settings.temporal.task_queue,
         # An activities-only worker serves a tool's own (rate-limited) task queue.
-        workflows=[] if settings.activities_only else [AgentRun, UserLedger, AgentCatalog],
+        workflows=[] if settings.activities_only else [AgentRun, ledger, AgentCatalog],
         activities=[
             *acts.activities(),
             *NotifyActivities(Notifier(settings.notify)).activities(),
@@ -143,10 +172,26 @@ def build_worker(
         # worker takes them: short, so recovery is about the new worker's start.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_timeout_s),
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_s),
-        # Eager activity dispatch (an activity handed back with the workflow task that
-        # scheduled it) left runs failing replay on another worker after crashes in the
-        # chaos harness (devtools.dev_server, THROUGHPUT): activities go through matching.
-        disable_eager_activity_execution=True,
+        # Eager activity dispatch: an activity scheduled by a workflow task comes back in
+        # the answer to that task when a slot is free (devtools.dev_server, THROUGHPUT).
+        disable_eager_activity_execution=False,
         # Workflow bugs that cannot heal by retrying the task fail the run instead.
         workflow_failure_exception_types=[TypeError, AttributeError, KeyError],
+        deployment_config=versions,
+    )
+
+
+def deployment_config(settings: WorkerSettings) -> WorkerDeploymentConfig | None:
+    """This worker's version of its Worker Deployment, when it has one.
+
+    Runs are pinned (a run finishes on the version it started on: its history replays
+    only on that code); the user ledgers, which live for a month, move to the current
+    version (`AutoUpgradingUserLedger`).
+    """
+    if not (settings.deployment and settings.build_id):
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.deployment, settings.build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
     )

@@ -28,6 +28,9 @@ class WorkerSettings:
     without settling; 600),
     ``AGENT_NOTIFY_WEBHOOK`` and
     ``AGENT_NOTIFY_TOKEN`` (escalations and budget alerts; the log always gets them),
+    ``AGENT_DEPLOYMENT`` and ``AGENT_BUILD_ID`` (both set: the worker registers this
+    version of that Worker Deployment, and runs it starts stay pinned to it; see
+    ``agentctl rollout``),
     ``AGENT_ACCEPT_PLAINTEXT`` (``1``: with ``AGENT_CODEC_KEYS`` set, still read
     unencrypted payloads, for migrating runs started before the keys; see
     `client.connection.worker_client`), and the telemetry variables of
@@ -53,6 +56,8 @@ class WorkerSettings:
     extra_agents_file: Path | None = None
     ledger_sweep_s: float = 600.0
     accept_plaintext: bool = False
+    deployment: str | None = None
+    build_id: str | None = None
     notify: NotifySettings = field(default_factory=NotifySettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
@@ -80,6 +85,8 @@ class WorkerSettings:
             extra_agents_file=_path(env.get("AGENT_EXTRA_AGENTS_FILE")),
             ledger_sweep_s=_float(env.get("AGENT_LEDGER_SWEEP_S")) or 600.0,
             accept_plaintext=env.get("AGENT_ACCEPT_PLAINTEXT", "") == "1",
+            deployment=env.get("AGENT_DEPLOYMENT") or None,
+            build_id=env.get("AGENT_BUILD_ID") or None,
             telemetry=TelemetrySettings.from_env(service_name="durable-agents-worker"),
         )
 
@@ -106,6 +113,8 @@ class WorkerSettings:
             "AGENT_EXTRA_AGENTS_FILE": _str(self.extra_agents_file),
             "AGENT_LEDGER_SWEEP_S": str(self.ledger_sweep_s),
             "AGENT_ACCEPT_PLAINTEXT": "1" if self.accept_plaintext else None,
+            "AGENT_DEPLOYMENT": self.deployment,
+            "AGENT_BUILD_ID": self.build_id,
         }
         env.update({k: v for k, v in optional.items() if v})
         env.update(extra or {})

@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from durable_agents._domain import contract
 from durable_agents._domain.admission import ResolveAgent, ResolvedAgent
 from durable_agents._domain.budget import BudgetLedger
+from durable_agents._domain.errors import ErrorType
 from durable_agents._domain.money import usd_to_micros
 from durable_agents._domain.run import Admission, RecordedRequest, RunCarry, RunRequest
 from durable_agents._workflows.payloads import MalformedPayload, parse_payload
@@ -106,6 +107,9 @@ async def _resolve(request: RunRequest) -> ResolvedAgent:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type == "RunRefused":
             raise RunRefused(cause.message, request.agent) from None
+        if isinstance(cause, ApplicationError) and cause.type == ErrorType.MCP_UNAVAILABLE:
+            # Every attempt failed to list the server's tools: the run cannot plan.
+            raise RunRefused(cause.message, request.agent) from None
         raise
     return resolved
 
@@ -131,6 +135,7 @@ async def admit(payloads: tuple[Any, ...]) -> tuple[RunState, Admission]:
         ui_base_url=resolved.ui_base_url,
         ledger=BudgetLedger(budget=request.budget_of(resolved.spec)),
         started_at=workflow.now(),
+        mcp_tools=resolved.mcp_tools,
     )
     if resolved.user_limit_micros is not None and info.parent is None:
         state.user_ledger = await _reserve(state, resolved.user_limit_micros)

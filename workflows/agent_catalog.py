@@ -23,6 +23,6 @@ class AgentCatalog:
         agents: list[AgentSummary] = await workflow.execute_local_activity(
             contract.DESCRIBE_AGENTS,
             result_type=list[AgentSummary],
-            start_to_close_timeout=timedelta(seconds=10),
+            start_to_close_timeout=timedelta(seconds=12),  # MCP servers: 8 s at most
         )
         return agents

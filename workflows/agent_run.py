@@ -55,9 +55,11 @@ from durable_agents._workflows.shares import settle_share
 from durable_agents._workflows.state import RunState
 from durable_agents._workflows.story import Story
 from durable_agents._workflows.tasks import TaskRunner
+from durable_agents._workflows.tool_refresh import asks_for_refresh, refresh_if_wanted
 from durable_agents._workflows.versions import (
     compact_history,
     lean_steps,
+    mcp_refresh,
     resolve_by_activity,
     split_input,
     stream_events,
@@ -74,6 +76,7 @@ class AgentRun:
         # The input is validated in ``run`` (a malformed one fails the run with the reason,
         # not the workflow task); until the run is admitted, handlers see no state.
         self._state_or_none: RunState | None = None
+        self._mcp_refresh = False  # decided when the run starts (see versions.py)
         self._admission: Admission | None = None
         self._story = Story()
         # Constructed here (the SDK requires it): the stream's handlers exist from the
@@ -258,6 +261,7 @@ class AgentRun:
             compact_history()
             lean_steps()
             self._streaming = stream_events()
+            self._mcp_refresh = mcp_refresh()
             resolve_by_activity()  # asked again where the run resolves its agent
             try:
                 state, self._admission = await admit(request)
@@ -333,6 +337,7 @@ class AgentRun:
             st.summary = running_summary(
                 st.steps, limits.observation_window, st.earlier_outcomes, st.earlier_failures
             )
+            await refresh_if_wanted(st, self._mcp_refresh, self._approvals.audit)
             plan = await self._planner.next_plan()
             self._events.publish(
                 EventKind.PLAN_MADE,
@@ -342,7 +347,10 @@ class AgentRun:
                 status="done" if plan.done else "",
             )
             if not plan.tasks:
+                if asks_for_refresh(st, self._mcp_refresh, plan):
+                    continue  # a plan that only asks for the tool list again
                 return
+            asks_for_refresh(st, self._mcp_refresh, plan)
             failed = await self._execute(plan)
             critical = [s for s in failed if s.outcome is Outcome.CRITICAL]
             if critical:

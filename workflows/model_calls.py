@@ -9,7 +9,7 @@ to the route's next fallback model.
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -95,9 +95,14 @@ class ModelCaller:
         label: str,
         *,
         json_mode: bool = False,
+        json_schema: Callable[[], dict[str, Any] | None] | None = None,
         result_of: Callable[[R], LlmResult],
     ) -> tuple[R, Usage]:
-        """Call ``activity`` with the first model that fits; under pressure ask for more."""
+        """Call ``activity`` with the first model that fits; under pressure ask for more.
+
+        ``json_schema`` builds the reply's structured-output schema, asked only when the
+        purpose's route says its endpoint supports structured outputs.
+        """
         asked = False
         while True:
             try:
@@ -108,6 +113,7 @@ class ModelCaller:
                     result_type,
                     label,
                     json_mode=json_mode,
+                    json_schema=json_schema,
                     result_of=result_of,
                 )
             except _PromptNotStored:
@@ -132,10 +138,12 @@ class ModelCaller:
         label: str,
         *,
         json_mode: bool,
+        json_schema: Callable[[], dict[str, Any] | None] | None,
         result_of: Callable[[R], LlmResult],
     ) -> tuple[R, Usage]:
         spec = self._state.spec
         route = spec.models.route(purpose)
+        schema = json_schema() if json_schema is not None and route.structured_outputs else None
         chain, extra = route.chain, self._candidates(purpose)[len(route.chain) :]
         built, messages = messages, self._memory.compact(messages)
         refusal = ""
@@ -156,6 +164,7 @@ class ModelCaller:
                 max_tokens=route.max_tokens,
                 temperature=route.temperature,
                 json_mode=json_mode,
+                json_schema=schema,
                 cacheable=route.cacheable,
                 label=label,
                 stream_key=self._events.open_call(key, label, purpose.value)

@@ -13,6 +13,7 @@ from durable_agents._domain.plan import PERMISSION_DENIED, Plan, PlanReply, vali
 from durable_agents._domain.prompts import planner_messages
 from durable_agents._domain.run import Phase
 from durable_agents._domain.spec import Purpose
+from durable_agents._domain.structured import plan_json_schema
 from durable_agents._workflows.approvals import ApprovalBook
 from durable_agents._workflows.model_calls import ModelCaller
 from durable_agents._workflows.state import RunState
@@ -54,6 +55,7 @@ class Planner:
                 PlanReply,
                 f"plan #{st.iteration}",
                 json_mode=True,
+                json_schema=lambda: plan_json_schema(spec.tools, bool(spec.mcp_servers)),
                 result_of=lambda r: r.result,
             )
             problems = reply.problems

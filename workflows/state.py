@@ -46,6 +46,10 @@ class RunState(BaseModel):
     # The run that started this one as its sub-agent, and how deep it nests.
     parent_workflow_id: str | None = None
     depth: int = 0
+    # Which of the spec's tools came from its MCP servers (None: not known, so the run
+    # keeps the list it started with), and why the run wants that list read again.
+    mcp_tools: list[str] | None = None
+    refresh_tools_why: str | None = None
     # Approval requests ever made (ids stay unique across continue-as-new).
     approval_seq: int = 0
     extensions: int = 0

@@ -16,7 +16,8 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError, RetryState
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalKind, ApprovalState, args_digest
 from durable_agents._domain.budget import BudgetExceededError, Usage
-from durable_agents._domain.errors import NON_RETRYABLE
+from durable_agents._domain.errors import NON_RETRYABLE, ErrorType
+from durable_agents._domain.eval_checks import SHADOW_PREFIX
 from durable_agents._domain.evaluation import EvalReply, Judgement, deterministic_check
 from durable_agents._domain.llm import LlmResult
 from durable_agents._domain.money import usd_cost_to_micros
@@ -36,7 +37,8 @@ from durable_agents._domain.run import (
     workflow_id_for,
 )
 from durable_agents._domain.spec import Purpose
-from durable_agents._domain.tools import ToolCall, ToolResult, ToolSpec
+from durable_agents._domain.structured import evaluation_json_schema
+from durable_agents._domain.tools import SideEffect, ToolCall, ToolResult, ToolSpec
 from durable_agents._workflows.activity_options import local_tool_options, tool_options
 from durable_agents._workflows.approvals import ApprovalBook
 from durable_agents._workflows.model_calls import (
@@ -115,6 +117,7 @@ class TaskRunner:
             EvalReply,
             f"evaluate {task.id}",
             json_mode=True,
+            json_schema=evaluation_json_schema,
             result_of=lambda r: r.result,
         )
         outcome = _JUDGEMENT_OUTCOME[reply.judgement]
@@ -155,6 +158,8 @@ class TaskRunner:
         looping = self._oscillation(tool, task.args)
         if looping:
             return self._step(task, label, Outcome.HARD, started, why=looping)
+        if self._shadowed(tool, task):
+            return self._step(task, label, Outcome.SKIPPED, started, why=f"{SHADOW_PREFIX}{label}")
         denied = await self._checkpoint(task, tool, label)
         if denied:
             return self._step(task, label, Outcome.DENIED, started, why=denied)
@@ -181,6 +186,16 @@ class TaskRunner:
             output_ref=result.ref,
             output_preview=result.preview,
         )
+
+    def _shadowed(self, tool: ToolSpec, task: Task) -> bool:
+        """A shadow run's write or irreversible call the policy would let through: recorded,
+        not run. Whether a tool writes is the worker's own spec, never the caller's; so a
+        shadow run asks nobody to approve what it will not do."""
+        if not self._state.request.shadow or tool.side_effect is SideEffect.READ:
+            return False
+        spec = self._state.spec
+        effect = spec.permissions.decide(spec.role, tool.name, tool.resource_of(task.args))
+        return effect is not Effect.DENY
 
     async def _invoke(self, tool: ToolSpec, task: Task, key: str, label: str) -> ToolResult:
         """One call of ``tool``: a local activity if the tool is declared local (no server
@@ -225,6 +240,8 @@ class TaskRunner:
         kind = error_type(err)
         why = f"{kind or 'failure'}: {err.cause or err}"
         critical = task.critical or tool.critical
+        if kind == ErrorType.MCP_TOOL_GONE:  # read the list again before the next plan
+            self._state.refresh_tools_why = f"{tool.name} is no longer offered"
         if kind in NON_RETRYABLE:
             return self._step(task, label, Outcome.HARD, started, attempts=1, why=why)
         exhausted = err.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
@@ -297,6 +314,7 @@ class TaskRunner:
             agent=st.spec.name,
             user=st.request.user,
             budget=carve.override,
+            shadow=st.request.shadow,  # a shadow run's sub-agents write nothing either
         )
         carry = RunCarry(parent_workflow_id=info.workflow_id, depth=st.depth + 1)
         inputs = [child, carry] if split_input() else [RecordedRequest.joined(child, carry)]

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 
 from durable_agents._domain import contract
 from durable_agents._domain.user_ledger import (
@@ -239,3 +239,16 @@ def _own_state(raw: Any) -> UserSpend:
         except ValueError:
             pass
     return UserSpend(user=user)
+
+
+@workflow.defn(name=contract.USER_LEDGER, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+class AutoUpgradingUserLedger(UserLedger):
+    """`UserLedger` as versioned workers run it (``AGENT_DEPLOYMENT``): a ledger lives for
+    a month, so it moves to the current version rather than staying pinned to one that
+    may be retired (its code keeps older histories replaying with ``workflow.patched``).
+    Unversioned workers must not declare a behaviour at all (the server refuses it)."""
+
+    @workflow.run
+    async def run(self, state: Any) -> None:
+        """As `UserLedger.run`."""
+        await super().run(state)

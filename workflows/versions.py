@@ -96,3 +96,14 @@ STREAM_EVENTS = "stream-events-1"
 def stream_events() -> bool:
     """True for runs whose model calls stream their tokens to the run's event stream."""
     return workflow.patched(STREAM_EVENTS)
+
+
+# A run whose MCP tool disappeared (or whose planner asks) lists its MCP servers' tools
+# again with the ``refresh_mcp_tools`` activity before its next plan. Decided when the
+# run starts, with the others.
+MCP_REFRESH = "mcp-refresh-1"
+
+
+def mcp_refresh() -> bool:
+    """True for runs that may read their MCP tool list again mid-run."""
+    return workflow.patched(MCP_REFRESH)

@@ -8,12 +8,17 @@ approves each drop). Build its database with ``python -m examples.db_tuner.data`
 """
 
 from durable_agents import AgentPlugin
+from examples.db_tuner.checks import STATE_CHECKS
 from examples.db_tuner.offline import offline_policy
 from examples.db_tuner.spec import build_spec
 from examples.db_tuner.tools import TOOLS
 
 PLUGIN = AgentPlugin(
-    name="db-tuner", build_spec=build_spec, tools=TOOLS, offline_policy=offline_policy
+    name="db-tuner",
+    build_spec=build_spec,
+    tools=TOOLS,
+    offline_policy=offline_policy,
+    state_checks=STATE_CHECKS,
 )
 
 __all__ = ["PLUGIN"]

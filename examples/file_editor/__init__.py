@@ -11,12 +11,17 @@ The workspace is ``$AGENT_DATA_DIR/file-editor/workspace`` or ``$FILE_EDITOR_WOR
 """
 
 from durable_agents import AgentPlugin
+from examples.file_editor.checks import STATE_CHECKS
 from examples.file_editor.offline import offline_policy
 from examples.file_editor.spec import build_spec
 from examples.file_editor.tools import TOOLS
 
 PLUGIN = AgentPlugin(
-    name="file-editor", build_spec=build_spec, tools=TOOLS, offline_policy=offline_policy
+    name="file-editor",
+    build_spec=build_spec,
+    tools=TOOLS,
+    offline_policy=offline_policy,
+    state_checks=STATE_CHECKS,
 )
 
 __all__ = ["PLUGIN"]

@@ -56,6 +56,9 @@ _EXPORTS: dict[str, str] = {
     "ToolSpec": "_domain.tools",
     "SideEffect": "_domain.tools",
     "RetrySpec": "_domain.tools",
+    # tools from MCP servers: where a server is, and what the agent overrides per tool
+    "McpServerSpec": "_domain.mcp",
+    "McpToolOverride": "_domain.mcp",
     # the plan format the model answers in, and the offline model's inputs
     "Plan": "_domain.plan",
     "Task": "_domain.plan",
@@ -110,6 +113,8 @@ __all__ = [  # the keys of _EXPORTS (tests/test_public_api.py keeps them equal)
     "InvalidRunRequestError",
     "LlmCall",
     "LoopLimits",
+    "McpServerSpec",
+    "McpToolOverride",
     "ModelRoute",
     "ModelRouting",
     "NoWorkerError",
@@ -190,6 +195,7 @@ if TYPE_CHECKING:
     from durable_agents._domain.budget import Budget, BudgetOverride
     from durable_agents._domain.events import EventKind, RunEvent, Transcript
     from durable_agents._domain.llm import LlmCall
+    from durable_agents._domain.mcp import McpServerSpec, McpToolOverride
     from durable_agents._domain.permissions import Effect, PermissionMatrix, PermissionRule
     from durable_agents._domain.plan import Plan, Task, TaskKind
     from durable_agents._domain.prompts import PLAN_FORMAT, parse_observations
