@@ -1,26 +1,46 @@
 """Reading a run's event stream from outside: resumable, across continue-as-new.
 
-The SDK's `WorkflowStreamClient` long-polls the run (an update that returns as soon as
-there is something new), follows it to its next execution when it continues as new, and,
-once it has ended, reads what is left with a query and stops. Offsets are positions in
-the run's whole stream, kept across continue-as-new: resuming from the offset after the
-last event seen loses nothing and repeats nothing (a continued run keeps its last
+A reader asks the run for its events from an offset with the stream's poll *query*
+(``PollInput`` -> ``PollResult``), every ``poll_interval`` once it has caught up. A query
+writes nothing to the run's history and takes none of the room the server keeps for
+updates (approvals and budget extensions are updates), however many readers follow a
+run. Its answer goes through the client's data converter like any other, codec included.
+
+Each query is pinned to one execution and refused once that execution has closed: a run
+that continued as new is followed to its next execution; a run that ended is read once
+more (the worker answers from its history) and the iterator stops. Offsets are positions
+in the run's whole stream, kept across continue-as-new: resuming from the offset after
+the last event seen loses nothing and repeats nothing (a continued run keeps its last
 `CARRIED_EVENTS` events; a reader further behind resumes at the first one kept).
 """
 
+import asyncio
+import base64
+import binascii
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from temporalio.client import Client
-from temporalio.contrib.workflow_streams import WorkflowStreamClient
+from temporalio.api.common.v1 import Payload
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryRejectedError,
+)
+from temporalio.common import QueryRejectCondition
+from temporalio.contrib.workflow_streams import PollInput, PollResult
 from temporalio.service import RPCError, RPCStatusCode
 
 from durable_agents._domain import contract
 from durable_agents._domain.events import RunEvent
 
-# How often a reader that has caught up asks again (each ask that finds nothing new
-# waits in the run, so this is the pause between answers, not a polling interval).
-POLL_COOLDOWN = timedelta(milliseconds=100)
+# How often a reader that has caught up asks again: the latency it adds to each event,
+# against one query (no history) per interval per reader.
+POLL_INTERVAL = timedelta(milliseconds=75)
+# Passing answers after which the reader asks again instead of giving up.
+_PASSING = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+)
 
 
 class InvalidOffsetError(ValueError):
@@ -46,23 +66,87 @@ def parse_offset(raw: object) -> int:
     return value
 
 
-async def run_events(
-    temporal: Client, workflow_id: str, from_offset: int = 0
-) -> AsyncIterator[RunEvent]:
-    """The run's events from ``from_offset`` on, each with its ``offset``; ends with the run."""
-    offset = parse_offset(from_offset)
+async def _current_run(temporal: Client, workflow_id: str) -> str:
+    """The id of the run's latest execution, or `RunNotFoundError`."""
     try:
-        await temporal.get_workflow_handle(workflow_id).describe()
+        described = await temporal.get_workflow_handle(workflow_id).describe()
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             hint = "see the runs with: agentctl list"
             raise RunNotFoundError(f"no run {workflow_id!r}; {hint}") from None
         raise
-    stream = WorkflowStreamClient.create(temporal, workflow_id)
-    async for item in stream.subscribe(
-        [contract.EVENTS_TOPIC],
-        from_offset=offset,
-        result_type=RunEvent,
-        poll_cooldown=POLL_COOLDOWN,
-    ):
-        yield item.data.model_copy(update={"offset": item.offset})
+    return described.run_id
+
+
+async def _ask(
+    handle: WorkflowHandle[object, object], offset: int, *, open_only: bool
+) -> PollResult:
+    """The execution's events from ``offset`` on (``open_only``: refused once it closed)."""
+    result: PollResult = await handle.query(
+        contract.STREAM_POLL,
+        PollInput(topics=[contract.EVENTS_TOPIC], from_offset=offset),
+        result_type=PollResult,
+        reject_condition=QueryRejectCondition.NOT_OPEN if open_only else None,
+    )
+    return result
+
+
+def _events(temporal: Client, result: PollResult) -> list[RunEvent]:
+    """The answer's items as events, each with its offset (a malformed item is skipped:
+    only the run publishes on its stream)."""
+    converter = temporal.data_converter.payload_converter
+    events: list[RunEvent] = []
+    for item in result.items:
+        try:
+            payload = Payload.FromString(base64.b64decode(item.data, validate=True))
+            event = converter.from_payload(payload, RunEvent)
+        except (binascii.Error, ValueError, TypeError):
+            continue
+        events.append(event.model_copy(update={"offset": item.offset}))
+    return events
+
+
+async def run_events(
+    temporal: Client,
+    workflow_id: str,
+    from_offset: int = 0,
+    poll_interval: timedelta = POLL_INTERVAL,
+) -> AsyncIterator[RunEvent]:
+    """The run's events from ``from_offset`` on, each with its ``offset``; ends with the run."""
+    offset = parse_offset(from_offset)
+    pause = max(poll_interval.total_seconds(), 0.01)
+    run_id = await _current_run(temporal, workflow_id)
+    while True:
+        handle = temporal.get_workflow_handle(workflow_id, run_id=run_id)
+        try:
+            result = await _ask(handle, offset, open_only=True)
+        except WorkflowQueryRejectedError as err:
+            if err.status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
+                run_id = await _current_run(temporal, workflow_id)
+                continue
+            async for event in _rest(temporal, handle, offset):
+                yield event
+            return
+        except RPCError as err:
+            if err.status not in _PASSING:
+                raise
+            await asyncio.sleep(pause)
+            continue
+        for event in _events(temporal, result):
+            yield event
+        offset = result.next_offset
+        if not result.more_ready:
+            await asyncio.sleep(pause)
+
+
+async def _rest(
+    temporal: Client, handle: WorkflowHandle[object, object], offset: int
+) -> AsyncIterator[RunEvent]:
+    """What a closed execution published from ``offset`` on."""
+    while True:
+        result = await _ask(handle, offset, open_only=False)
+        for event in _events(temporal, result):
+            yield event
+        offset = result.next_offset
+        if not result.more_ready:
+            return

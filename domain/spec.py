@@ -101,6 +101,15 @@ class LoopLimits(BaseModel):
     max_repeats: int = Field(default=3, ge=2, description="Same call attempted K times.")
     continue_as_new_every: int = Field(default=200, ge=1, description="Iterations per run.")
     max_subagent_depth: int = Field(default=2, ge=0, description="Nesting of sub-agents.")
+    token_batches_per_execution: int = Field(
+        default=1000,
+        ge=0,
+        description=(
+            "Token batches the model calls may stream per execution of the run (each is an "
+            "update, and the server takes history.maxTotalUpdates, 2000 by default, per "
+            "execution: approvals need room). Past it, answers arrive whole when they end."
+        ),
+    )
     subagent_budget_share: float = Field(
         default=0.5, gt=0, le=1, description="Share of the remaining budget a sub-agent gets."
     )

@@ -95,6 +95,7 @@ class AgentRun:
         self._generation_start = state.iteration
         self._approvals = ApprovalBook(state, self._publish, self._escalate)
         self._events.approvals(state.approvals, announce=False)  # announced before continuing
+        self._events.batch_budget = state.spec.limits.token_batches_per_execution
         self._models = ModelCaller(
             state,
             self._soft_limit_reached,
@@ -163,6 +164,7 @@ class AgentRun:
     @workflow.update(name=contract.STREAM_TOKENS)
     def stream_tokens(self, *batch: Any) -> None:
         """A model activity's text for the run's event stream (``TokenBatch``)."""
+        self._events.batches_taken += 1  # accepted: the server counts it
         try:
             self._events.take(self._events.check(one_payload(batch)))
         except TokensRefusedError as err:  # the validator does not run on replay
@@ -172,6 +174,7 @@ class AgentRun:
     def _check_stream_tokens(self, *batch: Any) -> None:
         try:
             self._events.check(one_payload(batch))
+            self._events.check_room()
         except TokensRefusedError as err:
             raise ApplicationError(str(err), type="TokensRefused", non_retryable=True) from None
 

@@ -67,6 +67,11 @@ class RunEvents:
         self._calls: dict[str, _OpenCall] = {}
         self._announced: dict[str, ApprovalState] = {}
         self.refused = 0
+        # Token batches this execution took (each an update the server counts against its
+        # per-execution total), and how many it takes before refusing the rest (set from
+        # the run's ``LoopLimits.token_batches_per_execution`` when it begins).
+        self.batches_taken = 0
+        self.batch_budget = 0
         workflow.set_signal_handler(contract.STREAM_PUBLISH, self._refuse_publish)
 
     def publish(self, kind: EventKind, **fields: Any) -> None:
@@ -95,6 +100,8 @@ class RunEvents:
         published with it when the answering attempt streamed none of it."""
         opened = self._calls.pop(call_id, None)
         streamed = opened is not None and opened.attempt == attempt and opened.chars > 0
+        if self.batches_taken >= self.batch_budget:  # its batches may have been refused
+            streamed = False  # (then the text arrives whole here)
         self.publish(
             EventKind.CALL_FINISHED,
             call_id=call_id,
@@ -126,6 +133,15 @@ class RunEvents:
                 f"attempt {batch.attempt} of {batch.call_id!r} was superseded by {call.attempt}"
             )
         return batch
+
+    def check_room(self) -> None:
+        """`TokensRefusedError` once this execution took its budget of token batches (for
+        the validator only: a batch taken before is never refused on replay)."""
+        if self.batches_taken >= self.batch_budget:
+            raise TokensRefusedError(
+                f"this execution took its {self.batch_budget} token batches; "
+                "the rest of each answer arrives with call_finished"
+            )
 
     def take(self, batch: TokenBatch) -> None:
         """Publish a checked batch (once: a batch delivered twice is taken once)."""
