@@ -27,7 +27,7 @@ from durable_agents._domain import contract
 from durable_agents._domain.events import MAX_BATCH_CHARS, TokenBatch
 
 # How long text waits to be sent: the latency it adds, against one update per interval.
-DEFAULT_INTERVAL = timedelta(milliseconds=100)
+DEFAULT_INTERVAL = timedelta(milliseconds=200)
 # A batch that cannot be delivered for this long is given up (the call goes on).
 _GIVE_UP_S = 20.0
 # Answers after which sending again cannot help (the run has ended, or refuses us).

@@ -27,6 +27,8 @@ from bench.agent import Goal, bench_budget, install
 from bench.harness import Harness
 from bench.runs import percentile, uid
 from durable_agents._activities.openai_provider import OpenAIProvider
+from durable_agents._activities.token_stream import DEFAULT_INTERVAL
+from durable_agents._client.events import POLL_INTERVAL
 from durable_agents._domain.events import EventKind, RunEvent
 from durable_agents._domain.spec import AgentSpec, LlmPolicy
 from durable_agents._workers.build import build_worker
@@ -34,6 +36,13 @@ from durable_agents.testing.scripted_model import RecordedRequest, Reply, Script
 from tests.support.agents import LocalAgents
 
 CHUNK_CHARS = 4  # about one token
+NOTE = (
+    "Clients follow with the stream's poll query (no history, no update). What the history "
+    "holds beyond the text is the token batches: each an update of the run (accepted and "
+    "completed events, and a workflow task), ~700 bytes beyond its text, one per "
+    "batch_interval_ms while the model writes; a longer interval trades token latency for "
+    "history (activities/token_stream.py DEFAULT_INTERVAL)."
+)
 
 
 async def measure_streaming(
@@ -74,7 +83,10 @@ async def measure_streaming(
             "streaming_unfollowed": round(steps_alone["step_s"], 4),
             "off": round(steps_off["step_s"], 4),
         },
+        "note": NOTE,
         "config": {
+            "batch_interval_ms": DEFAULT_INTERVAL.total_seconds() * 1000,
+            "poll_interval_ms": POLL_INTERVAL.total_seconds() * 1000,
             "answer_tokens": tokens,
             "runs": runs,
             "steps": steps,

@@ -35,7 +35,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from durable_agents._client.events import run_events
+from durable_agents._client.events import POLL_INTERVAL, run_events
 from durable_agents._client.keyring import ApproverKeyring
 from durable_agents._client.web_ui import list_url, run_url, runs_query
 from durable_agents._domain import contract
@@ -329,15 +329,18 @@ class AgentsClient:
             update={"status": RunStatus.TERMINATED, "pending_approvals": [], "closed": closed}
         )
 
-    def events(self, workflow_id: str, from_offset: int = 0) -> AsyncIterator[RunEvent]:
+    def events(
+        self, workflow_id: str, from_offset: int = 0, poll_interval: timedelta = POLL_INTERVAL
+    ) -> AsyncIterator[RunEvent]:
         """The run's events as they happen, from ``from_offset`` on (each carries its
         ``offset``: resume from the last one seen plus one); the iterator ends with the run.
 
         Raises `InvalidOffsetError` for an offset that is not a whole number >= 0 and
         `RunNotFoundError` for an unknown run. Apply the events to a `Transcript` to show
-        each model call's text once, whatever was retried.
+        each model call's text once, whatever was retried. ``poll_interval``: how often
+        the run is asked again once caught up (a query: it writes nothing to the history).
         """
-        return run_events(self.temporal, workflow_id, from_offset)
+        return run_events(self.temporal, workflow_id, from_offset, poll_interval)
 
     async def result(self, workflow_id: str) -> RunReport:
         """Wait for a run to end and return its report."""

@@ -62,9 +62,10 @@ async def test_forged_publishes_never_reach_the_runs_readers(
     ):
         with pytest.raises(WorkflowUpdateFailedError):
             await rogue.execute_update(contract.STREAM_TOKENS, batch)
-    # A malformed poll is refused; the run goes on.
-    with pytest.raises(WorkflowUpdateFailedError):
-        await rogue.execute_update(contract.STREAM_POLL, {"from_offset": "x"})
+    # A poll update, malformed or not, is refused (readers use the query); the run goes on.
+    for poll in ({"from_offset": "x"}, {"topics": [contract.EVENTS_TOPIC], "from_offset": 0}):
+        with pytest.raises(WorkflowUpdateFailedError):
+            await rogue.execute_update(contract.STREAM_POLL, poll)
     await agents.approve(
         handle.workflow_id,
         Decision(request_id=request.id, args_digest=request.args_digest, approver="ana"),
@@ -80,7 +81,9 @@ async def test_forged_publishes_never_reach_the_runs_readers(
         for e in history.events
         if e.HasField("workflow_execution_update_accepted_event_attributes")
     ]
-    assert accepted and not [a for a in accepted if a.name == contract.STREAM_TOKENS]
+    assert accepted and not [
+        a for a in accepted if a.name in (contract.STREAM_TOKENS, contract.STREAM_POLL)
+    ]
     assert [e.kind for e in events].count(EventKind.RUN_FINISHED) == 1
     transcript = Transcript()
     for event in events:

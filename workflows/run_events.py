@@ -1,7 +1,8 @@
 """The run's event stream: the run alone publishes on it.
 
-Built on the SDK's Workflow Streams (`WorkflowStream`: an offset-addressed log that
-clients long-poll with an update, and read with a query once the run has closed). The
+Built on the SDK's Workflow Streams (`WorkflowStream`: an offset-addressed log). Clients
+read it with the stream's poll query, which writes nothing to the history; the run
+refuses the stream's poll update (see ``client/events.py``). The
 stream's publish signal is open to anyone who can reach the frontend, so the run replaces
 its handler with one that refuses everything. The only thing it takes from outside is a
 model activity's `TokenBatch`, through the ``stream_tokens`` update: for a call in
@@ -21,7 +22,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from temporalio import workflow
-from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
+from temporalio.contrib.workflow_streams import PollInput, WorkflowStream, WorkflowStreamState
+from temporalio.exceptions import ApplicationError
 
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalRequest, ApprovalState
@@ -73,6 +75,11 @@ class RunEvents:
         self.batches_taken = 0
         self.batch_budget = 0
         workflow.set_signal_handler(contract.STREAM_PUBLISH, self._refuse_publish)
+        # Clients read with the poll query. The poll update (same handler, so histories
+        # with accepted polls replay alike) is refused: it would write each answer to the
+        # history and take room the server keeps for updates such as approvals.
+        poll = workflow.get_update_handler(contract.STREAM_POLL)
+        workflow.set_update_handler(contract.STREAM_POLL, poll, validator=self._refuse_poll)
 
     def publish(self, kind: EventKind, **fields: Any) -> None:
         """Append one event for every client following the run."""
@@ -116,6 +123,14 @@ class RunEvents:
         """The stream's publish signal: nobody publishes on the run's stream but the run."""
         self.refused += 1
         workflow.logger.warning("refused a publish to the run's event stream (signal)")
+
+    def _refuse_poll(self, _poll: PollInput) -> None:
+        """The stream's poll update: refused (nothing is written); read with the query."""
+        raise ApplicationError(
+            "poll this run's events with the query of the same name, not an update",
+            type="PollRefused",
+            non_retryable=True,
+        )
 
     def check(self, raw: Any) -> TokenBatch:
         """``raw`` as a batch the run takes, or `TokensRefusedError` saying why not."""
