@@ -88,6 +88,8 @@ class Harness:
             openai_api_key="bench-key",
             openai_base_url=self.model.base_url,
             plugins=PLUGINS,
+            # BENCH_STREAM_TOKENS=0: model calls not streamed (AGENT_STREAM_TOKENS=0).
+            stream_tokens=os.environ.get("BENCH_STREAM_TOKENS", "1") != "0",
         )
         return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
 

@@ -5,16 +5,21 @@ Real dev server, real worker, the real ``openai`` client streaming from the scri
 """
 
 import asyncio
+import dataclasses
 import threading
 
 import pytest
+from temporalio.client import Client
 
+from durable_agents._activities.catalog import Catalog
 from durable_agents._activities.payload_store import DEFAULT_INLINE_LIMIT
 from durable_agents._client.events import InvalidOffsetError, RunNotFoundError
 from durable_agents._domain import contract
 from durable_agents._domain.events import EventKind, RunEvent, Transcript
 from durable_agents._domain.run import RunReport, RunStatus
 from durable_agents._domain.spec import LoopLimits
+from durable_agents._workers.build import build_worker
+from durable_agents._workers.config import WorkerSettings
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
@@ -213,3 +218,33 @@ async def test_a_reply_longer_than_the_inline_limit_streams_up_to_it(
     # The history holds at most the inline limit of it; the client knows the rest is missing.
     assert transcript.text_of(call) == long[:DEFAULT_INLINE_LIMIT]
     assert transcript.calls[call].capped and transcript.calls[call].finished
+
+
+async def test_a_worker_with_streaming_off_sends_whole_replies(
+    agents: LocalAgents,
+    model: ScriptedModelServer,
+    client: Client,
+    worker_settings: WorkerSettings,
+    catalog: Catalog,
+) -> None:
+    """``AGENT_STREAM_TOKENS=0``: no call asks to stream, no token batch reaches the
+    history, and a follower still sees every step and the answer (with ``call_finished``)."""
+    model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
+    model.enqueue(Reply.text(ANSWER, chunk_chars=5), purpose="summarize")
+    settings = dataclasses.replace(worker_settings, stream_tokens=False)
+    async with build_worker(client, settings, catalog=catalog):
+        handle = await agents.start_run("test-agent", "record a")
+        events, report = await asyncio.gather(
+            follow(agents, handle.workflow_id), agents.result(handle.workflow_id)
+        )
+    assert report.status is RunStatus.COMPLETED, report.errors
+    assert shown(events, answer_call(events)) == ANSWER == report.answer
+    assert EventKind.TOKENS not in [e.kind for e in events]
+    assert [r.body.get("stream") for r in model.requests] == [None, None]
+    history = await client.get_workflow_handle(handle.workflow_id).fetch_history()
+    updates = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert contract.STREAM_TOKENS not in updates

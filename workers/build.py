@@ -56,7 +56,9 @@ def build_provider(settings: WorkerSettings) -> ModelProvider:
         return OfflineProvider(
             {p.name: p.offline_policy for p in plugins.values() if p.offline_policy}
         )
-    return OpenAIProvider.from_settings(settings.openai_api_key, settings.openai_base_url)
+    return OpenAIProvider.from_settings(
+        settings.openai_api_key, settings.openai_base_url, stream=settings.stream_tokens
+    )
 
 
 def provider_id(settings: WorkerSettings) -> str:

@@ -31,6 +31,8 @@ class WorkerSettings:
     ``AGENT_DEPLOYMENT`` and ``AGENT_BUILD_ID`` (both set: the worker registers this
     version of that Worker Deployment, and runs it starts stay pinned to it; see
     ``agentctl rollout``),
+    ``AGENT_STREAM_TOKENS`` (``0``: model calls are not streamed, so the run's event stream
+    has no model text and the history none of the token batches; default on),
     ``AGENT_ACCEPT_PLAINTEXT`` (``1``: with ``AGENT_CODEC_KEYS`` set, still read
     unencrypted payloads, for migrating runs started before the keys; see
     `client.connection.worker_client`), and the telemetry variables of
@@ -56,6 +58,7 @@ class WorkerSettings:
     extra_agents_file: Path | None = None
     ledger_sweep_s: float = 600.0
     accept_plaintext: bool = False
+    stream_tokens: bool = True
     deployment: str | None = None
     build_id: str | None = None
     notify: NotifySettings = field(default_factory=NotifySettings)
@@ -85,6 +88,7 @@ class WorkerSettings:
             extra_agents_file=_path(env.get("AGENT_EXTRA_AGENTS_FILE")),
             ledger_sweep_s=_float(env.get("AGENT_LEDGER_SWEEP_S")) or 600.0,
             accept_plaintext=env.get("AGENT_ACCEPT_PLAINTEXT", "") == "1",
+            stream_tokens=env.get("AGENT_STREAM_TOKENS", "1") != "0",
             deployment=env.get("AGENT_DEPLOYMENT") or None,
             build_id=env.get("AGENT_BUILD_ID") or None,
             telemetry=TelemetrySettings.from_env(service_name="durable-agents-worker"),
@@ -113,6 +117,7 @@ class WorkerSettings:
             "AGENT_EXTRA_AGENTS_FILE": _str(self.extra_agents_file),
             "AGENT_LEDGER_SWEEP_S": str(self.ledger_sweep_s),
             "AGENT_ACCEPT_PLAINTEXT": "1" if self.accept_plaintext else None,
+            "AGENT_STREAM_TOKENS": None if self.stream_tokens else "0",
             "AGENT_DEPLOYMENT": self.deployment,
             "AGENT_BUILD_ID": self.build_id,
         }
