@@ -26,6 +26,14 @@ def approve_command(workflow_id: str, request: ApprovalRequest) -> str:
     return f"agentctl approve {workflow_id} {request.id} --reason 'looks right'"
 
 
+def answer_lines(workflow_id: str, approval_id: str) -> list[str]:
+    """The two commands that approve or reject ``approval_id``, as lines to print."""
+    return [
+        f"  approve: agentctl approve {workflow_id} {approval_id} --reason '...'",
+        f"  reject:  agentctl reject {workflow_id} {approval_id} --reason '...'",
+    ]
+
+
 async def follow(
     agents: AgentsClient,
     workflow_id: str,
@@ -73,8 +81,7 @@ async def detached(client: AgentsClient, wid: str) -> str:
             f"detached: {wid} keeps waiting for a decision on {r.id} ({r.what}) until "
             f"{r.deadline:%H:%M:%S} UTC, then {r.on_timeout.value}"
         )
-        lines.append(f"  approve: agentctl approve {wid} {r.id} --reason '...'")
-        lines.append(f"  reject:  agentctl reject {wid} {r.id} --reason '...'")
+        lines += answer_lines(wid, r.id)
     return "\n".join(lines)
 
 

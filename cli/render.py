@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from durable_agents._cli.follow import answer_lines
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalRequest
 from durable_agents._domain.mcp_refresh import McpServerSummary
@@ -64,8 +65,9 @@ def print_request(
         console.print(f"  who may decide: {who}")
         if not view.identity_verified:
             console.print(f"  [yellow]{IDENTITY_NOT_VERIFIED}[/]")
-    console.print(f"  approve: agentctl approve {workflow_id} {request.id} --reason '...'")
-    console.print(f"  reject:  agentctl reject {workflow_id} {request.id} --reason '...'\n")
+    approve, reject = answer_lines(workflow_id, request.id)
+    console.print(approve)
+    console.print(reject + "\n")
 
 
 def print_report(console: Console, report: RunReport) -> None:

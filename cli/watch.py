@@ -17,6 +17,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from durable_agents._cli.follow import answer_lines
 from durable_agents._client.api import AgentsClient
 from durable_agents._domain.events import CallText, EventKind, RunEvent, Transcript
 from durable_agents._domain.money import format_usd, micros_to_usd
@@ -71,11 +72,8 @@ def step_line(event: RunEvent, workflow_id: str) -> str | None:
             mark = "✓" if event.outcome == "ok" else "✗"
             return f"{mark} {event.label} → {event.outcome}{why}{cost}"
         case EventKind.APPROVAL_ASKED:
-            return (
-                f"[bold yellow]Approval needed[/] {event.approval_id}: {event.label}{why}\n"
-                f"  approve: agentctl approve {workflow_id} {event.approval_id} --reason '...'\n"
-                f"  reject:  agentctl reject {workflow_id} {event.approval_id} --reason '...'"
-            )
+            asked = f"[bold yellow]Approval needed[/] {event.approval_id}: {event.label}{why}"
+            return "\n".join([asked, *answer_lines(workflow_id, event.approval_id)])
         case EventKind.APPROVAL_DECIDED:
             return f"approval {event.approval_id}: {event.status}{why}"
         case EventKind.BUDGET_ALERT:
