@@ -7,6 +7,7 @@ read from the environment at import time.
 
 import asyncio
 import json
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,7 +34,7 @@ from durable_agents._activities.mcp_toolbox import McpToolbox, McpToolGone
 from durable_agents._activities.openai_provider import ModelProvider, ProviderReply, TextSink
 from durable_agents._activities.payload_store import DEFAULT_INLINE_LIMIT, PayloadStore, preview_of
 from durable_agents._activities.response_cache import CachedReply, ResponseCache
-from durable_agents._activities.token_stream import TokenSender
+from durable_agents._activities.token_stream import TokenHeartbeat
 from durable_agents._activities.tool_api import (
     RegisteredTool,
     ToolContext,
@@ -122,17 +123,22 @@ class AgentActivities:
         """The model's answer to ``call``; its text streamed to the run if it asks so."""
         if not call.stream_key or not activity.in_activity():
             return await self._answer(call, None)
-        # At most the inline limit is streamed: what is longer belongs in the payload
-        # store, and the text streamed is in the history.
-        async with TokenSender(call.stream_key, self.inline_limit) as sender:
-            reply, result = await self._answer(call, sender.add)
+        async with TokenHeartbeat(call.label, call.purpose) as sender:
+            reply, result = await self._answer(call, sender.add, sender.details)
         # Which attempt answered, and its text's digest: clients keep that attempt's text
         # and check it (see domain.events).
-        answered = {"attempt": activity.info().attempt, "text_sha256": text_digest(reply.text)}
+        answered = {
+            "attempt": activity.info().attempt,
+            "text_sha256": text_digest(reply.text),
+            "text_chars": len(reply.text),
+        }
         return reply, result.model_copy(update=answered)
 
     async def _answer(
-        self, call: LlmCall, on_text: TextSink | None
+        self,
+        call: LlmCall,
+        on_text: TextSink | None,
+        details: Callable[[], tuple[Any, ...]] = tuple,
     ) -> tuple[ProviderReply, LlmResult]:
         messages = self.render(call.messages)
         key: str | None = None
@@ -161,7 +167,8 @@ class AgentActivities:
                 return reply, _result_of(reply, cached=True)
         with observe_llm_call(call, self.provider_id, self.tracer) as seen:
             timeout = activity.info().heartbeat_timeout if activity.in_activity() else None
-            beat = _start_heartbeat(timeout)  # a dead worker's call is retried within it
+            # A dead worker's call is retried within it; the beats carry the streamed text.
+            beat = _start_heartbeat(timeout, details)
             try:
                 reply = await self.provider.complete(call, messages, on_text)
             finally:
@@ -375,15 +382,18 @@ async def _stop_heartbeat(beat: "asyncio.Task[None] | None") -> None:
             await beat
 
 
-def _start_heartbeat(timeout: timedelta | None) -> "asyncio.Task[None] | None":
-    """Heartbeat in the background so a dead worker is noticed within the timeout."""
+def _start_heartbeat(
+    timeout: timedelta | None, details: Callable[[], tuple[Any, ...]] = tuple
+) -> "asyncio.Task[None] | None":
+    """Heartbeat in the background so a dead worker is noticed within the timeout (each
+    beat with ``details()``: a beat replaces the details of the one before)."""
     if not timeout:
         return None
     interval = max(timeout.total_seconds() / 3, 0.1)
 
     async def beat() -> None:
         while True:
-            activity.heartbeat()
+            activity.heartbeat(*details())
             await asyncio.sleep(interval)
 
     return asyncio.create_task(beat())

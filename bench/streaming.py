@@ -4,8 +4,10 @@
   process) to a client following the run (`AgentsClient.events`) receiving the event
   that carries it; p50 and p99 over every chunk of the answers.
 - ``history_bytes_per_1000_tokens``: the history of a run streamed and followed, minus
-  the same run with streaming off (no client), per 1,000 answer tokens (usage the model
-  reported); ``beyond_text`` also takes off the answer text's own UTF-8 bytes.
+  the same run with streaming off (no client), per 1,000 answer tokens; ``beyond_text``
+  also takes off the text that token batches carried into the history (none since the
+  text travels as heartbeats: the answer is in both runs' histories, once, as the model
+  call's result), so it is what streaming adds beyond the answer itself.
 - ``extra_step_ratio``: median step time (run time / steps, short answers) with streaming
   on and a client following, over streaming off, minus 1; ``extra_step_ratio_unfollowed``
   the same with streaming on and nobody following (what the worker side costs alone). The
@@ -17,11 +19,14 @@ times are on one clock; the answer streams in ``chunk_chars`` pieces every
 """
 
 import asyncio
+import json
 import statistics
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
+
+from temporalio.api.history.v1 import HistoryEvent
 
 from bench.agent import Goal, bench_budget, install
 from bench.harness import Harness
@@ -29,6 +34,7 @@ from bench.runs import percentile, uid
 from durable_agents._activities.openai_provider import OpenAIProvider
 from durable_agents._activities.token_stream import DEFAULT_INTERVAL
 from durable_agents._client.events import POLL_INTERVAL
+from durable_agents._domain import contract
 from durable_agents._domain.events import EventKind, RunEvent
 from durable_agents._domain.spec import AgentSpec, LlmPolicy
 from durable_agents._workers.build import build_worker
@@ -36,12 +42,15 @@ from durable_agents.testing.scripted_model import RecordedRequest, Reply, Script
 from tests.support.agents import LocalAgents
 
 CHUNK_CHARS = 4  # about one token
+_COUNTS = ("history_bytes", "output_tokens", "token_events", "batch_updates", "batch_text_bytes")
 NOTE = (
-    "Clients follow with the stream's poll query (no history, no update). What the history "
-    "holds beyond the text is the token batches: each an update of the run (accepted and "
-    "completed events, and a workflow task), ~700 bytes beyond its text, one per "
-    "batch_interval_ms while the model writes; a longer interval trades token latency for "
-    "history (activities/token_stream.py DEFAULT_INTERVAL)."
+    "Clients follow with the stream's poll query and, while a model call is in flight, the "
+    "run's description, whose pending activity carries the call's text so far: the model "
+    "activity heartbeats it every batch_interval_ms (the worker's heartbeat throttle is half "
+    "that). Neither writes to the history. Token latency is bounded by the batch interval "
+    "(text waits up to 200 ms) plus the reader's poll interval (up to 75 ms) plus the round "
+    "trips; history per 1,000 tokens is the difference of two runs' histories (ids, "
+    "timestamps and sizes vary by some bytes)."
 )
 
 
@@ -64,7 +73,7 @@ async def measure_streaming(
                 model, runs, steps, [(streamer, True), (plain, False), (streamer, False)]
             )
     extra = (on["history_bytes"] - off["history_bytes"]) / on["output_tokens"] * 1000
-    text_bytes = len(answer.encode()) / on["output_tokens"] * 1000
+    text_bytes = on["batch_text_bytes"] / on["output_tokens"] * 1000
     return {
         "token_latency_ms": {
             "p50": round(percentile(on["latencies_ms"], 50), 1),
@@ -75,6 +84,7 @@ async def measure_streaming(
             "total": round(extra),
             "beyond_text": round(extra - text_bytes),
             "token_events_per_1000_tokens": round(on["token_events"] / on["output_tokens"] * 1000),
+            "token_batch_updates": on["batch_updates"],
         },
         "extra_step_ratio": round(steps_on["step_s"] / steps_off["step_s"] - 1, 3),
         "extra_step_ratio_unfollowed": round(steps_alone["step_s"] / steps_off["step_s"] - 1, 3),
@@ -119,14 +129,13 @@ async def _interleaved(
     """Each mode (a worker, and whether a client follows) ``runs`` times, taking turns so
     the machine's load weighs on each alike; per mode: totals, and the median step time."""
     totals: list[dict[str, Any]] = [
-        {"latencies_ms": [], "history_bytes": 0, "output_tokens": 0, "token_events": 0}
-        for _ in modes
+        {"latencies_ms": [], **dict.fromkeys(_COUNTS, 0)} for _ in modes
     ]
     step_times: list[list[float]] = [[] for _ in modes]
     for _ in range(runs):
         for n, (agents, follow) in enumerate(modes):
             run = await _one_run(agents, model, steps, follow=follow)
-            for key in ("history_bytes", "output_tokens", "token_events"):
+            for key in _COUNTS:
                 totals[n][key] += run[key]
             totals[n]["latencies_ms"] += run["latencies_ms"]
             step_times[n].append(run["seconds"] / steps)
@@ -157,13 +166,29 @@ async def _one_run(
     history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
     answers = [r for r in model.requests if r.purpose == "summarize" and goal.tag in str(r.body)]
     sent = answers[-1].chunks_sent if answers else []
+    batches = _token_batches(history.events)
     return {
         "seconds": seconds,
         "history_bytes": sum(e.ByteSize() for e in history.events),
+        "batch_updates": len(batches),
+        "batch_text_bytes": sum(len(text.encode()) for text in batches),
         "output_tokens": _answer_tokens(report.usage.output_tokens, answers),
         "token_events": sum(1 for _, e in seen if e.kind is EventKind.TOKENS),
         "latencies_ms": _latencies(sent, [(t, e) for t, e in seen if e.label == "answer"]),
     }
+
+
+def _token_batches(events: Sequence[HistoryEvent]) -> list[str]:
+    """The text of each token batch the history holds (``stream_tokens`` updates taken)."""
+    texts = []
+    for event in events:
+        if not event.HasField("workflow_execution_update_accepted_event_attributes"):
+            continue
+        request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+        if request.input.name == contract.STREAM_TOKENS:
+            for payload in request.input.args.payloads:
+                texts.append(str(json.loads(payload.data).get("text", "")))
+    return texts
 
 
 def _streaming_agent(agents: LocalAgents) -> AgentSpec:

@@ -40,7 +40,7 @@ from durable_agents._cli.watch import (
     show_events,
 )
 from durable_agents._client.api import AgentsClient, DecisionRefusedError, RunEndedError
-from durable_agents._client.events import parse_offset
+from durable_agents._client.events import parse_cursor
 from durable_agents._domain.approvals import (
     ApprovalRequest,
     BudgetExtension,
@@ -197,7 +197,8 @@ async def watch(
     from_offset: str | None = typer.Option(
         None,
         "--from-offset",
-        help="Start at this event (by default: where the last watch of RUN stopped).",
+        help="Start at this offset, or (--json) at a JSON line's cursor (by default: where "
+        "the last watch of RUN stopped).",
     ),
 ) -> None:
     """Follow RUN live until it ends: its steps, and its models' text as it is written.
@@ -206,10 +207,11 @@ async def watch(
     """
     client = await connect_client()
     wid = workflow_id_of(run)
-    start = parse_offset(from_offset) if from_offset is not None else None
+    cursor = parse_cursor(from_offset) if from_offset is not None else None
+    start = cursor[0] if cursor is not None else None
     if as_json:
         async with detach_on_ctrl_c() as pressed:
-            ended = await until_detached(print_json_events(client, wid, start or 0), pressed)
+            ended = await until_detached(print_json_events(client, wid, from_offset or 0), pressed)
         if ended is None:
             err.print(await detached(client, wid))
             raise typer.Exit(EXIT_CODES[RunStatus.RUNNING])

@@ -143,9 +143,10 @@ class WatchView:
 
 
 def json_line(event: RunEvent) -> str:
-    """One event as a JSON line (with its offset, even the first)."""
+    """One event as a JSON line (with its offset, even the first, and the cursor to
+    resume after it with ``--from-offset``)."""
     data = json.loads(event.model_dump_json())
-    return json.dumps({"offset": event.offset, **data})
+    return json.dumps({"offset": event.offset, "cursor": event.cursor(), **data})
 
 
 async def show_events(client: AgentsClient, workflow_id: str, view: WatchView) -> bool:
@@ -156,7 +157,7 @@ async def show_events(client: AgentsClient, workflow_id: str, view: WatchView) -
     return True
 
 
-async def print_json_events(client: AgentsClient, workflow_id: str, start: int) -> bool:
+async def print_json_events(client: AgentsClient, workflow_id: str, start: int | str) -> bool:
     """Print the run's events as JSON lines until it ends (True)."""
     async for event in client.events(workflow_id, start):
         print(json_line(event), flush=True)  # noqa: T201 - JSON lines

@@ -330,12 +330,17 @@ class AgentsClient:
         )
 
     def events(
-        self, workflow_id: str, from_offset: int = 0, poll_interval: timedelta = POLL_INTERVAL
+        self,
+        workflow_id: str,
+        from_offset: int | str = 0,
+        poll_interval: timedelta = POLL_INTERVAL,
     ) -> AsyncIterator[RunEvent]:
-        """The run's events as they happen, from ``from_offset`` on (each carries its
-        ``offset``: resume from the last one seen plus one); the iterator ends with the run.
+        """The run's events as they happen, from ``from_offset`` on; the iterator ends with
+        the run. To resume after a disconnect, pass the last event's ``cursor()`` (its
+        offset plus one, and for model tokens how much of the call's text was seen).
 
-        Raises `InvalidOffsetError` for an offset that is not a whole number >= 0 and
+        Raises `InvalidOffsetError` for an offset that is not a whole number >= 0 (or a
+        cursor that is not one) and
         `RunNotFoundError` for an unknown run. Apply the events to a `Transcript` to show
         each model call's text once, whatever was retried. ``poll_interval``: how often
         the run is asked again once caught up (a query: it writes nothing to the history).

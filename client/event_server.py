@@ -1,10 +1,11 @@
 """Runs' event streams as Server-Sent Events, for web clients (``agentctl serve-events``).
 
 ``GET /runs/<workflow id>/events`` answers ``text/event-stream``: one SSE event per run
-event (``id`` its offset, ``event`` its kind, ``data`` its JSON), a comment every
-`KEEPALIVE` while the run is quiet, and ``event: end`` once the run has ended. A browser's
-``EventSource`` reconnects by itself with ``Last-Event-ID`` (the last id it read): the
-stream goes on after it, losing and repeating nothing; ``?from=N`` starts at offset N.
+event (``id`` its `RunEvent.cursor`, where to resume after it; ``event`` its kind;
+``data`` its JSON, with its offset), a comment every `KEEPALIVE` while the run is quiet,
+and ``event: end`` once the run has ended. A browser's ``EventSource`` reconnects by
+itself with ``Last-Event-ID`` (the last id it read): the stream goes on after it, losing
+and repeating nothing, model text included; ``?from=N`` starts at offset N.
 
 Plain asyncio (``asyncio.start_server``): one small route needs no web framework. It
 reads through the caller's `AgentsClient`, so with codec keys set it decrypts as every
@@ -19,7 +20,12 @@ from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from durable_agents._client.api import AgentsClient
-from durable_agents._client.events import InvalidOffsetError, RunNotFoundError, parse_offset
+from durable_agents._client.events import (
+    InvalidOffsetError,
+    RunNotFoundError,
+    parse_cursor,
+    parse_offset,
+)
 from durable_agents._domain.events import RunEvent
 
 KEEPALIVE_S = 15.0
@@ -89,7 +95,7 @@ class EventServer:
             writer.close()
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, int]:
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, int | str]:
     """The run and the offset a request asks for, or `HttpProblemError`."""
     request_line = (await reader.readline()).decode("latin-1").strip()
     headers: dict[str, str] = {}
@@ -115,16 +121,17 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, int]:
         raise HttpProblemError(400, "Bad Request", str(err)) from None
 
 
-def _offset(headers: dict[str, str], query: dict[str, list[str]]) -> int:
+def _offset(headers: dict[str, str], query: dict[str, list[str]]) -> int | str:
     """Where to start: after ``Last-Event-ID``, else at ``?from=``, else at 0."""
     if "last-event-id" in headers:
+        cursor = headers["last-event-id"]
         try:
-            return parse_offset(headers["last-event-id"]) + 1
+            parse_cursor(cursor)
         except InvalidOffsetError:
             raise InvalidOffsetError(
-                f"Last-Event-ID must be the id of an event of this stream (a whole number >= 0),"
-                f" got {headers['last-event-id']!r}"
+                f"Last-Event-ID must be the id of an event of this stream, got {cursor!r}"
             ) from None
+        return cursor
     if "from" in query:
         return parse_offset(query["from"][-1])
     return 0
@@ -178,4 +185,4 @@ async def _relay(
 def sse(event: RunEvent) -> bytes:
     """One run event as an SSE event."""
     data = event.model_dump_json()
-    return f"id: {event.offset}\nevent: {event.kind.value}\ndata: {data}\n\n".encode()
+    return f"id: {event.cursor()}\nevent: {event.kind.value}\ndata: {data}\n\n".encode()

@@ -12,6 +12,11 @@ more (the worker answers from its history) and the iterator stops. Offsets are p
 in the run's whole stream, kept across continue-as-new: resuming from the offset after
 the last event seen loses nothing and repeats nothing (a continued run keeps its last
 `CARRIED_EVENTS` events; a reader further behind resumes at the first one kept).
+
+While a model call is in flight, each poll also reads the run's description for the
+text its activity heartbeated (`LiveCalls`): ``tokens`` events, which carry the offset of
+the last stream event before them. A token event's `RunEvent.cursor` also says how much
+of its call's text was seen, so resuming from it does not give that text again.
 """
 
 import asyncio
@@ -31,6 +36,7 @@ from temporalio.common import QueryRejectCondition
 from temporalio.contrib.workflow_streams import PollInput, PollResult
 from temporalio.service import RPCError, RPCStatusCode
 
+from durable_agents._client.live_calls import LiveCalls, Resume
 from durable_agents._domain import contract
 from durable_agents._domain.events import RunEvent
 
@@ -64,6 +70,19 @@ def parse_offset(raw: object) -> int:
     if value < 0:
         raise InvalidOffsetError(f"offset must be a whole number >= 0, got {value}")
     return value
+
+
+def parse_cursor(raw: object) -> tuple[int, Resume | None]:
+    """``raw`` (an offset, or a `RunEvent.cursor`) as where to resume, or
+    `InvalidOffsetError`."""
+    if not isinstance(raw, str) or ":" not in raw:
+        return parse_offset(raw), None
+    head, *call, attempt, chars = raw.split(":")
+    if not call or not all(call) or not attempt.isdecimal() or not chars.isdecimal():
+        raise InvalidOffsetError(
+            f"a cursor is OFFSET or OFFSET:CALL:ATTEMPT:CHARS, as events give it; got {raw!r}"
+        )
+    return parse_offset(head), Resume(":".join(call), int(attempt), int(chars))
 
 
 async def _current_run(temporal: Client, workflow_id: str) -> str:
@@ -109,13 +128,15 @@ def _events(temporal: Client, result: PollResult) -> list[RunEvent]:
 async def run_events(
     temporal: Client,
     workflow_id: str,
-    from_offset: int = 0,
+    from_offset: int | str = 0,
     poll_interval: timedelta = POLL_INTERVAL,
 ) -> AsyncIterator[RunEvent]:
-    """The run's events from ``from_offset`` on, each with its ``offset``; ends with the run."""
-    offset = parse_offset(from_offset)
+    """The run's events from ``from_offset`` (an offset or a cursor) on, each with its
+    ``offset``; ends with the run."""
+    offset, resume = parse_cursor(from_offset)
     pause = max(poll_interval.total_seconds(), 0.01)
     run_id = await _current_run(temporal, workflow_id)
+    live = LiveCalls(temporal, workflow_id, resume)
     while True:
         handle = temporal.get_workflow_handle(workflow_id, run_id=run_id)
         try:
@@ -133,8 +154,12 @@ async def run_events(
             await asyncio.sleep(pause)
             continue
         for event in _events(temporal, result):
+            live.saw(event)
             yield event
         offset = result.next_offset
+        if offset > 0 and live.worth_a_look():
+            for event in await live.look(run_id, offset - 1):
+                yield event
         if not result.more_ready:
             await asyncio.sleep(pause)
 

@@ -1,15 +1,19 @@
 """What a run tells the people following it, as it happens: its event stream.
 
-The workflow publishes every `RunEvent` (steps, approvals, budget alerts, model tokens) on
-its stream; activities never publish there directly. A model activity sends its tokens
-to the workflow as a `TokenBatch` naming the call, the attempt and the key the workflow
-gave that call; the workflow checks all three and re-publishes the text as a ``tokens``
-event (see ``workflows/run_events.py``).
+The workflow publishes its steps on its stream (plan, tasks, approvals, budget alerts,
+model calls started and finished, with each answer's text and digest). A model call's
+text *while it is written* does not go through the workflow: its activity heartbeats a
+`TokenProgress` (the attempt's text so far) every 200 ms, which the server keeps with the
+pending activity and never writes to the history; a client reads it with the run's
+description and turns it into ``tokens`` events (``client/events.py``). So streaming
+costs the history nothing beyond the answer itself.
 
-A retried model call's partial text is *superseded*, not repeated: the first batch of a
-later attempt is preceded by a ``superseded`` event, and `Transcript` (what clients
-apply) drops the text of every earlier attempt, so what a person reads is the final
-answer's text, each token once.
+A retried model call's partial text is *superseded*, not repeated: tokens carry the
+attempt they belong to, a later attempt's text is preceded by a ``superseded`` event,
+and `Transcript` (what clients apply) drops the text of every earlier attempt; the
+run's ``call_finished`` names the answering attempt and carries the answer, so what a
+person reads in the end is the final answer's text, each token once, even if what
+streamed was cut, lost or forged (``verified`` says whether it matched).
 """
 
 import hashlib
@@ -21,6 +25,12 @@ from durable_agents._domain.compact import CompactModel
 
 # A batch larger than this is refused (a model activity sends a few hundred bytes at a time).
 MAX_BATCH_CHARS = 64_000
+# A model call streams at most this much of its text (each heartbeat carries all of it so
+# far); the rest arrives with ``call_finished`` (or, past the payload store's inline
+# limit, stays in the run's result, its preview shown).
+MAX_STREAMED_CHARS = 32_000
+# What marks heartbeat details as a model call's streamed text.
+PROGRESS_FORMAT = "durable-agents/tokens-1"
 
 
 class EventKind(StrEnum):
@@ -68,10 +78,41 @@ class RunEvent(CompactModel):
     attempt: int = 0
     text: str = ""
     sha256: str = ""  # of a finished call's answer: the streamed text must have it
+    # Of tokens: the attempt's text length up to and with this piece; of a finished call:
+    # its answer's length (``text`` may be only a large answer's preview).
+    end: int = 0
+
+    def cursor(self) -> str:
+        """Where to resume to get what follows this event and nothing before it (pass it
+        as ``from_offset``): the next offset, and for tokens also how much of the call's
+        text was seen (``offset:call:attempt:end``)."""
+        if self.kind is EventKind.TOKENS and self.call_id:
+            return f"{self.offset + 1}:{self.call_id}:{self.attempt}:{self.end}"
+        return str(self.offset + 1)
+
+
+class TokenProgress(CompactModel):
+    """A model call's text so far, as its activity heartbeats it (``format`` marks it).
+
+    The server keeps the latest with the pending activity and hands it out with the
+    run's description: never in the history. It is only a preview of the answer (anyone
+    who may heartbeat for the run could write one); ``call_finished`` has the answer.
+    """
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    format: str = Field(pattern=f"^{PROGRESS_FORMAT}$")
+    attempt: int = Field(ge=1)
+    label: str = Field(default="", max_length=400)
+    purpose: str = Field(default="", max_length=40)
+    text: str = Field(default="", max_length=MAX_STREAMED_CHARS)
+    capped: bool = False  # the limit was reached: the rest is only in the answer
 
 
 class TokenBatch(CompactModel):
-    """Text a model activity received, sent to its workflow (never to clients as is).
+    """Text a model activity sent to its workflow with the ``stream_tokens`` update, before
+    tokens went out as heartbeats (`TokenProgress`): taken again only when a run recorded
+    then is replayed; the run refuses new ones.
 
     ``key`` is the one the workflow put in the call's input: a batch without it is not
     the run's. ``seq`` counts the batches of one attempt from 1, so a batch delivered
@@ -114,10 +155,19 @@ def _finish(call: CallText, event: RunEvent) -> None:
     call.finished, call.failed = True, event.outcome == "failed"
     if event.attempt and event.attempt != call.attempt:  # streamed text of another attempt
         call.attempt, call.text, call.capped = event.attempt, "", False
-    if event.text:  # the answer, when its attempt streamed none of it
-        call.text = event.text
-    elif event.sha256 and not call.capped:
-        call.verified = text_digest(call.text) == event.sha256
+    if event.text and (not event.sha256 or text_digest(event.text) == event.sha256):
+        # The answer itself: it replaces what streamed, which should have been its start.
+        if call.text:
+            call.verified = event.text.startswith(call.text)
+        call.text, call.capped = event.text, False
+    elif not event.sha256:
+        return
+    elif call.text and (not event.end or len(call.text) == event.end) and not call.capped:
+        call.verified = text_digest(call.text) == event.sha256  # the whole answer streamed
+    elif call.text:
+        call.capped = True  # part of a large answer streamed: the rest is in the result
+    elif event.text:
+        call.text, call.capped = event.text, True  # a large answer's preview
 
 
 class Transcript:
@@ -125,9 +175,10 @@ class Transcript:
 
     Tokens of an attempt older than the latest one seen for their call are dropped; a
     ``superseded`` event (or the first tokens of a later attempt) clears the text shown
-    so far for that call; ``call_finished`` names the attempt whose answer counted, and
-    carries its text when that attempt streamed none (a reply complete within the
-    sender's first interval; a large one is then its preview).
+    so far for that call; ``call_finished`` names the attempt whose answer counted and
+    carries its text, which replaces what streamed (``verified``: the streamed text was
+    its start); an answer past the payload store's inline limit comes as a preview and
+    its digest, against which text streamed whole is checked.
     """
 
     def __init__(self) -> None:

@@ -157,6 +157,8 @@ class LlmResult(CompactModel):
     cached: bool = False
     finish_reason: str = "stop"
     # The activity attempt that answered (0 from workers before streaming), and, for a
-    # streamed call, the SHA-256 of its whole text (what its readers check theirs against).
+    # streamed call, the SHA-256 of its whole text (what its readers check theirs against)
+    # and its length in characters (``text`` may be only a large answer's preview).
     attempt: int = 0
     text_sha256: str = ""
+    text_chars: int = 0

@@ -3,12 +3,14 @@ disconnects and comes back with ``Last-Event-ID`` loses and repeats nothing; bad
 get a clear status and reason."""
 
 import socket
+import threading
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from durable_agents._client.event_server import EventServer
+from durable_agents._client.live_calls import LIVE_KINDS
 from durable_agents._domain.events import EventKind, RunEvent, Transcript
 from durable_agents._domain.run import RunStatus
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
@@ -42,8 +44,12 @@ async def server(agents: LocalAgents) -> AsyncIterator[EventServer]:
 async def test_a_reader_resumes_with_last_event_id(
     agents: LocalAgents, model: ScriptedModelServer, worker: None, server: EventServer
 ) -> None:
+    """The reader goes away while the answer streams and comes back with the id of the
+    last event it read: the run's events go on after it, and the answer's text goes on
+    where it stopped, none of it twice."""
     model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
-    model.enqueue(Reply.text(ANSWER, chunk_chars=6, chunk_delay_s=0.01), purpose="summarize")
+    away = threading.Event()  # the answer waits after 3 chunks until the reader went away
+    model.enqueue(Reply.text(ANSWER, chunk_chars=6, gate=away, gate_after=3), purpose="summarize")
     handle = await agents.start_run("test-agent", "record a")
     url = f"{server.url}/runs/{handle.workflow_id}/events"
     got: list[RunEvent] = []
@@ -53,12 +59,13 @@ async def test_a_reader_resumes_with_last_event_id(
             assert response.headers["content-type"] == "text/event-stream"
             async for sse_id, kind, data in sse_events(response):
                 event = RunEvent.model_validate_json(data)
-                assert (sse_id, kind) == (str(event.offset), event.kind.value)
+                assert (sse_id, kind) == (event.cursor(), event.kind.value)
                 got.append(event)
-                if event.kind is EventKind.TASK_STARTED:
-                    break  # the reader goes away mid-run
-        last = got[-1].offset
-        async with http.stream("GET", url, headers={"Last-Event-ID": str(last)}) as response:
+                if event.kind is EventKind.TOKENS and event.label == "answer":
+                    last_id = sse_id
+                    break  # the reader goes away mid-answer
+        away.set()
+        async with http.stream("GET", url, headers={"Last-Event-ID": last_id}) as response:
             ended = False
             async for _, kind, data in sse_events(response):
                 if kind == "end":
@@ -68,11 +75,17 @@ async def test_a_reader_resumes_with_last_event_id(
     assert ended
     report = await agents.result(handle.workflow_id)
     assert report.status is RunStatus.COMPLETED
-    assert [e.offset for e in got] == list(range(len(got)))  # nothing lost, nothing twice
+    own = [e.offset for e in got if e.kind not in LIVE_KINDS]
+    assert own == list(range(len(own)))  # nothing lost, nothing twice
+    # Each piece of the answer's text starts where the one before ended, across the gap.
+    tokens = [e for e in got if e.kind is EventKind.TOKENS and e.label == "answer"]
+    ends = [0] + [e.end for e in tokens]
+    assert [e.end - len(e.text) for e in tokens] == ends[:-1]
     transcript = Transcript()
     for event in got:
         transcript.apply(event)
-    assert [c.text for c in transcript.calls.values() if c.label == "answer"] == [ANSWER]
+    (answer,) = [c for c in transcript.calls.values() if c.label == "answer"]
+    assert answer.text == ANSWER and answer.verified is True
     assert got[-1].kind is EventKind.RUN_FINISHED
 
 

@@ -1,11 +1,13 @@
 """A run's event stream, read by a client following it: every step, and each model call's
 text exactly once, through a retried stream, a continue-as-new and a resume from an offset.
+The text streams as the model activity's heartbeats, read from the run's description.
 
 Real dev server, real worker, the real ``openai`` client streaming from the scripted model.
 """
 
 import asyncio
 import dataclasses
+import itertools
 import threading
 
 import pytest
@@ -14,6 +16,7 @@ from temporalio.client import Client
 from durable_agents._activities.catalog import Catalog
 from durable_agents._activities.payload_store import DEFAULT_INLINE_LIMIT
 from durable_agents._client.events import InvalidOffsetError, RunNotFoundError
+from durable_agents._client.live_calls import LIVE_KINDS
 from durable_agents._domain import contract
 from durable_agents._domain.events import EventKind, RunEvent, Transcript
 from durable_agents._domain.run import RunReport, RunStatus
@@ -32,15 +35,28 @@ async def follow(
     workflow_id: str,
     from_offset: int = 0,
     open_on_tokens: threading.Event | None = None,
+    open_on: tuple[EventKind, threading.Event] | None = None,
 ) -> list[RunEvent]:
     """Every event from ``from_offset`` until the run ends, as a client reads them; the
-    first answer tokens seen open ``open_on_tokens`` (a scripted reply waits on it)."""
+    first answer tokens seen open ``open_on_tokens`` (a scripted reply waits on it), the
+    first answer event of ``open_on``'s kind its event."""
     events = []
     async for event in agents.events(workflow_id, from_offset):
         events.append(event)
         if open_on_tokens and event.kind is EventKind.TOKENS and event.label == "answer":
             open_on_tokens.set()
+        if open_on and event.kind is open_on[0] and event.label == "answer":
+            open_on[1].set()
     return events
+
+
+def streamed(events: list[RunEvent], call_id: str, attempt: int = 0) -> str:
+    """The text the tokens events of ``call_id`` (of ``attempt``, if given) carried."""
+    return "".join(
+        e.text
+        for e in events
+        if e.kind is EventKind.TOKENS and e.call_id == call_id and attempt in (0, e.attempt)
+    )
 
 
 def answer_call(events: list[RunEvent]) -> str:
@@ -60,8 +76,13 @@ def shown(events: list[RunEvent], call_id: str) -> str:
 
 
 def check_offsets(events: list[RunEvent], start: int = 0) -> None:
-    """Offsets count up by one from ``start``: nothing lost, nothing repeated."""
-    assert [e.offset for e in events] == list(range(start, start + len(events)))
+    """The run's own events' offsets count up by one from ``start``: nothing lost, nothing
+    repeated (model text read live carries the offset of the event before it)."""
+    own = [e for e in events if e.kind not in LIVE_KINDS]
+    assert [e.offset for e in own] == list(range(start, start + len(own)))
+    for before, event in itertools.pairwise(events):
+        if event.kind in LIVE_KINDS:
+            assert event.offset == before.offset
 
 
 async def test_a_follower_sees_every_step_and_the_answer_once(
@@ -87,8 +108,10 @@ async def test_a_follower_sees_every_step_and_the_answer_once(
     assert (finished.task_id, finished.outcome) == ("t1", "ok")
     call = answer_call(events)
     assert shown(events, call) == ANSWER == report.answer
-    tokens = [e for e in events if e.kind is EventKind.TOKENS and e.call_id == call]
-    assert "".join(e.text for e in tokens) == ANSWER  # nothing to supersede: each token once
+    # What streamed is the answer's start, each token once (nothing was superseded); the
+    # rest came with call_finished.
+    live = streamed(events, call)
+    assert live and ANSWER.startswith(live)
     transcript = Transcript()
     for event in events:
         transcript.apply(event)
@@ -105,24 +128,31 @@ async def test_a_stream_cut_mid_way_is_superseded_by_the_retry(
 ) -> None:
     model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
     partial = "This answer will be cut off before it ends. " * 3
-    # Cut once the client has seen some of it, so there is something to supersede.
-    seen_some = threading.Event()
+    # Cut once the client has seen some of it, so there is something to supersede; the
+    # retry waits after its first chunk until the client has seen it supersede the first.
+    seen_some, superseded_seen = threading.Event(), threading.Event()
     model.enqueue(
         Reply.cut(partial, after_chunks=6, how=how, gate=seen_some),  # type: ignore[arg-type]
-        Reply.text(ANSWER, chunk_chars=7),
+        Reply.text(ANSWER, chunk_chars=7, gate=superseded_seen, gate_after=1),
         purpose="summarize",
     )
     handle = await agents.start_run("test-agent", "record a")
     events, report = await asyncio.gather(
-        follow(agents, handle.workflow_id, open_on_tokens=seen_some),
+        follow(
+            agents,
+            handle.workflow_id,
+            open_on_tokens=seen_some,
+            open_on=(EventKind.SUPERSEDED, superseded_seen),
+        ),
         agents.result(handle.workflow_id),
     )
     assert report.status is RunStatus.COMPLETED, report.errors
     call = answer_call(events)
-    raw = "".join(e.text for e in events if e.kind is EventKind.TOKENS and e.call_id == call)
-    assert raw == partial[:48] + ANSWER  # the cut attempt's text was published...
+    first = streamed(events, call, attempt=1)
+    assert first and partial.startswith(first)  # the cut attempt's text was shown...
     superseded = [e for e in events if e.kind is EventKind.SUPERSEDED]
     assert [(e.call_id, e.attempt) for e in superseded] == [(call, 2)]
+    assert ANSWER.startswith(streamed(events, call, attempt=2))
     assert shown(events, call) == ANSWER == report.answer  # ...and shown no more
     finished = [e for e in events if e.kind is EventKind.CALL_FINISHED and e.call_id == call]
     assert [e.attempt for e in finished] == [2]
@@ -157,7 +187,8 @@ async def test_a_follower_follows_the_run_across_continue_as_new(
     # A reader starting after the run ended reads the last execution's events: its offsets
     # continue the stream's, and it ends with the same answer.
     late = await follow(agents, handle.workflow_id)
-    assert late == events[-len(late) :]
+    own = [e for e in events if e.kind not in LIVE_KINDS]
+    assert late == own[-len(late) :]
     assert shown(late, answer_call(late)) == ANSWER
 
 
@@ -197,27 +228,41 @@ def test_the_contract_names_are_the_sdk_stream_names() -> None:
     assert contract.STREAM_OFFSET == _stream._OFFSET_QUERY
 
 
-async def test_a_reply_longer_than_the_inline_limit_streams_up_to_it(
+async def test_a_reply_longer_than_the_inline_limit_streams_past_it(
     agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
+    """Streamed text is not in the history, so it is not held to the payload store's
+    inline limit: a 6,300-character answer is seen up to its last chunk but one."""
     long = "A long answer, kept in the payload store. " * 150  # 6,300 characters
     model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
-    seen_some = threading.Event()
-    reply = Reply.text(long, chunk_chars=50, gate=seen_some, gate_after=3)
+    seen_most = threading.Event()
+    reply = Reply.text(long, chunk_chars=50, gate=seen_most, gate_after=125)
+
+    async def follow_until_most_seen() -> list[RunEvent]:
+        events = []
+        async for event in agents.events(handle.workflow_id):
+            events.append(event)
+            if event.kind is EventKind.TOKENS and event.end >= len(long) - 50:
+                seen_most.set()
+        return events
+
     model.enqueue(reply, purpose="summarize")
     handle = await agents.start_run("test-agent", "record a")
     events, report = await asyncio.gather(
-        follow(agents, handle.workflow_id, open_on_tokens=seen_some),
-        agents.result(handle.workflow_id),
+        follow_until_most_seen(), agents.result(handle.workflow_id)
     )
     assert report.status is RunStatus.COMPLETED, report.errors
     call = answer_call(events)
     transcript = Transcript()
     for event in events:
         transcript.apply(event)
-    # The history holds at most the inline limit of it; the client knows the rest is missing.
-    assert transcript.text_of(call) == long[:DEFAULT_INLINE_LIMIT]
-    assert transcript.calls[call].capped and transcript.calls[call].finished
+    text = transcript.text_of(call)
+    assert long.startswith(text) and len(text) >= len(long) - 50 > DEFAULT_INLINE_LIMIT
+    # Seen whole, it is checked against the answer's digest; seen but for its last chunk,
+    # the client knows the rest is in the result.
+    whole = text == long
+    assert transcript.calls[call].verified is (True if whole else None)
+    assert transcript.calls[call].capped is not whole and transcript.calls[call].finished
 
 
 async def test_a_worker_with_streaming_off_sends_whole_replies(

@@ -1,15 +1,16 @@
 """Who can break a run's event stream without our client: a raw SDK client publishing
-forged events through the stream's own signal, a malformed poll, and, with codec keys
-set, anyone reading the history on the server."""
+forged events through the stream's own signal, a malformed poll, a token batch sent with
+a key read from the history, a forged heartbeat for a model call in flight, and, with
+codec keys set, anyone reading what the server keeps."""
 
-import base64
+import asyncio
 import json
 import threading
 import uuid
+from dataclasses import dataclass
 
 import pytest
-from temporalio.api.common.v1 import Payload
-from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
@@ -17,7 +18,14 @@ from durable_agents._activities.catalog import Catalog
 from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import Decision
-from durable_agents._domain.events import EventKind, RunEvent, TokenBatch, Transcript
+from durable_agents._domain.events import (
+    PROGRESS_FORMAT,
+    EventKind,
+    RunEvent,
+    TokenBatch,
+    TokenProgress,
+    Transcript,
+)
 from durable_agents._domain.run import RunStatus
 from durable_agents._infra.codec import EncryptionCodec, new_key, parse_keys
 from durable_agents._infra.connection import data_converter
@@ -29,6 +37,14 @@ from tests.support.agents import LocalAgents
 from tests.support.plans import plan_reply, tool_task
 
 FORGED = "FORGED-TEXT"
+
+
+@dataclass
+class Held:
+    """A payload as the server holds it."""
+
+    encoding: bytes
+    data: bytes
 
 
 async def test_forged_publishes_never_reach_the_runs_readers(
@@ -96,35 +112,6 @@ async def test_forged_publishes_never_reach_the_runs_readers(
     assert decided[0].status == "approved"
 
 
-def _stream_payloads(history: WorkflowHistory) -> list[Payload]:
-    """The payloads of the stream's messages in ``history``: token batches, polls and
-    their answers."""
-    found: list[Payload] = []
-    for event in history.events:
-        if event.HasField("workflow_execution_update_accepted_event_attributes"):
-            accepted = event.workflow_execution_update_accepted_event_attributes
-            found += accepted.accepted_request.input.args.payloads
-        if event.HasField("workflow_execution_update_completed_event_attributes"):
-            outcome = event.workflow_execution_update_completed_event_attributes.outcome
-            found += outcome.success.payloads
-    return found
-
-
-def _texts(payload: Payload) -> str:
-    """Every text a decoded stream payload carries (its items are nested payloads)."""
-    if payload.metadata.get("encoding") != b"json/plain":
-        return ""  # an update's empty answer (binary/null)
-    body = json.loads(payload.data)
-    if not isinstance(body, dict):
-        return ""
-    texts = [str(body.get("text", ""))]
-    for item in body.get("items", []):
-        nested = Payload()
-        nested.ParseFromString(base64.b64decode(item["data"]))
-        texts.append(json.loads(nested.data).get("text", ""))
-    return "".join(texts)
-
-
 @pytest.mark.e2e
 async def test_stream_payloads_are_encrypted_with_the_codec_on(
     dev_server: DevServer,
@@ -145,33 +132,43 @@ async def test_stream_payloads_are_encrypted_with_the_codec_on(
         Reply.text(answer, chunk_chars=4, gate=seen_some, gate_after=2), purpose="summarize"
     )
     agents = LocalAgents(client, catalog, task_queue)
+    plain = await Client.connect(
+        dev_server.address, namespace=dev_server.namespace, data_converter=pydantic_data_converter
+    )
+    held_details = []
     async with build_worker(client, worker_settings, catalog=catalog):
         handle = await agents.start_run("test-agent", "record a")
         events = []
         async for event in agents.events(handle.workflow_id):
             events.append(event)
-            if event.kind is EventKind.TOKENS:
+            if event.kind is EventKind.TOKENS and not seen_some.is_set():
+                # What the server holds for the call in flight, read without the key.
+                described = await plain.get_workflow_handle(handle.workflow_id).describe()
+                for pending in described.raw_description.pending_activities:
+                    held_details += [
+                        Held(p.metadata.get("encoding", b""), p.data)
+                        for p in pending.heartbeat_details.payloads
+                    ]
+                assert all(marker.encode() not in d.data for d in held_details)
                 seen_some.set()
     tokens = "".join(e.text for e in events if e.kind is EventKind.TOKENS)
-    assert answer in tokens  # read back, decrypted, by a client with the key
+    assert tokens and answer.startswith(tokens)  # read back, decrypted, with the key
+    assert [d.encoding for d in held_details] == [b"binary/encrypted"]
     plain = await Client.connect(
         dev_server.address, namespace=dev_server.namespace, data_converter=pydantic_data_converter
     )
     history = await plain.get_workflow_handle(handle.workflow_id).fetch_history()
-    payloads = _stream_payloads(history)
-    assert payloads, "the run was followed: its history holds stream messages"
-    assert all(p.metadata["encoding"] == b"binary/encrypted" for p in payloads)
     assert marker.encode() not in history.to_json().encode()
-    # The same payloads, decrypted, are the stream: the check above looked at the tokens.
-    decoded = await codec.decode(payloads)
-    assert marker in "".join(_texts(p) for p in decoded)
 
 
-async def test_text_sent_with_a_key_read_from_the_history_is_flagged(
+async def test_text_forged_into_a_call_in_flight_is_shown_corrected(
     dev_server: DevServer, agents: LocalAgents, model: ScriptedModelServer, worker: None
 ) -> None:
-    """Without codec keys, whoever reads the history reads a call's key: what they send
-    is taken, and readers see the streamed text does not match the answer's digest."""
+    """Without codec keys, whoever may heartbeat for the run can write a model call's
+    streamed text (the server takes heartbeats by workflow and activity id), and a token
+    batch with the call's key, read from the history, is refused as every batch is. A
+    reader shows forged text only while the call runs: ``call_finished`` replaces it with
+    the answer, and flags that what streamed was not it."""
     model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
     answer = "The real answer, streamed while an outsider writes into it. " * 4
     forger_done = threading.Event()
@@ -183,31 +180,45 @@ async def test_text_sent_with_a_key_read_from_the_history_is_flagged(
         dev_server.address, namespace=dev_server.namespace, data_converter=pydantic_data_converter
     )
     rogue = raw.get_workflow_handle(handle.workflow_id)
+    first_tokens, forged_seen = asyncio.Event(), asyncio.Event()
+
+    async def forge() -> None:
+        await first_tokens.wait()
+        scheduled = [
+            e.activity_task_scheduled_event_attributes
+            for e in (await rogue.fetch_history()).events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        call = json.loads(scheduled[-1].input.payloads[0].data)
+        batch = TokenBatch(
+            call_id=scheduled[-1].activity_id, attempt=1, seq=1, key=call["stream_key"], text="x"
+        )
+        with pytest.raises(WorkflowUpdateFailedError):
+            await rogue.execute_update(contract.STREAM_TOKENS, batch)
+        beating = raw.get_async_activity_handle(
+            workflow_id=handle.workflow_id, run_id=None, activity_id=scheduled[-1].activity_id
+        )
+        shown = "".join(e.text for e in events if e.kind is EventKind.TOKENS)
+        forged = TokenProgress(format=PROGRESS_FORMAT, attempt=1, text=shown + FORGED)
+        while not forged_seen.is_set():  # junk first (skipped), then text that fits
+            await beating.heartbeat("junk", {"format": "other"})
+            await beating.heartbeat(forged)
+            await asyncio.sleep(0.1)
+        forger_done.set()
+
     events: list[RunEvent] = []
+    forger = asyncio.create_task(forge())
     async for event in agents.events(handle.workflow_id):
         events.append(event)
-        if event.kind is EventKind.TOKENS and not forger_done.is_set():
-            scheduled = [
-                e.activity_task_scheduled_event_attributes
-                for e in (await rogue.fetch_history()).events
-                if e.HasField("activity_task_scheduled_event_attributes")
-            ]
-            call = json.loads(scheduled[-1].input.payloads[0].data)
-            await rogue.execute_update(
-                contract.STREAM_TOKENS,
-                TokenBatch(
-                    call_id=scheduled[-1].activity_id,
-                    attempt=1,
-                    seq=1_000,
-                    key=call["stream_key"],
-                    text=FORGED,
-                ),
-            )
-            forger_done.set()
+        if event.kind is EventKind.TOKENS:
+            first_tokens.set()
+            if FORGED in event.text:
+                forged_seen.set()
+    await forger
     report = await agents.result(handle.workflow_id)
     assert report.status is RunStatus.COMPLETED and report.answer == answer
     transcript = Transcript()
     for event in events:
         transcript.apply(event)
     (shown,) = [c for c in transcript.calls.values() if c.label == "answer"]
-    assert FORGED in shown.text and shown.verified is False
+    assert shown.text == answer and shown.verified is False

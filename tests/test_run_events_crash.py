@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from durable_agents._activities.catalog import write_agent_specs
+from durable_agents._client.live_calls import LIVE_KINDS
 from durable_agents._domain.events import EventKind, RunEvent, Transcript
 from durable_agents._domain.run import RunStatus
 from durable_agents._domain.spec import LlmPolicy
@@ -35,9 +36,11 @@ async def test_kill_9_mid_stream_shows_the_answer_once(
 ) -> None:
     model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
     held = threading.Event()  # the first reply stops after 4 chunks: killed while it streams
+    # The retry waits after its first chunk until the client has seen it supersede the first.
+    superseded = threading.Event()
     model.enqueue(
         Reply.text(ANSWER, chunk_chars=5, gate=held, gate_after=4),
-        Reply.text(ANSWER, chunk_chars=5),
+        Reply.text(ANSWER, chunk_chars=5, gate=superseded, gate_after=1),
         purpose="summarize",
     )
     spec = agents.catalog.plugin("test-agent").build_spec()
@@ -52,6 +55,8 @@ async def test_kill_9_mid_stream_shows_the_answer_once(
     async def follow(workflow_id: str) -> None:
         async for event in agents.events(workflow_id):
             seen.append(event)
+            if event.kind is EventKind.SUPERSEDED:
+                superseded.set()
 
     first = await WorkerProcess(env, tmp_path / "worker-1.log").start()
     try:
@@ -71,12 +76,15 @@ async def test_kill_9_mid_stream_shows_the_answer_once(
         second.terminate()
     assert report.status is RunStatus.COMPLETED, report.errors
     (call,) = {e.call_id for e in seen if e.kind is EventKind.TOKENS and e.label == "answer"}
-    raw = "".join(e.text for e in seen if e.kind is EventKind.TOKENS and e.call_id == call)
-    assert raw != ANSWER and raw.endswith(ANSWER)  # the killed attempt's text came first...
+    killed = "".join(
+        e.text for e in seen if e.kind is EventKind.TOKENS and (e.call_id, e.attempt) == (call, 1)
+    )
+    assert killed and ANSWER.startswith(killed)  # the killed attempt's text was shown...
     assert [e.attempt for e in seen if e.kind is EventKind.SUPERSEDED] == [2]
     transcript = Transcript()
     for event in seen:
         transcript.apply(event)
     assert transcript.text_of(call) == ANSWER == report.answer  # ...and is shown no more
-    assert [e.offset for e in seen] == list(range(len(seen)))
+    own = [e for e in seen if e.kind not in LIVE_KINDS]
+    assert [e.offset for e in own] == list(range(len(own)))
     assert model.count(purpose="summarize") == 2

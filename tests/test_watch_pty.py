@@ -119,6 +119,7 @@ async def test_watch_in_a_terminal_detaches_on_ctrl_c_and_resumes(
         (["watch", "run-nobody", "--json"], "no run 'run-nobody'"),
         (["watch", "run-x", "--from-offset", "-1"], "whole number >= 0, got '-1'"),
         (["watch", "run-x", "--from-offset", "ten"], "whole number >= 0, got 'ten'"),
+        (["watch", "run-x", "--from-offset", "3:llm:x:9"], "OFFSET:CALL:ATTEMPT:CHARS"),
     ],
 )
 async def test_watch_refuses_with_one_line(cli: Cli, args: list[str], reason: str) -> None:

@@ -22,6 +22,7 @@ from durable_agents._activities.openai_provider import ModelProvider, OpenAIProv
 from durable_agents._activities.payload_store import LocalPayloadStore
 from durable_agents._activities.plugins import load_plugins, merged_tools, plugin_modules
 from durable_agents._activities.response_cache import CACHE_FILE, ResponseCache
+from durable_agents._activities.token_stream import DEFAULT_INTERVAL
 from durable_agents._activities.user_limits import UserLimits
 from durable_agents._infra.connection import codec_keyring, worker_client
 from durable_agents._infra.telemetry import ActivityLogContext, client_tracer
@@ -47,6 +48,10 @@ WORKFLOW_HELPERS = tuple(
     not in {AgentRun.__module__, UserLedger.__module__, AgentCatalog.__module__}
 )
 PASSTHROUGH_MODULES = (*SHARED_MODULES, *WORKFLOW_HELPERS)
+
+
+# Half the token interval: a streamed model call's heartbeat is never held back.
+HEARTBEAT_THROTTLE = DEFAULT_INTERVAL / 2
 
 
 def build_provider(settings: WorkerSettings) -> ModelProvider:
@@ -177,6 +182,11 @@ def build_worker(
         # Eager activity dispatch: an activity scheduled by a workflow task comes back in
         # the answer to that task when a slot is free (devtools.dev_server, THROUGHPUT).
         disable_eager_activity_execution=False,
+        # Heartbeats go out at most this often (the SDK's default waits up to 30 s): a
+        # model call's streamed text is heartbeated every DEFAULT_INTERVAL, and a slower
+        # throttle would hold it back (activities/token_stream.py).
+        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         # Workflow bugs that cannot heal by retrying the task fail the run instead.
         workflow_failure_exception_types=[TypeError, AttributeError, KeyError],
         deployment_config=versions,

@@ -163,7 +163,8 @@ class AgentRun:
 
     @workflow.update(name=contract.STREAM_TOKENS)
     def stream_tokens(self, *batch: Any) -> None:
-        """A model activity's text for the run's event stream (``TokenBatch``)."""
+        """A model activity's text (``TokenBatch``), taken again only on replay: the
+        validator refuses new ones (tokens travel as heartbeats, see ``run_events``)."""
         self._events.batches_taken += 1  # accepted: the server counts it
         try:
             self._events.take(self._events.check(one_payload(batch)))
@@ -171,12 +172,13 @@ class AgentRun:
             raise ApplicationError(str(err), type="TokensRefused", non_retryable=True) from None
 
     @stream_tokens.validator
-    def _check_stream_tokens(self, *batch: Any) -> None:
-        try:
-            self._events.check(one_payload(batch))
-            self._events.check_room()
-        except TokensRefusedError as err:
-            raise ApplicationError(str(err), type="TokensRefused", non_retryable=True) from None
+    def _check_stream_tokens(self, *_batch: Any) -> None:
+        raise ApplicationError(
+            "model calls stream their text as activity heartbeats; this update is kept "
+            "only so that runs recorded before replay",
+            type="TokensRefused",
+            non_retryable=True,
+        )
 
     @workflow.signal(name=contract.APPROVE)
     def approve_signal(self, *args: Any) -> None:

@@ -194,7 +194,11 @@ class ModelCaller:
             if self._events is not None:
                 answered = result_of(reply)
                 self._events.close_call(
-                    key, attempt=answered.attempt, text=answered.text, sha256=answered.text_sha256
+                    key,
+                    attempt=answered.attempt,
+                    text=answered.text,
+                    sha256=answered.text_sha256,
+                    chars=answered.text_chars,
                 )
             actual = usage_of(result_of(reply), spec.prices[model])
             self._state.add_model_usage(model, actual)

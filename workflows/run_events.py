@@ -2,18 +2,20 @@
 
 Built on the SDK's Workflow Streams (`WorkflowStream`: an offset-addressed log). Clients
 read it with the stream's poll query, which writes nothing to the history; the run
-refuses the stream's poll update (see ``client/events.py``). The
-stream's publish signal is open to anyone who can reach the frontend, so the run replaces
-its handler with one that refuses everything. The only thing it takes from outside is a
-model activity's `TokenBatch`, through the ``stream_tokens`` update: for a call in
-flight, with the key the run put in that call's input, for its latest attempt, once. The
-update's validator refuses anything else, and a refused update writes nothing to the
-history (a signal always would, and the server caps them at 64 per execution). Everything
-a client reads was published by the run itself.
+refuses the stream's poll update (see ``client/events.py``). The stream's publish signal
+is open to anyone who can reach the frontend, so the run replaces its handler with one
+that refuses everything. Everything a client reads here was published by the run.
 
-Superseding: the first batch of a later attempt of a call is preceded by a ``superseded``
-event, and ``call_finished`` names the attempt that answered, so a client applying
-`Transcript` shows the final text once whatever was retried or killed.
+A model call's text while it is written is not on this stream: the model activity
+heartbeats it (`TokenProgress`, no history) and clients read it from the run's
+description. The run publishes ``call_started`` and ``call_finished``, which names the
+attempt that answered and carries the answer's text and digest, so a client applying
+`Transcript` shows the final text once whatever was retried, killed or forged.
+
+Runs recorded before that took token batches with the ``stream_tokens`` update (checked:
+a call in flight, the key the run put in its input, its latest attempt, once) and
+published them as ``tokens`` events; the handler stays so their histories replay, and
+its validator now refuses every new batch (a refused update writes nothing).
 """
 
 from dataclasses import dataclass
@@ -101,10 +103,13 @@ class RunEvents:
         attempt: int,
         text: str = "",
         sha256: str = "",
+        chars: int = 0,
         failed: bool = False,
     ) -> None:
-        """The call ended; later batches for it are refused. ``text`` (the answer) is
-        published with it when the answering attempt streamed none of it."""
+        """The call ended. ``text`` (the answer, or a large one's preview), ``sha256`` and
+        ``chars`` (the whole answer's digest and length) are published with it; ``text``
+        is left out only when a run recorded before heartbeat streaming took the
+        answering attempt's batches."""
         opened = self._calls.pop(call_id, None)
         streamed = opened is not None and opened.attempt == attempt and opened.chars > 0
         if self.batches_taken >= self.batch_budget:  # its batches may have been refused
@@ -116,7 +121,8 @@ class RunEvents:
             label=opened.label if opened else "",
             outcome="failed" if failed else "ok",
             text="" if streamed or failed else text,
-            sha256=sha256 if streamed else "",
+            sha256=sha256,
+            end=chars,
         )
 
     def _refuse_publish(self, *_args: Any) -> None:
@@ -148,15 +154,6 @@ class RunEvents:
                 f"attempt {batch.attempt} of {batch.call_id!r} was superseded by {call.attempt}"
             )
         return batch
-
-    def check_room(self) -> None:
-        """`TokensRefusedError` once this execution took its budget of token batches (for
-        the validator only: a batch taken before is never refused on replay)."""
-        if self.batches_taken >= self.batch_budget:
-            raise TokensRefusedError(
-                f"this execution took its {self.batch_budget} token batches; "
-                "the rest of each answer arrives with call_finished"
-            )
 
     def take(self, batch: TokenBatch) -> None:
         """Publish a checked batch (once: a batch delivered twice is taken once)."""
