@@ -1,10 +1,13 @@
 """Reading a run's event stream from outside: resumable, across continue-as-new.
 
 A reader asks the run for its events from an offset with the stream's poll *query*
-(``PollInput`` -> ``PollResult``), every ``poll_interval`` once it has caught up. A query
-writes nothing to the run's history and takes none of the room the server keeps for
-updates (approvals and budget extensions are updates), however many readers follow a
-run. Its answer goes through the client's data converter like any other, codec included.
+(``PollInput`` -> ``PollResult``). A query writes nothing to the run's history and takes
+none of the room the server keeps for updates (approvals and budget extensions are
+updates), however many readers follow a run. Its answer goes through the client's data
+converter like any other, codec included. A query is answered by a worker, so once it has
+caught up the reader asks the *server* every ``poll_interval`` instead (the run's
+description) and queries again only when the history has grown: the run publishes only
+in workflow tasks, and each one it completes adds to its history.
 
 Each query is pinned to one execution and refused once that execution has closed: a run
 that continued as new is followed to its next execution; a run that ended is read once
@@ -13,8 +16,8 @@ in the run's whole stream, kept across continue-as-new: resuming from the offset
 the last event seen loses nothing and repeats nothing (a continued run keeps its last
 `CARRIED_EVENTS` events; a reader further behind resumes at the first one kept).
 
-While a model call is in flight, each poll also reads the run's description for the
-text its activity heartbeated (`LiveCalls`): ``tokens`` events, which carry the offset of
+The same description carries the text a model call in flight has heartbeated
+(`LiveCalls`): ``tokens`` events, which carry the offset of
 the last stream event before them. A token event's `RunEvent.cursor` also says how much
 of its call's text was seen, so resuming from it does not give that text again.
 """
@@ -136,14 +139,19 @@ async def run_events(
     offset, resume = parse_cursor(from_offset)
     pause = max(poll_interval.total_seconds(), 0.01)
     run_id = await _current_run(temporal, workflow_id)
-    live = LiveCalls(temporal, workflow_id, resume)
+    live = LiveCalls(temporal, resume)
+    asked_at = -1  # the history's length when the run was last asked (-1: ask again)
     while True:
         handle = temporal.get_workflow_handle(workflow_id, run_id=run_id)
         try:
-            result = await _ask(handle, offset, open_only=True)
+            described = await handle.describe()
+            result = None
+            length = described.raw_description.workflow_execution_info.history_length
+            if length != asked_at or described.status is not WorkflowExecutionStatus.RUNNING:
+                result = await _ask(handle, offset, open_only=True)
         except WorkflowQueryRejectedError as err:
             if err.status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
-                run_id = await _current_run(temporal, workflow_id)
+                run_id, asked_at = await _current_run(temporal, workflow_id), -1
                 continue
             async for event in _rest(temporal, handle, offset):
                 yield event
@@ -153,14 +161,16 @@ async def run_events(
                 raise
             await asyncio.sleep(pause)
             continue
-        for event in _events(temporal, result):
-            live.saw(event)
-            yield event
-        offset = result.next_offset
-        if offset > 0 and live.worth_a_look():
-            for event in await live.look(run_id, offset - 1):
+        if result is not None:
+            asked_at = -1 if result.more_ready else length
+            for event in _events(temporal, result):
+                live.saw(event)
                 yield event
-        if not result.more_ready:
+            offset = result.next_offset
+        if offset > 0:
+            for event in await live.take(described.raw_description, offset - 1):
+                yield event
+        if asked_at != -1:
             await asyncio.sleep(pause)
 
 

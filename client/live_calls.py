@@ -14,8 +14,8 @@ the codec refuses) are skipped.
 from dataclasses import dataclass
 
 from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from durable_agents._domain.events import EventKind, RunEvent, TokenProgress
 
@@ -46,9 +46,8 @@ class Resume:
 class LiveCalls:
     """The text of one run's calls in flight, for one reader."""
 
-    def __init__(self, temporal: Client, workflow_id: str, resume: Resume | None) -> None:
+    def __init__(self, temporal: Client, resume: Resume | None) -> None:
         self._temporal = temporal
-        self._workflow_id = workflow_id
         self._calls: dict[str, _Call] = {}
         self._finished: set[str] = set()
         self._resume = resume
@@ -62,20 +61,15 @@ class LiveCalls:
             self._calls.pop(event.call_id, None)
             self._finished.add(event.call_id)
 
-    def worth_a_look(self) -> bool:
-        """Whether a call may be streaming (or this reader has not looked yet)."""
-        return self._discover or bool(self._calls)
-
-    async def look(self, run_id: str, offset: int) -> list[RunEvent]:
+    async def take(
+        self, described: DescribeWorkflowExecutionResponse, offset: int
+    ) -> list[RunEvent]:
         """New text of the calls in flight, as events at ``offset`` (the last one read)."""
-        handle = self._temporal.get_workflow_handle(self._workflow_id, run_id=run_id)
-        try:
-            described = await handle.describe()
-        except RPCError:
-            return []  # the next look tries again; the run's events go on meanwhile
+        if not self._calls and not self._discover:
+            return []
         discover, self._discover = self._discover, False
         events: list[RunEvent] = []
-        for pending in described.raw_description.pending_activities:
+        for pending in described.pending_activities:
             known = pending.activity_id in self._calls
             if not known and (not discover or pending.activity_id in self._finished):
                 continue
