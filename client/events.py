@@ -6,8 +6,9 @@ none of the room the server keeps for updates (approvals and budget extensions a
 updates), however many readers follow a run. Its answer goes through the client's data
 converter like any other, codec included. A query is answered by a worker, so once it has
 caught up the reader asks the *server* every ``poll_interval`` instead (the run's
-description) and queries again only when the history has grown: the run publishes only
-in workflow tasks, and each one it completes adds to its history.
+description) and queries again only when the history has grown and no workflow task is
+under way: the run publishes only in workflow tasks, and each one it completes adds to
+its history.
 
 Each query is pinned to one execution and refused once that execution has closed: a run
 that continued as new is followed to its next execution; a run that ended is read once
@@ -31,6 +32,7 @@ from datetime import timedelta
 from temporalio.api.common.v1 import Payload
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryRejectedError,
@@ -146,9 +148,9 @@ async def run_events(
         try:
             described = await handle.describe()
             result = None
-            length = described.raw_description.workflow_execution_info.history_length
-            if length != asked_at or described.status is not WorkflowExecutionStatus.RUNNING:
+            if _worth_asking(described, asked_at):
                 result = await _ask(handle, offset, open_only=True)
+            length = described.raw_description.workflow_execution_info.history_length
         except WorkflowQueryRejectedError as err:
             if err.status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
                 run_id, asked_at = await _current_run(temporal, workflow_id), -1
@@ -172,6 +174,17 @@ async def run_events(
                 yield event
         if asked_at != -1:
             await asyncio.sleep(pause)
+
+
+def _worth_asking(described: WorkflowExecutionDescription, asked_at: int) -> bool:
+    """Whether the run may have published since it was asked at history length
+    ``asked_at``: its history grew and no workflow task is under way (its events come
+    when it completes), or it is no longer running."""
+    if described.status is not WorkflowExecutionStatus.RUNNING:
+        return True
+    raw = described.raw_description
+    grew = raw.workflow_execution_info.history_length != asked_at
+    return grew and not raw.HasField("pending_workflow_task")
 
 
 async def _rest(
