@@ -55,7 +55,9 @@ class RunEvent(CompactModel):
     """One event of a run's stream; fields at their default are left out of the JSON.
 
     ``offset`` is the event's position in the stream, filled in by the client that read
-    it (the workflow publishes without it); pass it back to resume after it.
+    it (the workflow publishes without it); model text read live (``tokens``,
+    ``superseded``) carries the offset of the stream event before it. Pass `cursor` back
+    to resume after an event.
     """
 
     # Fields a newer worker adds are ignored, so older clients keep reading its runs.

@@ -105,9 +105,9 @@ class LoopLimits(BaseModel):
         default=1000,
         ge=0,
         description=(
-            "Token batches the model calls may stream per execution of the run (each is an "
-            "update, and the server takes history.maxTotalUpdates, 2000 by default, per "
-            "execution: approvals need room). Past it, answers arrive whole when they end."
+            "Only for runs recorded when model text came as stream_tokens updates (replayed "
+            "alike): the token batches an execution took. Model text now travels as "
+            "heartbeats, which take no update; kept so stored specs stay valid."
         ),
     )
     subagent_budget_share: float = Field(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import TimeoutType
 
 from durable_agents._activities.catalog import write_agent_specs
 from durable_agents._client.live_calls import LIVE_KINDS
@@ -88,3 +89,15 @@ async def test_kill_9_mid_stream_shows_the_answer_once(
     own = [e for e in seen if e.kind not in LIVE_KINDS]
     assert [e.offset for e in own] == list(range(len(own)))
     assert model.count(purpose="summarize") == 2
+    # Streamed text stays out of the history even then: the timeout failure the retry's
+    # start records does not carry the killed attempt's last heartbeat.
+    history = await agents.temporal.get_workflow_handle(handle.workflow_id).fetch_history()
+    failures = [
+        e.activity_task_started_event_attributes.last_failure
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.attempt == 2
+    ]
+    (failure,) = failures
+    assert failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+    assert not failure.timeout_failure_info.HasField("last_heartbeat_details")
