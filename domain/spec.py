@@ -105,7 +105,7 @@ class LoopLimits(BaseModel):
         default=1000,
         ge=0,
         description=(
-            "Only for runs recorded when model text came as stream_tokens updates (replayed "
+            "Only for runs recorded when model text came as token-batch updates (replayed "
             "alike): the token batches an execution took. Model text now travels as "
             "heartbeats, which take no update; kept so stored specs stay valid."
         ),
