@@ -83,7 +83,10 @@ class Sizes:
     default_sticky: bool = True
     mid_tool: bool = True  # also the mid_tool and failover situations
     stream_tokens: int = 1000  # the streamed answer's length
-    stream_runs: int = 3
+    stream_runs: int = 3  # long answers streamed, per mode
+    # Runs timed with streaming on and off, per mode: a step's spread under a shared
+    # machine's load is ~±15%, so a median of few is mostly noise.
+    stream_step_runs: int = 20
     stream_steps: int = 10  # steps of the runs timed with streaming on and off
     stream_chunk_delay_ms: float = 10.0  # the model writes a chunk (~1 token) this often
 
@@ -101,6 +104,7 @@ SMOKE = Sizes(
     mid_tool=False,
     stream_tokens=50,
     stream_runs=1,
+    stream_step_runs=1,
     stream_steps=2,
 )
 
@@ -212,7 +216,12 @@ async def _memory(h: Harness, s: Sizes, result: dict[str, Any]) -> None:
 
 async def _streaming(h: Harness, s: Sizes, result: dict[str, Any]) -> None:
     m = await measure_streaming(
-        h, s.stream_tokens, s.stream_runs, s.stream_steps, s.stream_chunk_delay_ms
+        h,
+        s.stream_tokens,
+        s.stream_runs,
+        s.stream_steps,
+        s.stream_chunk_delay_ms,
+        s.stream_step_runs,
     )
     result["stream_token_latency_ms"] = m["token_latency_ms"]
     result["stream_history_bytes_per_1000_tokens"] = m["history_bytes_per_1000_tokens"]

@@ -8,10 +8,14 @@
   also takes off the text that token batches carried into the history (none since the
   text travels as heartbeats: the answer is in both runs' histories, once, as the model
   call's result), so it is what streaming adds beyond the answer itself.
-- ``extra_step_ratio``: median step time (run time / steps, short answers) with streaming
-  on and a client following, over streaming off, minus 1; ``extra_step_ratio_unfollowed``
-  the same with streaming on and nobody following (what the worker side costs alone). The
-  modes take turns, run by run, so the machine's load weighs on each alike.
+- ``extra_step_ratio``: step time (run time / steps, short answers) with streaming on and
+  a client following, over streaming off, minus 1; ``extra_step_ratio_unfollowed`` the same
+  with streaming on and nobody following (what the worker side costs alone). The modes take
+  turns, run by run, in an order that rotates each round; the ratio is the median of the
+  rounds' own ratios (each round's runs close in time, so a shift in the machine's load
+  weighs on both sides of one ratio), with its quartiles. ``cpu_ms_per_step``: CPU of this
+  process (worker, client, model thread) and the Temporal server per step, median per
+  mode: less swayed than wall time by other processes on the machine.
 
 The model runs in this process (a thread) so its send times and the client's receive
 times are on one clock; the answer streams in ``chunk_chars`` pieces every
@@ -29,7 +33,7 @@ from typing import Any
 from temporalio.api.history.v1 import HistoryEvent
 
 from bench.agent import Goal, bench_budget, install
-from bench.harness import Harness
+from bench.harness import Harness, self_cpu_s
 from bench.runs import percentile, uid
 from durable_agents._activities.openai_provider import OpenAIProvider
 from durable_agents._activities.token_stream import DEFAULT_INTERVAL
@@ -55,9 +59,10 @@ NOTE = (
 
 
 async def measure_streaming(
-    h: Harness, tokens: int, runs: int, steps: int, chunk_delay_ms: float
+    h: Harness, tokens: int, runs: int, steps: int, chunk_delay_ms: float, step_runs: int
 ) -> dict[str, Any]:
-    """The streaming numbers (see the module docstring)."""
+    """The streaming numbers (see the module docstring); ``runs`` long answers per mode,
+    ``step_runs`` runs of ``steps`` steps per mode for the step times."""
     answer = ("stream " * (tokens * CHUNK_CHARS // 7 + 1))[: tokens * CHUNK_CHARS]
     with ScriptedModelServer() as model:
         install(model)
@@ -67,10 +72,10 @@ async def measure_streaming(
 
         async with _workers(h, model) as (streamer, plain):
             model.set_responder("summarize", summary)
-            on, off = await _interleaved(model, runs, 1, [(streamer, True), (plain, False)])
+            on, off = await _interleaved(h, model, runs, 1, [(streamer, True), (plain, False)])
             model.set_responder("summarize", lambda _: Reply.text("done"))
             steps_on, steps_off, steps_alone = await _interleaved(
-                model, runs, steps, [(streamer, True), (plain, False), (streamer, False)]
+                h, model, step_runs, steps, [(streamer, True), (plain, False), (streamer, False)]
             )
     extra = (on["history_bytes"] - off["history_bytes"]) / on["output_tokens"] * 1000
     text_bytes = on["batch_text_bytes"] / on["output_tokens"] * 1000
@@ -86,12 +91,21 @@ async def measure_streaming(
             "token_events_per_1000_tokens": round(on["token_events"] / on["output_tokens"] * 1000),
             "token_batch_updates": on["batch_updates"],
         },
-        "extra_step_ratio": round(steps_on["step_s"] / steps_off["step_s"] - 1, 3),
-        "extra_step_ratio_unfollowed": round(steps_alone["step_s"] / steps_off["step_s"] - 1, 3),
+        "extra_step_ratio": _paired_ratio(steps_on, steps_off)["p50"],
+        "extra_step_ratio_unfollowed": _paired_ratio(steps_alone, steps_off)["p50"],
+        "extra_step_ratio_quartiles": {
+            "followed": _paired_ratio(steps_on, steps_off),
+            "unfollowed": _paired_ratio(steps_alone, steps_off),
+        },
         "step_s": {
             "streaming_followed": round(steps_on["step_s"], 4),
             "streaming_unfollowed": round(steps_alone["step_s"], 4),
             "off": round(steps_off["step_s"], 4),
+        },
+        "cpu_ms_per_step": {
+            "streaming_followed": round(steps_on["cpu_ms_per_step"], 2),
+            "streaming_unfollowed": round(steps_alone["cpu_ms_per_step"], 2),
+            "off": round(steps_off["cpu_ms_per_step"], 2),
         },
         "note": NOTE,
         "config": {
@@ -99,6 +113,7 @@ async def measure_streaming(
             "poll_interval_ms": POLL_INTERVAL.total_seconds() * 1000,
             "answer_tokens": tokens,
             "runs": runs,
+            "step_runs": step_runs,
             "steps": steps,
             "chunk_chars": CHUNK_CHARS,
             "chunk_delay_ms": chunk_delay_ms,
@@ -124,24 +139,49 @@ async def _workers(
 
 
 async def _interleaved(
-    model: ScriptedModelServer, runs: int, steps: int, modes: list[tuple[LocalAgents, bool]]
+    h: Harness,
+    model: ScriptedModelServer,
+    runs: int,
+    steps: int,
+    modes: list[tuple[LocalAgents, bool]],
 ) -> list[dict[str, Any]]:
-    """Each mode (a worker, and whether a client follows) ``runs`` times, taking turns so
-    the machine's load weighs on each alike; per mode: totals, and the median step time."""
+    """Each mode (a worker, and whether a client follows) ``runs`` times, taking turns in an
+    order that rotates each round, so the machine's load weighs on each alike; per mode:
+    totals, each round's step time, and the median step time and CPU per step."""
     totals: list[dict[str, Any]] = [
         {"latencies_ms": [], **dict.fromkeys(_COUNTS, 0)} for _ in modes
     ]
     step_times: list[list[float]] = [[] for _ in modes]
-    for _ in range(runs):
-        for n, (agents, follow) in enumerate(modes):
+    cpu_times: list[list[float]] = [[] for _ in modes]
+    for turn in range(runs):
+        order = [*range(len(modes))][turn % len(modes) :] + [*range(len(modes))][
+            : turn % len(modes)
+        ]
+        for n in order:
+            agents, follow = modes[n]
+            cpu_before = self_cpu_s() + h.server_cpu_s()
             run = await _one_run(agents, model, steps, follow=follow)
+            cpu_times[n].append((self_cpu_s() + h.server_cpu_s() - cpu_before) / steps)
             for key in _COUNTS:
                 totals[n][key] += run[key]
             totals[n]["latencies_ms"] += run["latencies_ms"]
             step_times[n].append(run["seconds"] / steps)
-    for total, times in zip(totals, step_times, strict=True):
+    for total, times, cpu in zip(totals, step_times, cpu_times, strict=True):
+        total["step_times"] = times
         total["step_s"] = statistics.median(times)
+        total["cpu_ms_per_step"] = statistics.median(cpu) * 1000
     return totals
+
+
+def _paired_ratio(mode: dict[str, Any], off: dict[str, Any]) -> dict[str, float]:
+    """``mode``'s step time over ``off``'s, minus 1, round by round: median and quartiles."""
+    ratios = [a / b - 1 for a, b in zip(mode["step_times"], off["step_times"], strict=True)]
+    return {
+        "p25": round(percentile(ratios, 25), 3),
+        "p50": round(statistics.median(ratios), 3),
+        "p75": round(percentile(ratios, 75), 3),
+        "rounds": len(ratios),
+    }
 
 
 async def _one_run(
