@@ -5,10 +5,11 @@ A reader asks the run for its events from an offset with the stream's poll *quer
 none of the room the server keeps for updates (approvals and budget extensions are
 updates), however many readers follow a run. Its answer goes through the client's data
 converter like any other, codec included. A query is answered by a worker, so once it has
-caught up the reader asks the *server* every ``poll_interval`` instead (the run's
-description) and queries again only when the history has grown and no workflow task is
-under way: the run publishes only in workflow tasks, and each one it completes adds to
-its history.
+caught up the reader asks the *server* instead (the run's description: every
+``poll_interval`` while a model call is in flight, `IDLE_FACTOR` times less often
+between) and queries again only when the history has grown and no workflow task is under
+way: the run publishes only in workflow tasks, and each one it completes adds to its
+history.
 
 Each query is pinned to one execution and refused once that execution has closed: a run
 that continued as new is followed to its next execution; a run that ended is read once
@@ -45,9 +46,12 @@ from durable_agents._client.live_calls import LiveCalls, Resume
 from durable_agents._domain import contract
 from durable_agents._domain.events import RunEvent
 
-# How often a reader that has caught up asks again: the latency it adds to each event,
-# against one query (no history) per interval per reader.
+# How often a reader that has caught up asks again while a model call is in flight: the
+# latency it adds to each piece of text, against one description per interval per reader.
 POLL_INTERVAL = timedelta(milliseconds=75)
+# Between model calls it asks this many times less often (steps are not text to follow
+# as it is written; a follower costs the run less).
+IDLE_FACTOR = 3
 # Passing answers after which the reader asks again instead of giving up.
 _PASSING = frozenset(
     {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
@@ -173,7 +177,7 @@ async def run_events(
             for event in await live.take(described.raw_description, offset - 1):
                 yield event
         if asked_at != -1:
-            await asyncio.sleep(pause)
+            await asyncio.sleep(pause if live.model_call_pending else pause * IDLE_FACTOR)
 
 
 def _worth_asking(described: WorkflowExecutionDescription, asked_at: int) -> bool:

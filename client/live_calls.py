@@ -17,6 +17,7 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 from temporalio.client import Client
 
+from durable_agents._domain import contract
 from durable_agents._domain.events import EventKind, RunEvent, TokenProgress
 
 _UNREADABLE = (ValueError, TypeError, KeyError, RuntimeError)
@@ -52,6 +53,7 @@ class LiveCalls:
         self._finished: set[str] = set()
         self._resume = resume
         self._discover = True  # the first look takes calls begun before the reader came
+        self.model_call_pending = False  # in the last description: a model call in flight
 
     def saw(self, event: RunEvent) -> None:
         """Follow the run's own events: calls begin and end."""
@@ -65,6 +67,9 @@ class LiveCalls:
         self, described: DescribeWorkflowExecutionResponse, offset: int
     ) -> list[RunEvent]:
         """New text of the calls in flight, as events at ``offset`` (the last one read)."""
+        self.model_call_pending = any(
+            p.activity_type.name in contract.MODEL_ACTIVITIES for p in described.pending_activities
+        )
         if not self._calls and not self._discover:
             return []
         discover, self._discover = self._discover, False

@@ -129,6 +129,8 @@ WORKFLOWS: Final = (
     ),
     Handlers(AGENT_CATALOG, updates=frozenset(), signals=frozenset(), queries=frozenset()),
 )
+# The activities that call a model (and stream its text as heartbeats).
+MODEL_ACTIVITIES: Final = frozenset({PLAN, LLM_COMPLETE, EVALUATE})
 ACTIVITIES: Final = frozenset(
     {
         PLAN,
