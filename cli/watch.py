@@ -126,8 +126,8 @@ class WatchView:
             header = Text.from_markup(f"[dim]── {call.label} ──[/]")
             rest = Text("… (longer than what streams: the whole text is in the result)")
             wrong = Text.from_markup(
-                "[red]this text is not the call's answer (forged or lost on the way); "
-                "the answer is in the run's result[/]"
+                "[red]the text shown live was not this answer (forged or garbled on the "
+                "way); above is the answer the run recorded[/]"
             )
             parts = [header, Text(call.text), *([rest] if call.capped else [])]
             parts += [wrong] if call.verified is False else []

@@ -45,9 +45,16 @@ class HttpProblemError(Exception):
 class EventServer:
     """Serves runs' events over SSE on ``host:port`` (``port=0``: any free port)."""
 
-    def __init__(self, agents: AgentsClient, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        agents: AgentsClient,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keepalive_s: float = KEEPALIVE_S,
+    ) -> None:
         self._agents = agents
         self._host, self._port = host, port
+        self._keepalive_s = keepalive_s
         self._server: asyncio.Server | None = None
 
     async def start(self) -> "EventServer":
@@ -78,7 +85,7 @@ class EventServer:
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                 b"Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
             )
-            await _relay(first, events, writer)
+            await _relay(first, events, writer, self._keepalive_s)
         except HttpProblemError as problem:
             body = (str(problem) + "\n").encode()
             writer.write(
@@ -149,7 +156,10 @@ async def _first(events: AsyncIterator[RunEvent]) -> RunEvent | object:
 
 
 async def _relay(
-    first: RunEvent | object, events: AsyncIterator[RunEvent], writer: asyncio.StreamWriter
+    first: RunEvent | object,
+    events: AsyncIterator[RunEvent],
+    writer: asyncio.StreamWriter,
+    keepalive_s: float,
 ) -> None:
     """Write ``first`` and the rest as SSE, with keep-alive comments, then ``end``."""
     queue: asyncio.Queue[RunEvent | object] = asyncio.Queue()
@@ -165,7 +175,7 @@ async def _relay(
     try:
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                item = await asyncio.wait_for(queue.get(), keepalive_s)
             except TimeoutError:
                 writer.write(b": keep-alive\n\n")
                 await writer.drain()

@@ -141,9 +141,9 @@ class CallText(CompactModel):
     finished: bool = False
     failed: bool = False
     capped: bool = False  # streamed up to the worker's limit; the rest is in the result
-    # The streamed text has the answer's digest (None: nothing to check it against). False
-    # means text that was not the answer's got in: forged by someone holding the call's
-    # key, or lost; the answer itself is in the run's result.
+    # What streamed live was the answer (None: nothing to check it against). False means
+    # text that was not the answer's got in (forged by someone who may heartbeat for the
+    # run, or garbled): ``text`` is then the run's own (the answer, or its preview).
     verified: bool | None = None
 
 
@@ -166,6 +166,8 @@ def _finish(call: CallText, event: RunEvent) -> None:
         return
     elif call.text and (not event.end or len(call.text) == event.end) and not call.capped:
         call.verified = text_digest(call.text) == event.sha256  # the whole answer streamed
+        if not call.verified and event.text:  # it did not: show the run's preview instead
+            call.text, call.capped = event.text, True
     elif call.text:
         call.capped = True  # part of a large answer streamed: the rest is in the result
     elif event.text:

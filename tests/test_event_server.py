@@ -13,6 +13,7 @@ from durable_agents._client.event_server import EventServer
 from durable_agents._client.live_calls import LIVE_KINDS
 from durable_agents._domain.events import EventKind, RunEvent, Transcript
 from durable_agents._domain.run import RunStatus
+from durable_agents.testing import pending_request
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
@@ -87,6 +88,29 @@ async def test_a_reader_resumes_with_last_event_id(
     (answer,) = [c for c in transcript.calls.values() if c.label == "answer"]
     assert answer.text == ANSWER and answer.verified is True
     assert got[-1].kind is EventKind.RUN_FINISHED
+
+
+async def test_a_quiet_run_gets_keep_alive_comments(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    """While a run waits for a person nothing happens; the stream says it is alive (a
+    comment, which ``EventSource`` ignores) so proxies keep the connection open."""
+    model.enqueue(plan_reply(tool_task("go", "launch_rocket", name="apollo")), purpose="plan")
+    handle = await agents.start_run("test-agent", "launch")
+    await pending_request(agents, handle.workflow_id)
+    server = await EventServer(agents, keepalive_s=0.2).start()
+    try:
+        url = f"{server.url}/runs/{handle.workflow_id}/events"
+        async with httpx.AsyncClient(timeout=60) as http, http.stream("GET", url) as response:
+            lines = []
+            async for line in response.aiter_lines():
+                lines.append(line)
+                if line == ": keep-alive" and "event: approval_asked" in lines:
+                    break
+    finally:
+        await server.close()
+        await agents.cancel(handle.workflow_id)
+    assert "event: plan_made" in lines
 
 
 @pytest.mark.parametrize(
