@@ -48,13 +48,14 @@ from tests.support.agents import LocalAgents
 CHUNK_CHARS = 4  # about one token
 _COUNTS = ("history_bytes", "output_tokens", "token_events", "batch_updates", "batch_text_bytes")
 NOTE = (
-    "Clients follow with the stream's poll query and, while a model call is in flight, the "
-    "run's description, whose pending activity carries the call's text so far: the model "
-    "activity heartbeats it every batch_interval_ms (the worker's heartbeat throttle is half "
-    "that). Neither writes to the history. Token latency is bounded by the batch interval "
-    "(text waits up to 200 ms) plus the reader's poll interval (up to 75 ms) plus the round "
-    "trips; history per 1,000 tokens is the difference of two runs' histories (ids, "
-    "timestamps and sizes vary by some bytes)."
+    "A client follows with the run's description (every poll_interval_ms while a model call "
+    "is in flight, three times less often between; the pending model activity carries the "
+    "call's text so far, heartbeated every batch_interval_ms) and the stream's poll query when "
+    "the history has grown. Neither writes to the history. Token latency is bounded by the "
+    "batch interval (text waits up to 200 ms) plus the poll interval (up to 75 ms) plus the "
+    "round trips; history per 1,000 tokens is the difference of two runs' histories (ids, "
+    "timestamps and sizes vary by some bytes); extra_step_ratio is the median of paired "
+    "per-round ratios (quartiles given)."
 )
 
 
