@@ -174,7 +174,10 @@ async def run_events(
                 yield event
             offset = result.next_offset
         if offset > 0:
-            for event in await live.take(described.raw_description, offset - 1):
+            caught_up = result is None or not result.more_ready
+            for event in await live.take(
+                described.raw_description, offset - 1, caught_up=caught_up
+            ):
                 yield event
         if asked_at != -1:
             await asyncio.sleep(pause if live.model_call_pending else pause * IDLE_FACTOR)

@@ -52,7 +52,6 @@ class LiveCalls:
         self._calls: dict[str, _Call] = {}
         self._finished: set[str] = set()
         self._resume = resume
-        self._discover = True  # the first look takes calls begun before the reader came
         self.model_call_pending = False  # in the last description: a model call in flight
 
     def saw(self, event: RunEvent) -> None:
@@ -64,26 +63,30 @@ class LiveCalls:
             self._finished.add(event.call_id)
 
     async def take(
-        self, described: DescribeWorkflowExecutionResponse, offset: int
+        self, described: DescribeWorkflowExecutionResponse, offset: int, *, caught_up: bool
     ) -> list[RunEvent]:
-        """New text of the calls in flight, as events at ``offset`` (the last one read)."""
+        """New text of the calls in flight, as events at ``offset`` (the last one read).
+        A reader that has ``caught_up`` also takes model calls it has not seen begin (it
+        resumed after their ``call_started``), once they have heartbeated."""
         self.model_call_pending = any(
             p.activity_type.name in contract.MODEL_ACTIVITIES for p in described.pending_activities
         )
-        if not self._calls and not self._discover:
-            return []
-        discover, self._discover = self._discover, False
         events: list[RunEvent] = []
         for pending in described.pending_activities:
             known = pending.activity_id in self._calls
-            if not known and (not discover or pending.activity_id in self._finished):
+            if not known and not (caught_up and self._unseen_call(pending)):
                 continue
             progress = await self._progress(pending)
             if not known and progress is None:
-                continue
+                continue  # looked at again next time
             call = self._calls.setdefault(pending.activity_id, self._first(pending, progress))
             events += _news(pending, call, progress, offset)
         return events
+
+    def _unseen_call(self, pending: PendingActivityInfo) -> bool:
+        """A model call in flight this reader has not seen begin (nor end)."""
+        model_call = pending.activity_type.name in contract.MODEL_ACTIVITIES
+        return model_call and pending.activity_id not in self._finished
 
     def _first(self, pending: PendingActivityInfo, progress: TokenProgress | None) -> _Call:
         """A call found streaming when the reader came: what a cursor says was seen."""

@@ -33,7 +33,7 @@ ANSWER = "The effect was recorded. " * 12  # long enough to arrive in many chunk
 async def follow(
     agents: LocalAgents,
     workflow_id: str,
-    from_offset: int = 0,
+    from_offset: int | str = 0,
     open_on_tokens: threading.Event | None = None,
     open_on: tuple[EventKind, threading.Event] | None = None,
 ) -> list[RunEvent]:
@@ -205,6 +205,32 @@ async def test_reading_resumes_from_an_offset(
     assert rest == everything[middle:]
     assert shown(everything[:middle] + rest, answer_call(everything)) == report.answer
     assert await follow(agents, handle.workflow_id, from_offset=len(everything)) == []
+
+
+async def test_a_reader_resuming_after_a_call_began_reads_its_text(
+    agents: LocalAgents, model: ScriptedModelServer, worker: None
+) -> None:
+    """Resumed from the event after the answer's ``call_started`` (its cursor), a reader
+    never sees the call begin: it finds it in the run's description once it heartbeats."""
+    model.enqueue(plan_reply(tool_task("t1", "record_effect", name="a")), purpose="plan")
+    seen_some = threading.Event()  # the answer waits after 3 chunks until the reader saw it
+    model.enqueue(
+        Reply.text(ANSWER, chunk_chars=5, gate=seen_some, gate_after=3), purpose="summarize"
+    )
+    handle = await agents.start_run("test-agent", "record a")
+    cursor = ""
+    async for event in agents.events(handle.workflow_id):
+        if event.kind is EventKind.CALL_STARTED and event.label == "answer":
+            cursor = event.cursor()
+            break
+    later = await follow(agents, handle.workflow_id, from_offset=cursor, open_on_tokens=seen_some)
+    report = await agents.result(handle.workflow_id)
+    assert report.status is RunStatus.COMPLETED, report.errors
+    (call,) = {e.call_id for e in later if e.kind is EventKind.TOKENS}
+    assert EventKind.CALL_STARTED not in [e.kind for e in later if e.call_id == call]
+    live = streamed(later, call)
+    assert live and ANSWER.startswith(live)
+    assert shown(later, call) == ANSWER == report.answer
 
 
 @pytest.mark.parametrize("offset", [-1, "abc", "1.5", True, None])
