@@ -74,3 +74,14 @@ def test_a_run_recorded_with_token_batches_is_checked_as_before() -> None:
     old = RunEvent(kind=EventKind.CALL_FINISHED, call_id="c", attempt=1, sha256=text_digest(ANSWER))
     assert seen(tokens(ANSWER), old) == (ANSWER, False, True)
     assert seen(tokens("FORGED"), old) == ("FORGED", False, False)
+
+
+def test_text_read_before_its_call_started_is_kept() -> None:
+    """A reader may find a call in the run's description before the query shows it began."""
+    early = RunEvent(kind=EventKind.TOKENS, call_id="c", attempt=1, text="The", label="answer")
+    started = RunEvent(kind=EventKind.CALL_STARTED, call_id="c", label="answer")
+    transcript = Transcript()
+    for event in (early, started, tokens(ANSWER[3:10]), finished(ANSWER, ANSWER)):
+        transcript.apply(event)
+    call = transcript.calls["c"]
+    assert (call.label, call.text, call.verified) == ("answer", ANSWER, True)
