@@ -19,9 +19,9 @@ the last event seen loses nothing and repeats nothing (a continued run keeps its
 `CARRIED_EVENTS` events; a reader further behind resumes at the first one kept).
 
 The same description carries the text a model call in flight has heartbeated
-(`LiveCalls`): ``tokens`` events, which carry the offset of
-the last stream event before them. A token event's `RunEvent.cursor` also says how much
-of its call's text was seen, so resuming from it does not give that text again.
+(`LiveCalls`): ``tokens`` events, which carry the offset of the last stream event before
+them. A token event's `RunEvent.cursor` also says how much of its call's text was seen,
+so resuming from it does not give that text again.
 """
 
 import asyncio
