@@ -24,6 +24,7 @@ from durable_agents._workers.config import WorkerSettings
 from durable_agents.testing.scripted_model import ScriptedModelServer
 from tests.support.agentctl import Cli
 from tests.support.agents import LocalAgents
+from tests.support.attacks import TemporalCli
 from tests.support.cluster_target import cluster_root, session_on_cluster
 
 TEST_PLUGINS = f"{EXAMPLE_PLUGINS},tests.support.test_agent"
@@ -65,6 +66,12 @@ def _no_outside_temporal_config() -> Iterator[None]:
 def temporal_cli() -> Path:
     """A working Temporal CLI (built from Go modules on first use, then cached)."""
     return find_temporal_cli()
+
+
+@pytest.fixture
+def tcli(temporal_cli: Path, dev_server: DevServer) -> TemporalCli:
+    """The official CLI, pointed at the session's dev server."""
+    return TemporalCli(temporal_cli, dev_server.address, dev_server.namespace)
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,13 @@ from durable_agents._workers.config import WorkerSettings
 from durable_agents.testing import pending_request
 from durable_agents.testing.scripted_model import Reply, ScriptedModelServer
 from tests.support.agents import LocalAgents
+from tests.support.attacks import (
+    TemporalCli,
+    accepted_updates,
+    history_of,
+    task_failures,
+    waiting_run,
+)
 from tests.support.plans import plan_reply, tool_task
 
 FORGED = "FORGED-TEXT"
@@ -222,3 +229,41 @@ async def test_text_forged_into_a_call_in_flight_is_shown_corrected(
         transcript.apply(event)
     (shown,) = [c for c in transcript.calls.values() if c.label == "answer"]
     assert shown.text == answer and shown.verified is False
+
+
+async def test_the_official_cli_cannot_write_on_a_runs_stream(
+    tcli: TemporalCli, agents: LocalAgents, client: Client, model: ScriptedModelServer, worker: None
+) -> None:
+    """With ``temporal workflow update/signal``: token batches (junk, or shaped like the
+    model activity's with the planner call's key read from the history), the stream's poll
+    update and its publish signal. Updates are refused with the reason and write nothing;
+    the signal is recorded and ignored; no reader sees any of it and the run goes on."""
+    wid, request = await waiting_run(agents, model)
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        for e in (await history_of(client, wid)).events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == contract.PLAN
+    ]
+    key = json.loads(scheduled[0].input.payloads[0].data)["stream_key"]
+    batch = {"call_id": scheduled[0].activity_id, "attempt": 1, "seq": 1, "key": key}
+    for update, payload in (
+        (contract.STREAM_TOKENS, {**batch, "text": FORGED}),
+        (contract.STREAM_TOKENS, "junk"),
+        (contract.STREAM_POLL, {"topics": [contract.EVENTS_TOPIC], "from_offset": 0}),
+    ):
+        said = await tcli.update(wid, update, [payload])
+        assert said.code != 0, said.output
+    forged = RunEvent(kind=EventKind.TOKENS, call_id=batch["call_id"], text=FORGED)
+    said = await tcli.signal(wid, contract.STREAM_PUBLISH, [{"items": [forged.model_dump()]}])
+    assert said.code == 0, said.output
+    await agents.approve(
+        wid, Decision(request_id=request.id, args_digest=request.args_digest, approver="ana")
+    )
+    report = await agents.result(wid)
+    assert report.status is RunStatus.COMPLETED, report.errors
+    events = [e async for e in agents.events(wid)]
+    assert all(FORGED not in e.model_dump_json() for e in events)
+    history = await history_of(client, wid)
+    assert accepted_updates(history) == [contract.ADMISSION, contract.APPROVE]
+    assert task_failures(history) == []

@@ -49,13 +49,6 @@ from tests.support.attacks import (
 from tests.support.plans import plan_reply, tool_task
 from tests.support.test_agent import build_spec
 
-
-@pytest.fixture
-def tcli(temporal_cli: Path, dev_server: DevServer) -> TemporalCli:
-    """The official CLI, pointed at the session's dev server."""
-    return TemporalCli(temporal_cli, dev_server.address, dev_server.namespace)
-
-
 # -- 6. approval ids are unique for the life of a run, across continue-as-new ----------
 
 

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 
-from durable_agents._devtools.dev_server import DevServer
 from durable_agents._domain import contract
 from durable_agents._domain.approvals import ApprovalState, Decision
 from durable_agents._domain.run import RunStatus
@@ -41,12 +40,6 @@ from tests.support.plans import plan_reply, tool_task
 from tests.support.test_agent import executions
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def tcli(temporal_cli: Path, dev_server: DevServer) -> TemporalCli:
-    """The official CLI, pointed at the session's dev server."""
-    return TemporalCli(temporal_cli, dev_server.address, dev_server.namespace)
 
 
 # -- 1. a run's start: the worker resolves the agent, whatever the request says --------

@@ -60,12 +60,6 @@ MADE_UP_SIGNATURE = base64.b64encode(bytes(range(64))).decode()
 
 
 @pytest.fixture
-def tcli(temporal_cli: Path, dev_server: DevServer) -> TemporalCli:
-    """The official CLI, pointed at the session's dev server."""
-    return TemporalCli(temporal_cli, dev_server.address, dev_server.namespace)
-
-
-@pytest.fixture
 def user() -> str:
     """A user of this test's own (ledgers outlive tests)."""
     return f"u-{uuid.uuid4().hex[:10]}"
